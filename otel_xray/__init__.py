@@ -1,0 +1,48 @@
+"""otel-xray: OpenTelemetry for AWS X-Ray users.
+
+Spans become X-Ray segment documents sent to the X-Ray daemon over UDP, with the
+``X-Amzn-Trace-Id`` propagator, X-Ray sampling rules and AWS resource detectors. Names are
+imported lazily so that loading one entry point (say the propagator) does not import the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "XRayUdpSpanExporter": "otel_xray.exporter",
+    "XRayPropagator": "otel_xray.propagator",
+    "XRayLambdaPropagator": "otel_xray.propagator",
+    "XRayLocalSampler": "otel_xray.sampling",
+    "XRayRemoteSampler": "otel_xray.sampling",
+    "configure": "otel_xray.config",
+    "put_annotation": "otel_xray.recorder",
+    "put_metadata": "otel_xray.recorder",
+    "set_user": "otel_xray.recorder",
+    "TranslateOptions": "otel_xray.translate",
+    "span_to_documents": "otel_xray.translate",
+    "DaemonAddress": "otel_xray.daemon",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from otel_xray.config import configure
+    from otel_xray.daemon import DaemonAddress
+    from otel_xray.exporter import XRayUdpSpanExporter
+    from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator
+    from otel_xray.recorder import put_annotation, put_metadata, set_user
+    from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler
+    from otel_xray.translate import TranslateOptions, span_to_documents
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_xray' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
