@@ -1,0 +1,173 @@
+"""`make demo`: the classic X-Ray scenario on the local collector, no AWS account needed.
+
+front calls back three times per request; traffic flows; then back goes down and front's calls
+fail. The demo prints the service map, the slowest and the faulted traces (with the downstream
+connection error) and the console URL, then keeps the console up until Ctrl-C (or exits at once
+with ``--exit`` / ``DEMO_EXIT=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+from examples.microservices.scenario import DriveResult, Scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Style:
+    """ANSI colours when writing to a terminal (and NO_COLOR unset), plain text otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.enabled = stream.isatty() and "NO_COLOR" not in os.environ
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+    def health(self, text: str, stats: dict[str, Any]) -> str:
+        faults = stats.get("FaultStatistics", {}).get("TotalCount", 0)
+        errors = stats.get("ErrorStatistics", {}).get("TotalCount", 0)
+        if faults:
+            return self(text, "1;31")
+        if errors:
+            return self(text, "33")
+        return self(text, "32")
+
+
+def progress_bar(label: str, done: int, total: int, result: DriveResult) -> None:
+    width = 30
+    filled = width * done // total
+    bar = "#" * filled + "." * (width - filled)
+    sys.stderr.write(f"\r  {label:<24} [{bar}] {done:>3}/{total}  ok {result.ok:>3}  "
+                     f"failed {result.failed:>3}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _counts(stats: dict[str, Any]) -> str:
+    ok = stats.get("OkCount", 0)
+    errors = stats.get("ErrorStatistics", {})
+    faults = stats.get("FaultStatistics", {}).get("TotalCount", 0)
+    throttles = errors.get("ThrottleCount", 0)
+    total = stats.get("TotalCount", 0)
+    avg = (stats.get("TotalResponseTime", 0.0) / total * 1000) if total else 0.0
+    return (f"ok {ok:>3}  error {errors.get('TotalCount', 0):>3}  throttle {throttles:>3}  "
+            f"fault {faults:>3}  avg {avg:7.1f} ms")
+
+
+def render_service_map(graph: dict[str, Any], style: Style) -> list[str]:
+    services = graph.get("Services", [])
+    by_ref = {service["ReferenceId"]: service for service in services}
+    lines = [style("Service map", "1")]
+    for service in sorted(services, key=lambda s: (s.get("Type") != "client", s.get("Name", ""))):
+        stats = service.get("SummaryStatistics") or {}
+        name = f"{service.get('Name', '?')} ({service.get('Type', '?')})"
+        counts = _counts(stats) if stats else "(no own statistics)"
+        lines.append(f"  {style.health('●', stats)} {name:<40} {counts}")
+    lines.append(style("Edges", "1"))
+    for service in services:
+        for edge in service.get("Edges", []):
+            target = by_ref.get(edge.get("ReferenceId"))
+            if target is None:
+                continue
+            stats = edge.get("SummaryStatistics") or {}
+            arrow = f"{service.get('Name', '?')} → {target.get('Name', '?')}"
+            lines.append(f"  {style.health('━━▶', stats)} {arrow:<38} {_counts(stats)}")
+    return lines
+
+
+def _exceptions(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(entity name, exception text) for every exception recorded in a document tree."""
+    found: list[tuple[str, str]] = []
+    cause = document.get("cause")
+    if isinstance(cause, dict):
+        for exception in cause.get("exceptions", []):
+            text = f"{exception.get('type', '')}: {exception.get('message', '')}".strip(": ")
+            found.append((str(document.get("name")), text))
+    for child in document.get("subsegments", []) or []:
+        found.extend(_exceptions(child))
+    return found
+
+
+def render_traces(scenario: Scenario, style: Style) -> list[str]:
+    client = scenario.xray()
+    summaries = list(scenario.trace_summaries(client))
+    lines = [style("Slowest traces", "1")]
+    for summary in sorted(summaries, key=lambda s: -s.get("ResponseTime", 0))[:3]:
+        http = summary.get("Http", {})
+        lines.append(f"  {summary['Id']}  {summary.get('ResponseTime', 0) * 1000:7.1f} ms  "
+                     f"{http.get('HttpMethod', '')} {http.get('HttpURL', '')} "
+                     f"{http.get('HttpStatus', '')}")
+    faulted = [s for s in summaries if s.get("HasFault")]
+    lines.append(style(f"Faulted traces ({len(faulted)} of {len(summaries)})", "1"))
+    if faulted:
+        ids = [s["Id"] for s in faulted[:3]]
+        traces = client.batch_get_traces(TraceIds=ids).get("Traces", [])
+        for trace in traces:
+            lines.append(f"  {trace['Id']}")
+            shown = set()
+            for segment in trace.get("Segments", []):
+                for entity, text in _exceptions(json.loads(segment["Document"])):
+                    if (entity, text) in shown:
+                        continue
+                    shown.add((entity, text))
+                    lines.append(f"    {style('✖', '1;31')} {entity}: {text[:160]}")
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exit", action="store_true", default=os.environ.get("DEMO_EXIT") == "1",
+                        help="exit after printing instead of serving the console until Ctrl-C")
+    parser.add_argument("--requests", type=int, default=24, help="requests per phase")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
+    args = parser.parse_args(argv)
+    style = Style(sys.stdout)
+    out = sys.stdout
+
+    print(style("otel-xray demo: front → back (×3), SQLite, DynamoDB (moto); all on 127.0.0.1",
+                "1"), file=out)
+    with Scenario(args.workdir) as scenario:
+        print(f"  collector: udp {scenario.addresses['udp']}  api+console "
+              f"http://{scenario.addresses['tcp']}/  (db {args.workdir / 'xray.db'})", file=out)
+        print(f"  front {scenario.services['front'].url}   back {scenario.services['back'].url}",
+              file=out)
+        out.flush()
+        healthy = scenario.drive(args.requests, label="healthy traffic", progress=progress_bar)
+        scenario.stop_back()
+        print("  back stopped: front's calls to it now fail (connection refused)", file=sys.stderr)
+        broken = scenario.drive(args.requests, label="back is down", progress=progress_bar)
+        scenario.wait_for_traces(healthy.ok + healthy.failed + broken.ok + broken.failed)
+        print(file=out)
+        for line in render_service_map(scenario.service_graph(), style):
+            print(line, file=out)
+        print(file=out)
+        for line in render_traces(scenario, style):
+            print(line, file=out)
+        print(file=out)
+        console_url = f"http://{scenario.addresses['tcp']}/"
+        print(f"Console: {style(console_url, '1;36')}", file=out)
+        out.flush()
+        if not args.exit:
+            print("Serving the console; press Ctrl-C to stop everything.", file=out)
+            out.flush()
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    print("Stopped the collector, front, back and moto.", file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
