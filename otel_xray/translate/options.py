@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
 
 TRACING_NAME_ENV = "AWS_XRAY_TRACING_NAME"
+
+DEFAULT_MAX_STACK_FRAMES = 50
 
 
 @dataclass(frozen=True)
@@ -18,23 +20,38 @@ class TranslateOptions:
     annotation. ``tracing_name``: the segment name override (``AWS_XRAY_TRACING_NAME``).
     ``log_group_names``: fallback ``aws.cloudwatch_logs`` entries. ``allow_dot``: keep ``.`` in
     annotation keys (the Collector's default).
+
+    ``sdk_from_resource``: describe the producing SDK in ``aws.xray`` from the resource's
+    ``telemetry.sdk.*`` (what the Collector does; right for spans received over OTLP from other
+    processes) instead of naming this library (right for the in-process exporter).
+    ``max_stack_frames``: frames kept per exception (innermost first); the rest are counted in
+    ``truncated`` so one deep stack cannot push a document past the 64 KB datagram limit.
+    ``validate_trace_id_timestamp``: reject trace ids whose first 32 bits are not a plausible
+    epoch (the Collector's optional check; off by default, like the Collector).
     """
 
     indexed_attributes: frozenset[str] = frozenset()
     index_all_attributes: bool = False
-    tracing_name: Optional[str] = None
+    tracing_name: str | None = None
     log_group_names: tuple[str, ...] = ()
     allow_dot: bool = True
+    sdk_from_resource: bool = False
+    max_stack_frames: int = DEFAULT_MAX_STACK_FRAMES
+    validate_trace_id_timestamp: bool = False
 
     @classmethod
     def build(
         cls,
-        indexed_attributes: Optional[Iterable[str]] = None,
+        indexed_attributes: Iterable[str] | None = None,
         index_all_attributes: bool = False,
-        tracing_name: Optional[str] = None,
-        log_group_names: Optional[Iterable[str]] = None,
+        tracing_name: str | None = None,
+        log_group_names: Iterable[str] | None = None,
         allow_dot: bool = True,
-        environ: Optional[Mapping[str, str]] = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        sdk_from_resource: bool = False,
+        max_stack_frames: int = DEFAULT_MAX_STACK_FRAMES,
+        validate_trace_id_timestamp: bool = False,
     ) -> TranslateOptions:
         env = os.environ if environ is None else environ
         name = tracing_name if tracing_name is not None else env.get(TRACING_NAME_ENV) or None
@@ -44,6 +61,9 @@ class TranslateOptions:
             tracing_name=name,
             log_group_names=tuple(log_group_names or ()),
             allow_dot=allow_dot,
+            sdk_from_resource=sdk_from_resource,
+            max_stack_frames=max(0, int(max_stack_frames)),
+            validate_trace_id_timestamp=validate_trace_id_timestamp,
         )
 
 

@@ -1,0 +1,205 @@
+"""The collector process as one object: wires ingest, store, API, OTLP and forwarding.
+
+``Collector(config).start()`` binds everything (port 0 = ephemeral; the bound addresses are
+properties), ``stop()`` shuts down in reverse order so nothing accepted is left unwritten:
+listeners close first, then the ingest thread writes and indexes what is queued, then the
+forwarder drains, then the database closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from . import __version__
+from .api.operations import XRayOperations
+from .api.server import ApiServer
+from .config import CollectorConfig, format_address, parse_address
+from .console import STATIC_ROOT
+from .ingest.pipeline import IngestPipeline
+from .ingest.udp import UdpReceiver
+from .store.database import Database
+from .store.queries import TraceQueries
+from .store.store import SegmentStore
+
+_logger = logging.getLogger("otel_xray_collector")
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig | None = None) -> None:
+        self.config = config or CollectorConfig()
+        self._started_at: float | None = None
+        self._db: Database | None = None
+        self._store: SegmentStore | None = None
+        self._forwarder: Any = None
+        self._otlp: Any = None
+        self._udp: UdpReceiver | None = None
+        self._api: ApiServer | None = None
+        self._sampling: Any = None
+        self.pipeline: IngestPipeline | None = None
+        self.operations: XRayOperations | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Collector:
+        config = self.config
+        try:
+            queries = None
+            if config.store:
+                self._db = Database(config.db_path(), durable=config.durable)
+                self._store = SegmentStore(self._db)
+                queries = TraceQueries(self._db)
+            if config.forward_endpoint:
+                from .forward.xray import Forwarder
+
+                endpoint = None if config.forward_endpoint == "aws" else config.forward_endpoint
+                self._forwarder = Forwarder(endpoint, config.region)
+                self._forwarder.start()
+            self.pipeline = IngestPipeline(
+                self._store,
+                self._forwarder,
+                buffer_bytes=config.buffer_mb * 1024 * 1024,
+                retention_seconds=config.retention_hours * 3600 if config.retention_hours else None,
+                max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
+            )
+            self.pipeline.start()
+            from .api.sampling import SamplingService
+
+            self._sampling = SamplingService(config.sampling_rules)
+            self.operations = XRayOperations(self.pipeline, queries, self._sampling)
+            udp_host, udp_port = parse_address(config.udp)
+            self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
+            self._udp.start()
+            tcp_host, tcp_port = parse_address(config.tcp)
+            self._api = ApiServer(tcp_host, tcp_port, self.operations.routes, self.status,
+                                  STATIC_ROOT)
+            self._api.start()
+            if config.otlp:
+                from .ingest.otlp import OtlpReceiver
+
+                otlp_host, otlp_port = parse_address(config.otlp, 4317)
+                self._otlp = OtlpReceiver(otlp_host, otlp_port, self._submit_otlp)
+                self._otlp.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started_at = time.time()
+        return self
+
+    def _submit_otlp(self, documents: list[dict[str, Any]]) -> None:
+        """OTLP documents are acknowledged (the gRPC reply) only after they are committed."""
+        assert self.pipeline is not None
+        self.pipeline.put_dicts(documents)
+
+    def stop(self) -> None:
+        if self._otlp is not None:
+            self._otlp.stop()
+            self._otlp = None
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self._udp is not None:
+            self._udp.stop()
+            self._udp = None
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self._forwarder is not None:
+            self._forwarder.stop()
+            self._forwarder = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def udp_address(self) -> tuple[str, int]:
+        assert self._udp is not None, "collector not started"
+        return self._udp.address
+
+    @property
+    def tcp_address(self) -> tuple[str, int]:
+        assert self._api is not None, "collector not started"
+        return self._api.address
+
+    @property
+    def otlp_address(self) -> tuple[str, int] | None:
+        if self._otlp is None:
+            return None
+        host, _ = parse_address(self.config.otlp or "", 4317)
+        return host, int(self._otlp.port)
+
+    @property
+    def endpoint_url(self) -> str:
+        return "http://" + format_address(self.tcp_address)
+
+    def listening_event(self) -> dict[str, Any]:
+        """The one machine-readable startup line the CLI prints (tests parse it for ports)."""
+        otlp = self.otlp_address
+        return {
+            "event": "listening",
+            "udp": format_address(self.udp_address),
+            "tcp": format_address(self.tcp_address),
+            "otlp": format_address(otlp) if otlp else None,
+            "db": self._db.path if self._db is not None else None,
+            "forward": self._forwarder.endpoint_url if self._forwarder is not None else None,
+            "pid": os.getpid(),
+        }
+
+    # -- observation -------------------------------------------------------------------------
+
+    def wait_for_datagrams(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` datagrams were processed and everything stored is indexed."""
+        assert self.pipeline is not None
+        return self.pipeline.wait_processed(count, timeout)
+
+    def status(self) -> dict[str, Any]:
+        """Counters of every component (the ``GET /status`` body)."""
+        ingest = self.pipeline.counters() if self.pipeline is not None else {}
+        udp = self._udp
+        out: dict[str, Any] = {
+            "version": __version__,
+            "uptime_seconds": round(time.time() - self._started_at, 3) if self._started_at else 0,
+            "received": (udp.received if udp is not None else 0),
+            "stored": ingest.get("accepted", 0),
+            "rejected": ingest.get("rejected", {}),
+            "spillover": ingest.get("spillover", 0),
+            "udp": {
+                "address": format_address(udp.address) if udp is not None else None,
+                "datagrams_received": udp.received if udp is not None else 0,
+                "bytes_received": udp.bytes_received if udp is not None else 0,
+            },
+            "ingest": ingest,
+            "store": self._store_status(),
+            "otlp": self._otlp.counters() if self._otlp is not None else None,
+            "forwarder": self._forwarder.counters() if self._forwarder is not None else None,
+            "sampling": self._sampling.statistics() if self._sampling is not None else None,
+            "telemetry_records": list(self.operations.telemetry) if self.operations else [],
+        }
+        return out
+
+    def _store_status(self) -> dict[str, Any] | None:
+        if self._db is None or self._store is None:
+            return None
+        size = 0
+        if not self._db.in_memory:
+            for suffix in ("", "-wal"):
+                try:
+                    size += os.path.getsize(self._db.path + suffix)
+                except OSError:
+                    pass
+        return {
+            "path": self._db.path,
+            "file_bytes": size,
+            "documents_stored_seq": self._store.stored_seq,
+            "documents_indexed_seq": self._store.indexed_seq,
+            "index_lag_documents": max(0, self._store.stored_seq - self._store.indexed_seq),
+        }

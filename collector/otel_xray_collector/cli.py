@@ -1,0 +1,136 @@
+"""``otel-xray-collector``: run the collector until SIGTERM/SIGINT.
+
+Prints exactly one JSON line to stdout once every listener is bound (tools and tests read the
+real ports from it when asked for port 0); everything else is logged to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .app import Collector
+from .config import DEFAULT_OTLP, DEFAULT_TCP, DEFAULT_UDP, CollectorConfig, parse_address
+
+_LEVELS = {
+    "dev": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "prod": logging.INFO,
+    "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR,
+}
+
+
+def _address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-xray-collector",
+        description="X-Ray daemon-compatible collector with a local store, API and console.",
+    )
+    parser.add_argument("--udp", default=DEFAULT_UDP, type=_address, metavar="HOST:PORT",
+                        help="UDP address for segment documents (default %(default)s)")
+    parser.add_argument("--tcp", default=DEFAULT_TCP, type=_address, metavar="HOST:PORT",
+                        help="HTTP address for the X-Ray API, sampling and console "
+                             "(default %(default)s)")
+    parser.add_argument("--otlp", default=DEFAULT_OTLP, metavar="HOST:PORT",
+                        help="OTLP/gRPC address, or 'off' (default %(default)s)")
+    parser.add_argument("--db", default=None, metavar="PATH",
+                        help="SQLite file (default: the user data dir); ':memory:' keeps "
+                             "nothing after exit")
+    parser.add_argument("--forward-endpoint", default=None, metavar="URL",
+                        help="also forward every accepted document with PutTraceSegments to "
+                             "this X-Ray endpoint ('aws' = the regional AWS endpoint)")
+    parser.add_argument("--region", default=None, help="AWS region for forwarding")
+    parser.add_argument("--sampling-rules", default=None, metavar="PATH",
+                        help="sampling rules file served to SDKs (default: X-Ray's default "
+                             "rule)")
+    parser.add_argument("--retention-hours", type=float, default=72.0, metavar="N",
+                        help="delete traces not updated for N hours; 0 = keep "
+                             "(default %(default)s)")
+    parser.add_argument("--max-db-mb", type=float, default=1024.0, metavar="N",
+                        help="delete the oldest traces when the store grows past N MiB; "
+                             "0 = no limit (default %(default)s)")
+    parser.add_argument("--buffer-mb", type=int, default=64, metavar="N",
+                        help="memory for datagrams waiting to be written; the oldest are "
+                             "dropped beyond it (default %(default)s)")
+    parser.add_argument("--no-store", action="store_true",
+                        help="forward only: keep nothing locally (read APIs answer an error)")
+    parser.add_argument("--durable", action="store_true",
+                        help="fsync every commit (synchronous=FULL): also survive power loss")
+    parser.add_argument("--log-level", default="info", choices=sorted(_LEVELS),
+                        help="log verbosity on stderr (default %(default)s)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> CollectorConfig:
+    if args.no_store and not args.forward_endpoint:
+        raise SystemExit("otel-xray-collector: --no-store needs --forward-endpoint")
+    otlp = None if str(args.otlp).lower() in ("off", "none", "") else _address(args.otlp)
+    return CollectorConfig(
+        udp=args.udp,
+        tcp=args.tcp,
+        otlp=otlp,
+        db=args.db,
+        forward_endpoint=args.forward_endpoint,
+        region=args.region,
+        sampling_rules=args.sampling_rules,
+        retention_hours=args.retention_hours,
+        max_db_mb=args.max_db_mb,
+        store=not args.no_store,
+        buffer_mb=args.buffer_mb,
+        durable=args.durable,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    logging.basicConfig(
+        level=_LEVELS[config.log_level],
+        stream=sys.stderr,
+        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    # Shorter GIL switch interval: the UDP thread gets the GIL back sooner while the ingest
+    # thread is busy, so the kernel buffer drains steadily (measured in bench/collector.py).
+    sys.setswitchinterval(0.001)
+    collector = Collector(config)
+    try:
+        collector.start()
+    except OSError as exc:
+        logging.getLogger("otel_xray_collector").error("cannot start: %s", exc)
+        return 1
+    try:
+        sys.stdout.write(json.dumps(collector.listening_event()) + "\n")
+        sys.stdout.flush()
+        logging.getLogger("otel_xray_collector").info(
+            "otel-xray-collector %s listening: %s", __version__, collector.listening_event())
+        while not stop.wait(1.0):
+            pass
+    finally:
+        logging.getLogger("otel_xray_collector").info("shutting down")
+        collector.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Collector settings: one dataclass, filled from the command line or by code."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_UDP = "127.0.0.1:2000"
+DEFAULT_TCP = "127.0.0.1:2000"
+DEFAULT_OTLP = "127.0.0.1:4317"
+
+
+def default_db_path() -> str:
+    """``<user data dir>/otel-xray-collector/xray.db`` (platformdirs), created on first use."""
+    from platformdirs import user_data_dir
+
+    return os.path.join(user_data_dir("otel-xray-collector", appauthor=False), "xray.db")
+
+
+def parse_address(value: str, default_port: int = 2000) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port``, ``:port`` or a bare ``port`` (host 127.0.0.1)."""
+    text = value.strip()
+    if not text:
+        raise ValueError("empty address")
+    if text.isdigit():
+        return "127.0.0.1", _port(text)
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise ValueError(f"unclosed '[' in address {value!r}")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        return host, _port(port_text) if port_text else default_port
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    if ":" in host:
+        raise ValueError(f"IPv6 addresses need brackets: [{host}]:{port_text}")
+    return host or "127.0.0.1", _port(port_text)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid port {text!r}") from exc
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    return port
+
+
+def format_address(address: tuple[str, int]) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class CollectorConfig:
+    """Everything ``Collector`` needs. ``None`` for ``otlp`` disables the OTLP receiver."""
+
+    udp: str = DEFAULT_UDP
+    tcp: str = DEFAULT_TCP
+    otlp: str | None = DEFAULT_OTLP
+    db: str | None = None  # None: the user data dir; ":memory:" for a throwaway store
+    forward_endpoint: str | None = None  # "aws" = the regional AWS endpoint
+    region: str | None = None
+    sampling_rules: str | None = None
+    retention_hours: float = 72.0
+    max_db_mb: float = 1024.0
+    store: bool = True
+    buffer_mb: int = 64
+    durable: bool = False  # synchronous=FULL: also survive power loss, slower commits
+    log_level: str = "info"
+
+    def db_path(self) -> str:
+        return self.db if self.db is not None else default_db_path()

@@ -1,0 +1,308 @@
+"""The ingest thread: bounded queues in, validated documents committed in batches out.
+
+Three sources feed it: UDP datagrams (no acknowledgement, so a bounded queue that drops the
+*oldest* datagram when its byte budget is spent, like the daemon), and PutTraceSegments /
+OTLP documents (the caller waits until its documents are committed, so those are never
+dropped; when too many are waiting the caller is told to back off).
+
+One thread owns the SQLite writer: it drains everything queued, validates, writes one
+transaction, then acknowledges, forwards, and uses idle moments to index and enforce
+retention. Batching is what makes SQLite fast here: the larger the backlog, the larger the
+transaction, so throughput grows with load instead of collapsing.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..store.store import SegmentStore
+from .validate import Accepted, Outcome, Rejected, check_dict, parse_body, split_datagram
+
+_logger = logging.getLogger("otel_xray_collector.ingest")
+
+MAX_BATCH = 8192
+INDEX_CHUNK = 2000
+LOG_EVERY_SECONDS = 60.0
+
+
+class Forwarding(Protocol):
+    def offer(self, document: str) -> None: ...
+
+
+class Busy(RuntimeError):
+    """Too many acknowledged submissions are waiting; the caller should retry later."""
+
+
+@dataclass
+class _Submission:
+    accepted: list[Accepted]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class _OncePerMinute:
+    """Logs each rejection reason at most once a minute, with how many were suppressed."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._suppressed: collections.Counter[str] = collections.Counter()
+
+    def warn(self, reason: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(reason, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+            suppressed = self._suppressed.pop(reason, 0)
+            extra = f" ({suppressed} more since last report)" if suppressed else ""
+            _logger.warning("rejected segment document (%s): %s%s", reason, message, extra)
+            self._last[reason] = now
+        else:
+            self._suppressed[reason] += 1
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        store: SegmentStore | None,
+        forwarder: Forwarding | None = None,
+        buffer_bytes: int = 64 * 1024 * 1024,
+        max_waiting_documents: int = 100_000,
+        retention_seconds: float | None = None,
+        max_db_bytes: int | None = None,
+        retention_interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.forwarder = forwarder
+        self._budget = buffer_bytes
+        self._max_waiting = max_waiting_documents
+        self._retention_seconds = retention_seconds
+        self._max_db_bytes = max_db_bytes
+        self._retention_interval = retention_interval
+        self._next_retention = time.monotonic() + 1.0
+        self._datagrams: collections.deque[bytes] = collections.deque()
+        self._submissions: collections.deque[_Submission] = collections.deque()
+        self._waiting_docs = 0
+        self._lock = threading.Lock()  # guards _waiting_docs and rejected (many writers)
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="otel-xray-ingest", daemon=True)
+        self._log = _OncePerMinute()
+        # Each counter has one writing thread, so no lock is needed (reads may lag slightly).
+        self._bytes_in = 0  # receiver thread
+        self._spilled_bytes = 0  # receiver thread
+        self._spilled = 0  # receiver thread
+        self._bytes_out = 0  # ingest thread
+        self.datagrams_processed = 0  # ingest thread
+        self.accepted = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.store_errors = 0
+        self.batches = 0
+
+    # -- producers ---------------------------------------------------------------------------
+
+    def put_datagrams(self, datagrams: list[bytes]) -> None:
+        """Called by the UDP thread. Never blocks; evicts the oldest over the byte budget."""
+        queue = self._datagrams
+        was_empty = not queue
+        queue.extend(datagrams)
+        self._bytes_in += sum(len(d) for d in datagrams)
+        while self._bytes_in - self._bytes_out - self._spilled_bytes > self._budget:
+            try:
+                dropped = queue.popleft()
+            except IndexError:
+                break
+            self._spilled_bytes += len(dropped)
+            self._spilled += 1
+            self._log.warn("spillover", "ingest buffer full, dropping the oldest datagram")
+        if was_empty:
+            self._wake.set()
+
+    def put_documents(self, bodies: Sequence[bytes | str]) -> list[tuple[int, Rejected]]:
+        """PutTraceSegments: returns (index, rejection) pairs once the rest is committed."""
+        accepted: list[Accepted] = []
+        rejected: list[tuple[int, Rejected]] = []
+        for index, body in enumerate(bodies):
+            raw = body.encode("utf-8") if isinstance(body, str) else body
+            for outcome in parse_body(raw):
+                if isinstance(outcome, Accepted):
+                    accepted.append(outcome)
+                else:
+                    rejected.append((index, outcome))
+                    self._count_reject(outcome)
+        self._commit(accepted)
+        return rejected
+
+    def put_dicts(self, documents: Sequence[Any]) -> list[Rejected]:
+        """OTLP receiver: validate segment dicts, return rejections after committing the rest."""
+        outcomes: list[Outcome] = [check_dict(d) for d in documents]
+        accepted = [o for o in outcomes if isinstance(o, Accepted)]
+        rejected = [o for o in outcomes if isinstance(o, Rejected)]
+        for outcome in rejected:
+            self._count_reject(outcome)
+        self._commit(accepted)
+        return rejected
+
+    def _commit(self, accepted: list[Accepted], timeout: float = 30.0) -> None:
+        if not accepted:
+            return
+        if self._stopping:
+            raise Busy("collector is shutting down")
+        with self._lock:
+            if self._waiting_docs + len(accepted) > self._max_waiting:
+                raise Busy("too many documents waiting to be written")
+            self._waiting_docs += len(accepted)
+        submission = _Submission(accepted)
+        self._submissions.append(submission)
+        self._wake.set()
+        if not submission.done.wait(timeout):
+            raise Busy("timed out waiting for the store")
+        if submission.error is not None:
+            raise submission.error
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, index it, then stop the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def wait_processed(self, datagrams: int, timeout: float = 10.0) -> bool:
+        """Block until ``datagrams`` UDP datagrams were handled and everything is indexed."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._idle:
+            while not (self.datagrams_processed >= datagrams and self._caught_up()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def _caught_up(self) -> bool:
+        return (not self._datagrams and not self._submissions
+                and (self.store is None or not self.store.has_pending()))
+
+    # -- the ingest thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            worked = self._drain_once()
+            if self.store is not None and len(self._datagrams) < MAX_BATCH:
+                worked = self._index_some() or worked
+            self._maybe_enforce_retention()
+            with self._idle:
+                self._idle.notify_all()
+            if self._stopping and self._caught_up():
+                break
+            if not worked:
+                self._wake.wait(0.5)
+                self._wake.clear()
+
+    def _drain_once(self) -> bool:
+        datagrams = self._datagrams
+        taken: list[bytes] = []
+        popleft = datagrams.popleft
+        try:
+            while len(taken) < MAX_BATCH:
+                taken.append(popleft())
+        except IndexError:
+            pass
+        submissions: list[_Submission] = []
+        while self._submissions:
+            submissions.append(self._submissions.popleft())
+        if not taken and not submissions:
+            return False
+        accepted: list[Accepted] = []
+        for data in taken:
+            self._bytes_out += len(data)
+            body = split_datagram(data)
+            if isinstance(body, Rejected):
+                self._count_reject(body)
+                continue
+            for outcome in parse_body(body):
+                if isinstance(outcome, Accepted):
+                    accepted.append(outcome)
+                else:
+                    self._count_reject(outcome)
+        for submission in submissions:
+            accepted.extend(submission.accepted)
+        error: BaseException | None = None
+        if self.store is not None:
+            try:
+                self.store.write(accepted)
+            except Exception as exc:  # disk full, locked file: keep running, tell the callers
+                error = exc
+                self.store_errors += 1
+                _logger.error("writing %d documents failed: %s", len(accepted), exc)
+        if error is None:
+            self.accepted += len(accepted)
+            self._forward(accepted)
+        self.batches += 1
+        self.datagrams_processed += len(taken)
+        for submission in submissions:
+            with self._lock:
+                self._waiting_docs -= len(submission.accepted)
+            submission.error = error
+            submission.done.set()
+        return True
+
+    def _forward(self, accepted: list[Accepted]) -> None:
+        if self.forwarder is None:
+            return
+        for doc in accepted:
+            try:
+                self.forwarder.offer(doc.body.decode("utf-8", "replace"))
+            except Exception as exc:  # the forwarder must never stop local ingest
+                _logger.error("forwarder rejected a document: %s", exc)
+
+    def _index_some(self) -> bool:
+        assert self.store is not None
+        try:
+            return self.store.index_pending(INDEX_CHUNK) > 0
+        except Exception:
+            self.store_errors += 1
+            _logger.exception("indexing failed")
+            return False
+
+    def _maybe_enforce_retention(self) -> None:
+        if self.store is None or time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + self._retention_interval
+        if not (self._retention_seconds or self._max_db_bytes):
+            return
+        try:
+            self.store.enforce_retention(self._retention_seconds, self._max_db_bytes)
+        except Exception:
+            self.store_errors += 1
+            _logger.exception("retention failed")
+
+    def _count_reject(self, rejected: Rejected) -> None:
+        with self._lock:
+            self.rejected[rejected.reason] += 1
+        self._log.warn(rejected.reason, rejected.message)
+
+    def counters(self) -> dict[str, Any]:
+        with self._lock:
+            rejected = dict(self.rejected)
+        return {
+            "datagrams_processed": self.datagrams_processed,
+            "accepted": self.accepted,
+            "rejected": rejected,
+            "rejected_total": sum(rejected.values()),
+            "spillover": self._spilled,
+            "queued_datagrams": len(self._datagrams),
+            "queued_bytes": self._bytes_in - self._bytes_out - self._spilled_bytes,
+            "store_errors": self.store_errors,
+            "batches": self.batches,
+            "stored_seq": self.store.stored_seq if self.store is not None else 0,
+            "indexed_seq": self.store.indexed_seq if self.store is not None else 0,
+        }

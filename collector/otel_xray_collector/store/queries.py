@@ -1,0 +1,141 @@
+"""Read side of the store: everything the X-Ray API operations need, as plain Python values.
+
+Queries read the indexes kept at ingest (``traces`` rows and per-minute ``agg`` rows), never
+the raw documents, except BatchGetTraces and GetTraceGraph which by definition return or
+draw specific traces.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any, Callable
+
+from ..ingest.validate import loads
+from .codec import decode
+from .database import Database
+from .graph import GraphBuilder
+from .model import EDGE, INFERRED_NODE, NODE, assemble, contributions
+from .stats import BUCKET_SECONDS, Stats, bucket_of
+from .summary import summarize
+
+TIME_COLUMNS = {"TraceId": "id_time", "Event": "start_time", "Service": "end_time"}
+
+
+class TraceQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- GetTraceSummaries -------------------------------------------------------------------
+
+    def scan_summaries(
+        self,
+        start: float,
+        end: float,
+        range_type: str,
+        cursor: tuple[float, str] | None,
+        predicate: Callable[[dict[str, Any]], bool],
+        page_size: int,
+        scan_budget: int,
+    ) -> tuple[list[dict[str, Any]], int, tuple[float, str] | None]:
+        """Newest first: (matching summaries, traces examined, cursor for the next page)."""
+        column = TIME_COLUMNS[range_type]
+        where = [f"{column} >= ?", f"{column} < ?"]
+        params: list[Any] = [start, end]
+        if range_type == "Event":
+            # active in the window: began before its end and ended after its start
+            where = ["start_time < ?", "end_time >= ?"]
+            params = [end, start]
+        if cursor is not None:
+            where.append(f"({column} < ? OR ({column} = ? AND trace_id < ?))")
+            params.extend([cursor[0], cursor[0], cursor[1]])
+        sql = (f"SELECT trace_id, {column}, revision, facts, summary, start_time, end_time "
+               f"FROM traces WHERE {' AND '.join(where)} "
+               f"ORDER BY {column} DESC, trace_id DESC LIMIT ?")
+        found: list[dict[str, Any]] = []
+        examined = 0
+        last: tuple[float, str] | None = None
+        with self.db.read() as conn:
+            for trace_id, when, revision, facts, summary, t_start, _ in conn.execute(
+                    sql, (*params, scan_budget + 1)):
+                if examined == scan_budget or len(found) == page_size:
+                    return found, examined, last
+                examined += 1
+                last = (when, trace_id)
+                if predicate(decode(facts)):
+                    item = decode(summary)
+                    item["Revision"] = revision
+                    if range_type == "Event":
+                        item["MatchedEventTime"] = max(t_start, start)
+                    found.append(item)
+        return found, examined, None
+
+    # -- BatchGetTraces / GetTraceGraph -----------------------------------------------------
+
+    def load_documents(self, trace_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.db.read() as conn:
+            for trace_id in trace_ids:
+                docs = [loads(d) for (d,) in conn.execute(
+                    "SELECT doc FROM segments WHERE trace_id = ? ORDER BY seq", (trace_id,))]
+                if docs:
+                    out[trace_id] = docs
+        return out
+
+    def full_traces(self, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Assembled traces: segments with folded subsegments, inferred segments, duration."""
+        out: dict[str, dict[str, Any]] = {}
+        for trace_id, docs in self.load_documents(trace_ids).items():
+            trace = assemble(trace_id, docs)
+            summary, _ = summarize(trace)
+            out[trace_id] = {
+                "segments": trace.segments + trace.inferred_segments + trace.orphans,
+                "duration": summary.get("Duration"),
+            }
+        return out
+
+    def trace_graph(self, trace_ids: list[str]) -> list[dict[str, Any]]:
+        builder = GraphBuilder()
+        for trace_id, docs in self.load_documents(trace_ids).items():
+            trace = assemble(trace_id, docs)
+            contrib = contributions(trace, summarize(trace)[0].get("Duration"))
+            builder.add_rows((kind, key, stats.to_list())
+                             for (_, kind, key), stats in contrib.items())
+        return builder.services()
+
+    # -- GetServiceGraph / GetTimeSeriesServiceStatistics ------------------------------------
+
+    def _agg_rows(self, conn: sqlite3.Connection, start: float,
+                  end: float) -> Iterator[tuple[int, int, str, bytes]]:
+        yield from conn.execute(
+            "SELECT bucket, kind, key, stats FROM agg WHERE bucket >= ? AND bucket < ?",
+            (bucket_of(start), end),
+        )
+
+    def service_graph(self, start: float, end: float) -> list[dict[str, Any]]:
+        builder = GraphBuilder()
+        with self.db.read() as conn:
+            builder.add_rows((kind, key, decode(stats))
+                             for _, kind, key, stats in self._agg_rows(conn, start, end))
+        return builder.services()
+
+    def time_series(
+        self, start: float, end: float, period: int,
+        keep: Callable[[int, str], bool],
+    ) -> list[tuple[int, Stats]]:
+        """Per-period sums of the aggregate rows ``keep(kind, key)`` selects, oldest first."""
+        period = max(period, BUCKET_SECONDS)
+        buckets: dict[int, Stats] = {}
+        with self.db.read() as conn:
+            for bucket, kind, key, stats in self._agg_rows(conn, start, end):
+                if not keep(kind, key):
+                    continue
+                slot = (bucket // period) * period
+                found = buckets.get(slot)
+                if found is None:
+                    buckets[slot] = found = Stats()
+                found.merge(Stats.from_list(decode(stats)))
+        return sorted(buckets.items())
+
+
+__all__ = ["TraceQueries", "NODE", "EDGE", "INFERRED_NODE"]

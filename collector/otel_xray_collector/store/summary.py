@@ -1,0 +1,236 @@
+"""Trace summaries (the GetTraceSummaries shape) and the facts filter expressions test.
+
+Both are computed once per trace change at ingest, stored as blobs beside the trace row, so a
+query reads a page of rows instead of re-assembling traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import NodeKey, Trace, is_complete
+from .stats import classify
+
+
+def service_id(key: NodeKey) -> dict[str, Any]:
+    out: dict[str, Any] = {"Name": key[0], "Names": [key[0]]}
+    if key[2]:
+        out["AccountId"] = key[2]
+    if key[1]:
+        out["Type"] = key[1]
+    return out
+
+
+def _elapsed(doc: dict[str, Any]) -> float | None:
+    if not is_complete(doc):
+        return None
+    start = doc.get("start_time")
+    if not isinstance(start, (int, float)):
+        return None
+    return max(0.0, float(doc["end_time"]) - float(start))
+
+
+def http_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    http = doc.get("http")
+    if not isinstance(http, dict):
+        return {}
+    request = http.get("request") if isinstance(http.get("request"), dict) else {}
+    response = http.get("response") if isinstance(http.get("response"), dict) else {}
+    out: dict[str, Any] = {}
+    for api_key, block, key in (
+        ("HttpURL", request, "url"),
+        ("HttpMethod", request, "method"),
+        ("UserAgent", request, "user_agent"),
+        ("ClientIp", request, "client_ip"),
+    ):
+        value = block.get(key)
+        if isinstance(value, str):
+            out[api_key] = value
+    status = response.get("status")
+    if type(status) is int:
+        out["HttpStatus"] = status
+    return out
+
+
+def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [node]
+    children = node.get("subsegments")
+    if isinstance(children, list):
+        for child in children:
+            if isinstance(child, dict):
+                out.extend(_walk(child))
+    return out
+
+
+def _annotation_value(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, bool):
+        return {"BooleanValue": value}
+    if isinstance(value, (int, float)):
+        return {"NumberValue": value}
+    if isinstance(value, str):
+        return {"StringValue": value}
+    return None
+
+
+def _node_fact(key: NodeKey, doc: dict[str, Any], root: bool, inferred: bool) -> dict[str, Any]:
+    fault, error, throttle = classify(doc)
+    return {
+        "n": key[0], "t": key[1], "a": key[2], "root": root, "inferred": inferred,
+        "fault": fault, "error": error, "throttle": throttle,
+        "ok": not (fault or error or throttle), "rt": _elapsed(doc), "http": http_fields(doc),
+        "partial": not is_complete(doc),
+    }
+
+
+def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(TraceSummary without Revision, filter facts) for one assembled trace."""
+    everything = [d for s in trace.segments for d in _walk(s)] + trace.orphans
+    starts = [float(d["start_time"]) for d in everything
+              if isinstance(d.get("start_time"), (int, float))]
+    ends = [float(d["end_time"]) for d in everything if is_complete(d)]
+    start = min(starts) if starts else 0.0
+    duration = max(0.0, max(ends) - start) if ends else None
+    root = trace.root()
+    entry = root if root is not None else (
+        min(trace.segments, key=lambda s: s.get("start_time", 0.0)) if trace.segments else None)
+
+    nodes: dict[NodeKey, None] = {}
+    annotations: dict[str, dict[str, tuple[dict[str, Any], dict[NodeKey, None]]]] = {}
+    users: dict[str, dict[NodeKey, None]] = {}
+    arns: dict[str, None] = {}
+    instances: dict[str, None] = {}
+    zones: dict[str, None] = {}
+    node_facts: list[dict[str, Any]] = []
+    partial = root is None or bool(trace.orphans)
+    has_throttle = False
+    for segment in trace.segments:
+        key = trace.node_key(segment)
+        nodes[key] = None
+        node_facts.append(_node_fact(key, segment, not segment.get("parent_id"), False))
+        partial = partial or not is_complete(segment)
+        has_throttle = has_throttle or classify(segment)[2]
+        user = segment.get("user")
+        if isinstance(user, str) and user:
+            users.setdefault(user, {})[key] = None
+        arn = segment.get("resource_arn")
+        if isinstance(arn, str) and arn:
+            arns[arn] = None
+        ec2 = segment.get("aws", {}).get("ec2") if isinstance(segment.get("aws"), dict) else None
+        if isinstance(ec2, dict):
+            if isinstance(ec2.get("instance_id"), str):
+                instances[ec2["instance_id"]] = None
+            if isinstance(ec2.get("availability_zone"), str):
+                zones[ec2["availability_zone"]] = None
+        for doc in _walk(segment):
+            found = doc.get("annotations")
+            if not isinstance(found, dict):
+                continue
+            for name, value in found.items():
+                api_value = _annotation_value(value)
+                if api_value is None:
+                    continue
+                distinct = annotations.setdefault(str(name), {})
+                marker = repr(sorted(api_value.items()))
+                entry_value = distinct.setdefault(marker, (api_value, {}))
+                entry_value[1][key] = None
+    for inferred in trace.inferred_segments:
+        key = (str(inferred["name"]), str(inferred["origin"]), None)
+        nodes[key] = None
+        node_facts.append(_node_fact(key, inferred, False, True))
+        has_throttle = has_throttle or classify(inferred)[2]
+
+    root_flags = classify(entry) if entry is not None else (False, False, False)
+    summary: dict[str, Any] = {
+        "Id": trace.trace_id,
+        "StartTime": start,
+        "HasFault": root_flags[0],
+        "HasError": root_flags[1],
+        "HasThrottle": has_throttle,
+        "IsPartial": partial,
+        "Http": http_fields(entry) if entry is not None else {},
+        "Annotations": {
+            name: [{"AnnotationValue": value, "ServiceIds": [service_id(k) for k in keys]}
+                   for value, keys in distinct.values()]
+            for name, distinct in annotations.items()
+        },
+        "Users": [{"UserName": name, "ServiceIds": [service_id(k) for k in keys]}
+                  for name, keys in users.items()],
+        "ServiceIds": [service_id(k) for k in nodes],
+        "ResourceARNs": [{"ARN": a} for a in arns],
+        "InstanceIds": [{"Id": i} for i in instances],
+        "AvailabilityZones": [{"Name": z} for z in zones],
+        "FaultRootCauses": root_causes(trace, "fault", root_flags[0]),
+        "ErrorRootCauses": root_causes(trace, "error", root_flags[1]),
+        "ResponseTimeRootCauses": [],
+    }
+    if duration is not None:
+        summary["Duration"] = round(duration, 6)
+    response_time = _elapsed(entry) if entry is not None else None
+    if response_time is not None:
+        summary["ResponseTime"] = round(response_time, 6)
+    if entry is not None:
+        summary["EntryPoint"] = service_id(trace.node_key(entry))
+
+    facts: dict[str, Any] = {
+        "fault": root_flags[0], "error": root_flags[1], "throttle": has_throttle,
+        "ok": not any(root_flags) and not has_throttle,
+        "rt": response_time, "duration": duration, "partial": partial,
+        "inferred": bool(trace.inferred_segments),
+        "http": summary["Http"], "name": entry.get("name") if entry is not None else None,
+        "users": list(users),
+        "ann": {name: [next(iter(v[0].values())) for v in distinct.values()]
+                for name, distinct in annotations.items()},
+        "nodes": node_facts,
+        "edges": [
+            {"s": list(trace.node_key(c.owner)), "d": list(c.target), **_flags(c.subsegment)}
+            for c in trace.calls
+        ] + [
+            {"s": [s.get("name"), "client", None], "d": list(trace.node_key(s)), **_flags(s)}
+            for s in trace.segments if not s.get("parent_id")
+        ],
+        "az": list(zones), "iid": list(instances), "arn": list(arns),
+    }
+    return summary, facts
+
+
+def _flags(doc: dict[str, Any]) -> dict[str, Any]:
+    fault, error, throttle = classify(doc)
+    return {"fault": fault, "error": error, "throttle": throttle,
+            "ok": not (fault or error or throttle), "rt": _elapsed(doc)}
+
+
+def root_causes(trace: Trace, flag: str, client_impacting: bool) -> list[dict[str, Any]]:
+    """Services where a fault (or error) starts: flagged nodes none of whose calls are flagged."""
+    position = 0 if flag == "fault" else 1
+    flagged_calls: dict[int, bool] = {}
+    for call in trace.calls:
+        if classify(call.subsegment)[position]:
+            flagged_calls[id(call.owner)] = True
+    causes: list[dict[str, Any]] = []
+    for segment in trace.segments:
+        if not classify(segment)[position] or id(segment) in flagged_calls:
+            continue
+        causes.append(_cause_service(trace.node_key(segment), segment, False))
+    for call in trace.calls:
+        if call.inferred is not None and classify(call.inferred)[position]:
+            causes.append(_cause_service(call.target, call.inferred, True))
+    if not causes:
+        return []
+    return [{"Services": causes, "ClientImpacting": client_impacting}]
+
+
+def _cause_service(key: NodeKey, doc: dict[str, Any], inferred: bool) -> dict[str, Any]:
+    exceptions: list[dict[str, Any]] = []
+    for item in _walk(doc):
+        cause = item.get("cause")
+        if isinstance(cause, dict) and isinstance(cause.get("exceptions"), list):
+            for exc in cause["exceptions"][:5]:
+                if isinstance(exc, dict):
+                    found = {"Name": str(exc.get("type") or "Exception")}
+                    if isinstance(exc.get("message"), str):
+                        found["Message"] = exc["message"]
+                    exceptions.append(found)
+    service = service_id(key)
+    service["Inferred"] = inferred
+    service["EntityPath"] = [{"Name": key[0], "Exceptions": exceptions[:5], "Remote": inferred}]
+    return service

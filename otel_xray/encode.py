@@ -1,0 +1,352 @@
+"""Segment documents -> daemon datagrams: compact JSON, 64 KB budget, embedding.
+
+Every document is encoded exactly once. Embedding a subsegment in its parent is byte
+concatenation of already-encoded documents (``parent[:-1] + ',"subsegments":[' ... ']}'``),
+which is why embedded subsegments keep their ``type``/``trace_id``/``parent_id`` like the X-Ray
+SDK for Python writes them: the bytes are the same whether a subsegment travels embedded or on
+its own, so sizes are known exactly before anything is joined and nothing is encoded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
+
+try:  # orjson is optional: several times faster than json on segment-shaped documents.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised by the no-orjson test in a subprocess
+    _orjson = None  # type: ignore[assignment]
+
+#: Largest document body that fits in one datagram with the header line.
+BODY_BUDGET = MAX_DATAGRAM_BYTES - len(HEADER)
+
+_SUBSEGMENTS_OPEN = b',"subsegments":['
+_SUBSEGMENTS_CLOSE = b"]}"
+#: Bytes added to a parent by embedding n children of total size s: open + s + (n-1) commas + "]".
+_EMBED_OVERHEAD = len(_SUBSEGMENTS_OPEN) + len(_SUBSEGMENTS_CLOSE) - 1
+
+TRUNCATION_MARKER = "...[truncated by otel-xray]"
+
+_json_compact = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+).encode
+_json_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
+
+
+def dumps_json(document: Any) -> bytes:
+    """Compact UTF-8 JSON with the standard library (the fallback when orjson is absent)."""
+    try:
+        return _json_compact(document).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escape it rather than lose the document
+        return _json_ascii(document).encode("ascii")
+    except ValueError:  # NaN/Infinity are not JSON; the daemon would reject the whole document
+        return dumps_json(_finite(document))
+
+
+def dumps_orjson(document: Any) -> bytes:
+    """orjson; :func:`dumps_json` for what orjson refuses (ints over 64 bits, lone surrogates)."""
+    try:
+        return _orjson.dumps(document, default=str)
+    except TypeError:
+        return dumps_json(document)
+
+
+#: The encoder the exporter uses.
+dumps: Callable[[Any], bytes] = dumps_orjson if _orjson is not None else dumps_json
+ENCODER_NAME = "orjson" if _orjson is not None else "json"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# Truncation of a single oversized document
+
+
+@dataclass
+class Truncation:
+    """What had to be cut from one document to fit in a datagram."""
+
+    document_id: str
+    original_bytes: int
+    final_bytes: int
+    fields: list[str] = field(default_factory=list)
+
+
+def truncate_to_fit(
+    document: dict[str, Any],
+    body: bytes,
+    budget: int = BODY_BUDGET,
+    encode: Callable[[Any], bytes] = dumps,
+) -> tuple[bytes | None, Truncation]:
+    """Cut the largest metadata/annotation/SQL/exception values of ``document`` until it fits.
+
+    Mutates ``document``. Strings keep their head plus :data:`TRUNCATION_MARKER`; structured
+    metadata values become their (cut) JSON text; stack traces lose frames from the end and say
+    so in the exception's ``truncated`` count, as X-Ray expects. Returns ``(None, ...)`` when even
+    that is not enough (say a 70 KB segment name): the caller drops the document.
+    """
+    report = Truncation(str(document.get("id", "")), len(body), len(body))
+    for _ in range(8):
+        excess = len(body) - budget
+        if excess <= 0:
+            report.final_bytes = len(body)
+            return body, report
+        candidates = sorted(_candidates(document, encode), key=lambda c: c.size, reverse=True)
+        if not candidates:
+            break
+        for candidate in candidates:
+            if excess <= 0:
+                break
+            saved = candidate.cut(excess + len(TRUNCATION_MARKER) + 16)
+            if saved > 0 and candidate.path not in report.fields:
+                report.fields.append(candidate.path)
+            excess -= saved
+        body = encode(document)
+    report.final_bytes = len(body)
+    return (body if len(body) <= budget else None), report
+
+
+class _Candidate:
+    """One value that may be shortened: ``container[key]``, ``size`` encoded bytes."""
+
+    __slots__ = ("container", "key", "path", "size", "encode")
+
+    def __init__(self, container: Any, key: Any, path: str, encode: Callable[[Any], bytes]) -> None:
+        self.container = container
+        self.key = key
+        self.path = path
+        self.encode = encode
+        self.size = len(encode(container[key]))
+
+    def cut(self, need: int) -> int:
+        """Shorten the value by at least ``need`` encoded bytes if possible; return bytes saved."""
+        value = self.container[self.key]
+        if self.key == "stack" and isinstance(value, list):
+            return self._cut_stack(value, need)
+        text = value if isinstance(value, str) else self.encode(value).decode("utf-8", "replace")
+        keep_bytes = self.size - need - len(TRUNCATION_MARKER)
+        if keep_bytes <= 0 or not text:
+            new = TRUNCATION_MARKER
+        else:
+            # Escapes and multi-byte characters make bytes >= chars: scale the cut accordingly.
+            ratio = len(text) / max(self.size, 1)
+            new = text[: max(0, int(keep_bytes * ratio))] + TRUNCATION_MARKER
+        self.container[self.key] = new
+        new_size = len(self.encode(new))
+        saved, self.size = self.size - new_size, new_size
+        return saved
+
+    def _cut_stack(self, frames: list[Any], need: int) -> int:
+        per_frame = self.size / max(len(frames), 1)
+        drop = min(len(frames), max(1, math.ceil(need / max(per_frame, 1.0))))
+        keep = frames[: len(frames) - drop]
+        self.container["stack"] = keep
+        previous = self.container.get("truncated")
+        self.container["truncated"] = (previous if isinstance(previous, int) else 0) + drop
+        new_size = len(self.encode(keep))
+        saved, self.size = self.size - new_size, new_size
+        return saved
+
+
+def _candidates(document: dict[str, Any], encode: Callable[[Any], bytes]) -> Iterable[_Candidate]:
+    metadata = document.get("metadata")
+    if isinstance(metadata, dict):
+        for namespace, values in metadata.items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    if value is not None and not isinstance(value, (bool, int, float)):
+                        yield _Candidate(values, key, f"metadata.{namespace}.{key}", encode)
+    annotations = document.get("annotations")
+    if isinstance(annotations, dict):
+        for key, value in annotations.items():
+            if isinstance(value, str):
+                yield _Candidate(annotations, key, f"annotations.{key}", encode)
+    sql = document.get("sql")
+    if isinstance(sql, dict):
+        for key in ("sanitized_query", "url", "connection_string"):
+            if isinstance(sql.get(key), str):
+                yield _Candidate(sql, key, f"sql.{key}", encode)
+    cause = document.get("cause")
+    if isinstance(cause, dict) and isinstance(cause.get("exceptions"), list):
+        for index, exception in enumerate(cause["exceptions"]):
+            if not isinstance(exception, dict):
+                continue
+            if isinstance(exception.get("stack"), list) and exception["stack"]:
+                yield _Candidate(exception, "stack", f"cause.exceptions[{index}].stack", encode)
+            if isinstance(exception.get("message"), str):
+                yield _Candidate(exception, "message", f"cause.exceptions[{index}].message", encode)
+
+
+# ------------------------------------------------------------------------------------------
+# Embedding and splitting
+
+
+class EncodedDocument:
+    """One encoded document plus what embedding needs to know about it."""
+
+    __slots__ = ("body", "key", "parent_key", "embeddable", "span_index", "children", "size")
+
+    def __init__(self, document: dict[str, Any], body: bytes, span_index: int) -> None:
+        self.body = body
+        trace_id = document.get("trace_id")
+        self.key: tuple[Any, Any] = (trace_id, document.get("id"))
+        parent = document.get("parent_id")
+        self.parent_key: tuple[Any, Any] | None = (trace_id, parent) if parent else None
+        # Only subsegments nest: a segment whose parent is in this process (a server span
+        # called by our own client span) is still its own segment.
+        self.embeddable = document.get("type") == "subsegment" and self.parent_key is not None
+        self.span_index = span_index
+        self.children: list[EncodedDocument] = []
+        self.size = len(body)
+
+
+@dataclass
+class Datagram:
+    """One datagram's payload and the spans whose documents it carries."""
+
+    payload: bytes
+    span_indexes: list[int]
+    documents: int
+
+
+def flatten(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Detach embedded subsegments (any depth) into independent subsegment documents.
+
+    Each one gets what an independent subsegment must carry: ``type``, ``trace_id`` and
+    ``parent_id`` (the id of the document it was embedded in). The returned list starts with
+    ``document`` itself, now without ``subsegments``.
+    """
+    out = [document]
+    pending = [document]
+    while pending:
+        parent = pending.pop()
+        children = parent.pop("subsegments", None)
+        if not isinstance(children, list):
+            continue
+        for child in children:
+            if not isinstance(child, dict):
+                continue
+            child["type"] = "subsegment"
+            if "trace_id" in parent:
+                child["trace_id"] = parent["trace_id"]
+            if "id" in parent:
+                child["parent_id"] = parent["id"]
+            out.append(child)
+            pending.append(child)
+    return out
+
+
+def assemble(
+    documents: Sequence[EncodedDocument], embed: bool = True, budget: int = BODY_BUDGET
+) -> tuple[list[Datagram], int]:
+    """Group documents into datagrams; return them and how many were split off for size.
+
+    With ``embed``, finished subsegments whose parent is in the same batch travel inside it (a
+    request's segment and its client calls usually end up in one export batch), as long as the
+    whole stays within ``budget``; when it would not, the largest child subtrees are sent as
+    independent subsegment documents instead (Java's streaming, but only as much as needed).
+    Children come out before their parents.
+    """
+    if not embed:
+        return [Datagram(HEADER + d.body, [d.span_index], 1) for d in documents], 0
+    by_key = {d.key: d for d in documents}
+    roots: list[EncodedDocument] = []
+    for doc in documents:
+        doc.children = []
+    for doc in documents:
+        parent = by_key.get(doc.parent_key) if doc.parent_key and doc.embeddable else None
+        if parent is None or parent is doc:
+            roots.append(doc)
+        else:
+            parent.children.append(doc)
+    out: list[Datagram] = []
+    split = 0
+    placed = 0
+    for root in roots:
+        split += _fit(root, budget, out)
+    for datagram in out:
+        placed += datagram.documents
+    if placed != len(documents):  # a parent_id cycle: send the unreached ones on their own
+        reached = {id(d) for d in _walk_all(roots)}
+        for doc in documents:
+            if id(doc) not in reached:
+                doc.children = []
+                out.append(Datagram(HEADER + doc.body, [doc.span_index], 1))
+    return out, split
+
+
+def _fit(root: EncodedDocument, budget: int, out: list[Datagram]) -> int:
+    """Fit ``root``'s subtree into ``budget`` bottom-up, emitting detached subtrees to ``out``."""
+    split = 0
+    # Iterative post-order: span trees can be deep and recursion would be the wrong failure.
+    order: list[EncodedDocument] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.children)
+    for node in reversed(order):
+        node.size = len(node.body)
+        if not node.children:
+            continue
+        children = node.children
+        total = node.size + _EMBED_OVERHEAD + sum(c.size for c in children) + len(children) - 1
+        if total > budget:
+            detached: set[int] = set()
+            for largest in sorted(children, key=lambda c: c.size, reverse=True):
+                if total <= budget:
+                    break
+                detached.add(id(largest))
+                total -= largest.size + 1
+                _emit(largest, out)
+                split += 1
+            node.children = [c for c in children if id(c) not in detached]
+            if not node.children:
+                total = node.size
+        node.size = total
+    _emit(root, out)
+    return split
+
+
+def _emit(node: EncodedDocument, out: list[Datagram]) -> None:
+    chunks: list[bytes] = [HEADER]
+    spans: list[int] = []
+    count = _render(node, chunks, spans)
+    out.append(Datagram(b"".join(chunks), spans, count))
+
+
+def _render(node: EncodedDocument, chunks: list[bytes], spans: list[int]) -> int:
+    spans.append(node.span_index)
+    if not node.children:
+        chunks.append(node.body)
+        return 1
+    count = 1
+    chunks.append(node.body[:-1])
+    chunks.append(_SUBSEGMENTS_OPEN)
+    for index, child in enumerate(node.children):
+        if index:
+            chunks.append(b",")
+        count += _render(child, chunks, spans)
+    chunks.append(_SUBSEGMENTS_CLOSE)
+    return count
+
+
+def _walk_all(roots: Sequence[EncodedDocument]) -> Iterable[EncodedDocument]:
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.children)

@@ -1,0 +1,229 @@
+"""The ``awsxray`` span exporter: translate, encode, send one document per UDP datagram.
+
+Sits behind a ``BatchSpanProcessor``, so ``export`` runs on the processor's worker thread with
+lists of finished spans. It never raises into that thread and never blocks beyond one
+non-blocking ``sendto`` per datagram; what it could not deliver it counts in :attr:`counters`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_xray import encode as _encode
+from otel_xray.daemon import AddressResolver, DaemonAddress, RateLimitedLog, UdpTransport
+from otel_xray.translate import TranslateOptions, span_to_documents
+
+_logger = logging.getLogger("otel_xray.exporter")
+
+#: Fallback CloudWatch log groups (comma-separated), the X-Ray Java SDK's variable.
+LOG_GROUP_ENV = "AWS_LOG_GROUP"
+
+
+@dataclass
+class ExporterCounters:
+    """Running totals since the exporter was created (a snapshot when read via ``counters``).
+
+    ``documents_sent`` counts segment/subsegment documents, embedded ones included;
+    ``datagrams_sent`` the UDP datagrams that carried them. ``split`` counts subsegments sent
+    on their own because their parent's datagram would have exceeded 64 KB; ``truncated`` the
+    documents whose largest values were cut to fit; ``dropped`` the spans not delivered at all
+    (untranslatable, unfittable, unsendable, or exported after shutdown).
+    """
+
+    spans_exported: int = 0
+    documents_sent: int = 0
+    datagrams_sent: int = 0
+    bytes_sent: int = 0
+    split: int = 0
+    truncated: int = 0
+    dropped: int = 0
+    send_errors: int = 0
+    translate_errors: int = 0
+
+
+class XRayUdpSpanExporter(SpanExporter):
+    """Send spans to the X-Ray daemon (or any drop-in: CloudWatch agent, Collector, ours).
+
+    ``daemon_address``: ``host:port``, ``[v6]:port`` or ``tcp:h:p udp:h:p``; ``None`` reads
+    ``AWS_XRAY_DAEMON_ADDRESS`` (default ``127.0.0.1:2000``). An invalid value raises
+    ``ValueError`` naming where it came from, here, not at the first export.
+
+    ``embed_subsegments``: a batch holding a segment and its finished subsegments sends them as
+    one document, as the X-Ray SDKs do (fewer datagrams, complete segments at the daemon).
+
+    The translation options (``indexed_attributes``, ``index_all_attributes``,
+    ``tracing_name`` — default ``AWS_XRAY_TRACING_NAME`` —, ``log_group_names`` — default
+    ``AWS_LOG_GROUP``, comma-separated —, ``allow_dot``) are those of
+    :class:`otel_xray.translate.TranslateOptions`.
+    """
+
+    def __init__(
+        self,
+        daemon_address: str | None = None,
+        *,
+        indexed_attributes: Iterable[str] | None = None,
+        index_all_attributes: bool = False,
+        tracing_name: str | None = None,
+        log_group_names: Iterable[str] | None = None,
+        allow_dot: bool = True,
+        embed_subsegments: bool = True,
+        environ: Mapping[str, str] | None = None,
+        resolver: Callable[[DaemonAddress], AddressResolver] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.daemon_address = DaemonAddress.resolve(daemon_address, env)
+        if log_group_names is None:
+            log_group_names = [g.strip() for g in env.get(LOG_GROUP_ENV, "").split(",")]
+        self.options = TranslateOptions.build(
+            indexed_attributes=indexed_attributes,
+            index_all_attributes=index_all_attributes,
+            tracing_name=tracing_name,
+            log_group_names=[g for g in log_group_names if g],
+            allow_dot=allow_dot,
+            environ=env,
+        )
+        self.embed_subsegments = embed_subsegments
+        udp = self.daemon_address.udp
+        self._transport = UdpTransport(
+            udp, resolver(self.daemon_address) if resolver is not None else None
+        )
+        self._counters = ExporterCounters()
+        self._counters_lock = threading.Lock()
+        self._shutdown = False
+        self._encode = _encode.dumps
+        self._errors_log = RateLimitedLog(_logger)
+        self._truncation_logged = False
+        self._drop_logged = False
+
+    @property
+    def counters(self) -> ExporterCounters:
+        """A consistent snapshot of the running totals."""
+        with self._counters_lock:
+            return ExporterCounters(**asdict(self._counters))
+
+    def stats(self) -> dict[str, int]:
+        """The counters as a plain dict (for logs and metrics)."""
+        return asdict(self.counters)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            self._add(dropped=len(spans))
+            return SpanExportResult.FAILURE
+        try:
+            return self._export(spans)
+        except Exception:  # never into the SDK's worker thread; a bug here must not stop tracing
+            _logger.exception("Unexpected error while exporting %d spans to X-Ray", len(spans))
+            self._add(dropped=len(spans))
+            return SpanExportResult.FAILURE
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        options = self.options
+        encode = self._encode
+        budget = _encode.BODY_BUDGET
+        documents: list[_encode.EncodedDocument] = []
+        lost: set[int] = set()
+        translate_errors = truncated = 0
+        for index, span in enumerate(spans):
+            try:
+                produced = span_to_documents(span, options)
+            except Exception as exc:  # one bad span must not cost the rest of the batch
+                translate_errors += 1
+                lost.add(index)
+                self._errors_log.warning("Cannot translate span %r: %r", span.name, exc)
+                continue
+            for document in produced:
+                if "subsegments" in document:
+                    parts = _encode.flatten(document)
+                else:
+                    parts = [document]
+                for part in parts:
+                    body = encode(part)
+                    if len(body) > budget:
+                        fitted, report = _encode.truncate_to_fit(part, body, budget, encode)
+                        self._note_truncation(report, span)
+                        if fitted is None:
+                            lost.add(index)
+                            continue
+                        truncated += 1
+                        body = fitted
+                    documents.append(_encode.EncodedDocument(part, body, index))
+
+        datagrams, split = _encode.assemble(documents, self.embed_subsegments, budget)
+        outcome = self._transport.send_all([d.payload for d in datagrams])
+        documents_sent = 0
+        for datagram, ok in zip(datagrams, outcome.ok):
+            if ok:
+                documents_sent += datagram.documents
+            else:
+                lost.update(datagram.span_indexes)
+        self._add(
+            spans_exported=len(spans) - len(lost),
+            documents_sent=documents_sent,
+            datagrams_sent=outcome.sent,
+            bytes_sent=outcome.bytes_sent,
+            split=split,
+            truncated=truncated,
+            dropped=len(lost),
+            send_errors=outcome.errors,
+            translate_errors=translate_errors,
+        )
+        return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
+
+    def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
+        # Once per exporter: a service that produces one oversized segment produces thousands.
+        if report.final_bytes > _encode.BODY_BUDGET:
+            if not self._drop_logged:
+                self._drop_logged = True
+                _logger.warning(
+                    "Dropped segment %s (span %r): %d bytes after cutting %s, over the %d-byte"
+                    " datagram limit. Further drops are only counted (exporter.counters.dropped).",
+                    report.document_id,
+                    span.name,
+                    report.original_bytes,
+                    ", ".join(report.fields) or "nothing cuttable",
+                    _encode.BODY_BUDGET,
+                )
+        elif not self._truncation_logged:
+            self._truncation_logged = True
+            _logger.warning(
+                "Segment %s (span %r) was %d bytes, over the %d-byte UDP datagram limit: cut %s"
+                " to %d bytes. Further truncations are only counted"
+                " (exporter.counters.truncated).",
+                report.document_id,
+                span.name,
+                report.original_bytes,
+                _encode.BODY_BUDGET,
+                ", ".join(report.fields),
+                report.final_bytes,
+            )
+
+    def _add(self, **deltas: int) -> None:
+        with self._counters_lock:
+            counters = self._counters
+            for name, delta in deltas.items():
+                setattr(counters, name, getattr(counters, name) + delta)
+
+    def shutdown(self) -> None:
+        """Close the socket; later exports return FAILURE without sending. Idempotent."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self._transport.close()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Nothing is buffered here: every export has already been handed to the kernel."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"XRayUdpSpanExporter(daemon_address={str(self.daemon_address.udp)!r})"
+
+
+__all__ = ["ExporterCounters", "XRayUdpSpanExporter"]

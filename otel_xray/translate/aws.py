@@ -1,0 +1,90 @@
+"""The span half of the ``aws`` block: which AWS API call a span made.
+
+Covers the Collector's keys (``aws.operation``, ``aws.region``, ``aws.request_id``,
+``aws.queue_url``, ``aws.table_name``, ...) and what opentelemetry-instrumentation-botocore
+emits (``rpc.method``, span ``cloud.region``, ``retry_attempts``, ``aws.sqs``/``aws.sns``/S3/Lambda
+keys), mapped to the field names the X-Ray SDK's botocore patch writes. ``rpc.method`` and
+``cloud.region`` only mean an AWS operation and region on AWS SDK spans (``rpc.system=aws-api``);
+on a gRPC span they stay ordinary metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from otel_xray.translate.http import status_code
+
+# attribute -> aws field, for every span; consumed. Earlier entries win for the same field.
+_SPAN_KEYS: tuple[tuple[str, str], ...] = (
+    ("aws.operation", "operation"),
+    ("aws.account_id", "account_id"),
+    ("aws.region", "region"),
+    ("aws.request_id", "request_id"),
+    ("aws.requestId", "request_id"),
+    ("aws.queue_url", "queue_url"),
+    ("aws.queue.url", "queue_url"),
+    ("aws.sqs.queue_url", "queue_url"),
+    ("aws.table_name", "table_name"),
+    ("aws.table.name", "table_name"),
+)
+# Only on AWS SDK spans.
+_SDK_KEYS: tuple[tuple[str, str], ...] = (
+    ("rpc.method", "operation"),
+    ("cloud.region", "region"),
+    ("aws.sns.topic.arn", "topic_arn"),
+    ("aws.s3.bucket", "bucket_name"),
+    ("faas.invoked_name", "function_name"),
+)
+_ALL_KEYS = frozenset(key for key, _ in _SPAN_KEYS + _SDK_KEYS) | {"retry_attempts"}
+_READ_KEYS = _ALL_KEYS | {"messaging.url", "aws.dynamodb.table_names"}
+
+
+def has_aws_keys(keys: Iterable[str]) -> bool:
+    """Whether any key could add to the ``aws`` block (cacheable per key layout)."""
+    return not _READ_KEYS.isdisjoint(keys)
+
+
+def build_aws(
+    attrs: dict[str, Any],
+    resource_block: dict[str, Any] | None,
+    aws_sdk: bool,
+    has_keys: bool = True,
+) -> dict[str, Any] | None:
+    """The document's ``aws`` block: the resource part plus the span's API-call fields.
+
+    None when the resource is on another cloud; then the span's keys are left alone and end up
+    in metadata instead of vanishing. Without span keys (``has_keys`` false) the resource part
+    itself is returned, shared, not copied.
+    """
+    if resource_block is None:
+        return None
+    if not has_keys:
+        return resource_block
+    block = dict(resource_block)
+    present = attrs.keys() & _ALL_KEYS
+    if present:
+        taken: set[str] = set()
+        for key, field in _SPAN_KEYS + (_SDK_KEYS if aws_sdk else ()):
+            if key not in present:
+                continue
+            value = attrs.pop(key)
+            if value is None or value == "" or field in taken:
+                continue
+            block[field] = str(value) if field == "account_id" else value
+            taken.add(field)
+        if aws_sdk and "retry_attempts" in present:
+            block["retries"] = status_code(attrs.pop("retry_attempts"))
+    messaging_url = attrs.get("messaging.url")
+    if isinstance(messaging_url, str) and messaging_url:
+        block["queue_url"] = messaging_url
+    tables = attrs.get("aws.dynamodb.table_names")
+    if isinstance(tables, str):
+        block["table_name"] = tables
+    elif isinstance(tables, (tuple, list)) and tables:
+        if len(tables) == 1:
+            block["table_name"] = tables[0]
+        else:
+            block.pop("table_name", None)
+            block["table_names"] = list(tables)
+    return block

@@ -1,0 +1,275 @@
+"""The ``http`` block, from both the pre-1.23 and the stable HTTP semantic conventions.
+
+Instrumentations emit either set, or both (``OTEL_SEMCONV_STABILITY_OPT_IN=http/dup``), so every
+field reads the stable key first and the old one second. Keys are consumed only when a block is
+produced: a database span's ``server.address`` stays in metadata instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+MAX_FIELD_LENGTH = 250  # the schema's limit for method, url, user_agent and client_ip
+
+# Keys whose presence alone means "this span is an HTTP exchange".
+_HAS_HTTP = frozenset(
+    {
+        "http.method",
+        "http.request.method",
+        "http.client_ip",
+        "http.user_agent",
+        "user_agent.original",
+        "http.status_code",
+        "http.response.status_code",
+        "http.url",
+        "url.full",
+        "http.scheme",
+        "url.scheme",
+        "http.host",
+        "http.target",
+        "http.server_name",
+        "net.host.port",
+        "url.path",
+        "url.query",
+    }
+)
+# Keys that only describe the network around an HTTP exchange.
+_NETWORK = frozenset(
+    {
+        "host.name",
+        "net.host.name",
+        "server.address",
+        "server.port",
+        "net.peer.name",
+        "net.peer.port",
+        "net.peer.ip",
+        "network.peer.address",
+        "client.address",
+        "http.response_content_length",
+        "http.response.body.size",
+    }
+)
+_ALL_KEYS = _HAS_HTTP | _NETWORK
+# Only kept (and consumed) when they hold an IP address; a hostname stays in metadata.
+_IP_ONLY = frozenset({"network.peer.address", "client.address"})
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+@lru_cache(maxsize=1024)
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def status_code(value: Any) -> int:
+    """An HTTP status as an integer; integral strings count (``"503"``), anything else is 0."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return 0
+
+
+def _clip(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_FIELD_LENGTH else text[:MAX_FIELD_LENGTH]
+
+
+def _has_port(host: str) -> bool:
+    if host.startswith("["):
+        return "]:" in host
+    head, sep, tail = host.rpartition(":")
+    return bool(sep) and ":" not in head and tail.isdigit()
+
+
+def _bracket_ipv6(host: str) -> str:
+    return f"[{host}]" if host.count(":") > 1 and not host.startswith("[") else host
+
+
+def _first(h: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = h.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _build_url(h: dict[str, Any], is_server: bool) -> str | None:
+    full = _first(h, "url.full", "http.url")
+    if full is not None:
+        return str(full)
+    host = h.get("http.host")
+    port: Any = None
+    if not host:
+        if is_server:
+            host = _first(h, "http.server_name", "net.host.name", "host.name", "server.address")
+            port = _first(h, "net.host.port", "server.port")
+        else:
+            host = _first(h, "net.peer.name", "server.address", "net.peer.ip")
+            if host is None:
+                peer = h.get("network.peer.address")
+                host = peer if isinstance(peer, str) and is_ip(peer) else None
+            port = _first(h, "net.peer.port", "server.port")
+        if not host:
+            return None
+        host = str(host)
+        if _has_port(host):
+            port = None
+        else:
+            host = _bracket_ipv6(host)
+    scheme = str(_first(h, "url.scheme", "http.scheme") or "http")
+    url = f"{scheme}://{host}"
+    if port is not None:
+        port = str(port)
+        if port and _DEFAULT_PORTS.get(scheme) != port:
+            url = f"{url}:{port}"
+    target = h.get("http.target")
+    if target:
+        return url + str(target)
+    path = h.get("url.path") or "/"
+    url += str(path)
+    query = h.get("url.query")
+    if query:
+        query = str(query)
+        url += query if query.startswith("?") else "?" + query
+    return url
+
+
+_SERVER_HOSTS = frozenset({"http.server_name", "net.host.name", "host.name", "server.address"})
+_CLIENT_HOSTS = frozenset({"net.peer.name", "net.peer.ip", "network.peer.address"})
+
+
+def _url_enabled(h: dict[str, Any], is_server: bool) -> bool:
+    """Whether the span names where the request went (a full URL or a host)."""
+    if "url.full" in h or "http.url" in h or "http.host" in h:
+        return True
+    return not (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(h)
+
+
+def _client_ip(h: dict[str, Any], is_server: bool) -> tuple[str | None, bool]:
+    """``client_ip`` and ``x_forwarded_for``.
+
+    A forwarded address (``http.client_ip``, ``client.address``) wins over the socket peer.
+    ``x_forwarded_for`` is claimed only when we can tell the address is not the socket peer:
+    it differs from the peer address, or it is ``http.client_ip`` (defined as the address
+    behind all proxies). On client spans the peer is the server, so it is never a client IP.
+    """
+    peer: str | None = None
+    if is_server:
+        peer = h.get("net.peer.ip")
+        if not peer:
+            candidate = h.get("network.peer.address")
+            peer = candidate if isinstance(candidate, str) and is_ip(candidate) else None
+    forwarded = h.get("http.client_ip")
+    from_client_ip_key = bool(forwarded)
+    if not forwarded:
+        candidate = h.get("client.address")
+        forwarded = candidate if isinstance(candidate, str) and is_ip(candidate) else None
+    if forwarded:
+        forwarded = str(forwarded)
+        xff = (forwarded != peer) if peer else from_client_ip_key
+        return forwarded, xff
+    return (str(peer), False) if peer else (None, False)
+
+
+def _content_length(h: dict[str, Any], events: Any, attrs: dict[str, Any]) -> int | None:
+    """The response size attribute, else (gRPC) the first RECEIVED message's payload size."""
+    size = h.get("http.response.body.size")
+    if size is None:
+        size = h.get("http.response_content_length")
+    if size is not None:
+        return status_code(size)
+    if attrs.get("message.type") == "RECEIVED":
+        size = attrs.get("messaging.message_payload_size_bytes")
+        if size is not None:
+            return status_code(size)
+    for event in events:
+        event_attrs = event.attributes
+        if event_attrs and event_attrs.get("message.type") == "RECEIVED":
+            size = event_attrs.get("messaging.message_payload_size_bytes")
+            if size is not None:
+                return status_code(size)
+    return None
+
+
+def http_keys(keys: Iterable[str]) -> frozenset[str] | None:
+    """The HTTP keys among ``keys``, or None when none of them makes a span an HTTP span.
+    Depends only on the key set, so callers may cache it per attribute-key layout."""
+    present = _ALL_KEYS.intersection(keys)
+    if not present or present.isdisjoint(_HAS_HTTP):
+        return None
+    return frozenset(present)
+
+
+def build_http(
+    attrs: dict[str, Any],
+    is_server: bool,
+    events: Any = (),
+    present: frozenset[str] | None = None,
+) -> dict[str, Any] | None:
+    """Consume the HTTP and network keys of ``attrs`` and return the ``http`` block, or None.
+
+    ``present`` is ``http_keys(attrs)`` when the caller already knows it.
+    """
+    if present is None:
+        present = http_keys(attrs)
+        if present is None:
+            return None
+    pop = attrs.pop
+    h = {key: pop(key) for key in present}
+    if not _IP_ONLY.isdisjoint(present):
+        for key in _IP_ONLY.intersection(present):
+            value = h[key]
+            if not (isinstance(value, str) and is_ip(value)):
+                attrs[key] = h.pop(key)
+    get = h.get
+
+    request: dict[str, Any] = {}
+    method = get("http.request.method") or get("http.method")
+    if method:
+        request["method"] = method if type(method) is str and len(method) <= 250 else _clip(method)
+    if _url_enabled(h, is_server):
+        url = _build_url(h, is_server)
+        if url:
+            request["url"] = url if len(url) <= MAX_FIELD_LENGTH else url[:MAX_FIELD_LENGTH]
+    agent = get("user_agent.original") or get("http.user_agent")
+    if agent:
+        request["user_agent"] = agent if type(agent) is str and len(agent) <= 250 else _clip(agent)
+    if (
+        "http.client_ip" in h
+        or "client.address" in h
+        or (is_server and ("net.peer.ip" in h or "network.peer.address" in h))
+    ):
+        client_ip, forwarded = _client_ip(h, is_server)
+        if client_ip:
+            request["client_ip"] = _clip(client_ip)
+            if forwarded:
+                request["x_forwarded_for"] = True
+
+    response: dict[str, Any] = {}
+    status = get("http.response.status_code")
+    if status is None:
+        status = get("http.status_code")
+    if status is not None:
+        code = status if type(status) is int else status_code(status)
+        if code:
+            response["status"] = code
+    if (
+        events
+        or "http.response.body.size" in h
+        or "http.response_content_length" in h
+        or ("message.type" in attrs)
+    ):
+        length = _content_length(h, events, attrs)
+        if length is not None:
+            response["content_length"] = length
+    return {"request": request, "response": response}

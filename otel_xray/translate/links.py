@@ -1,0 +1,36 @@
+"""Span links -> ``links`` (X-Ray's representation of batch/fan-in relationships)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from otel_xray.translate.annotations import metadata_value
+
+_LOW_96_BITS = (1 << 96) - 1
+
+
+def xray_trace_id(trace_id: int) -> str:
+    """``1-<8 hex: epoch seconds>-<24 hex>``, from the 128-bit OTel trace id."""
+    return f"1-{trace_id >> 96:08x}-{trace_id & _LOW_96_BITS:024x}"
+
+
+def span_id_hex(span_id: int) -> str:
+    return f"{span_id:016x}"
+
+
+def build_links(links: Sequence[Any]) -> list[dict[str, Any]] | None:
+    if not links:
+        return None
+    result = []
+    for link in links:
+        context = link.context
+        entry: dict[str, Any] = {
+            "trace_id": xray_trace_id(context.trace_id),
+            "id": span_id_hex(context.span_id) if context.span_id else "",
+        }
+        attributes = link.attributes
+        if attributes:
+            entry["attributes"] = {key: metadata_value(value) for key, value in attributes.items()}
+        result.append(entry)
+    return result

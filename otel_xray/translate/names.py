@@ -1,0 +1,125 @@
+"""Segment names and annotation keys: what X-Ray accepts, and which attribute names a span.
+
+X-Ray rejects a whole document whose ``name`` breaks its rules, so every name we emit is
+sanitised, not only the span-name fallback the Collector cleans. Names repeat endlessly (one per
+service, host or table), so the cleaning is memoised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_NAME_LENGTH = 200
+MAX_ANNOTATION_KEY_LENGTH = 500
+FALLBACK_NAME = "span"
+
+_NAME_SYMBOLS = frozenset(" _.:/%&#=+-@0123456789")
+_KEY_CHARS_WITH_DOT = re.compile(r"[^0-9A-Za-z.]")
+_KEY_CHARS = re.compile(r"[^0-9A-Za-z]")
+
+AWS_API = "aws-api"
+
+
+@lru_cache(maxsize=2048)
+def sanitize_name(name: str) -> str:
+    """Keep Unicode letters, ASCII digits, space and ``_ . : / % & # = + - @``; cap at 200.
+
+    The cap holds in characters (the published schema) and in UTF-8 bytes (what the Collector
+    enforces), cutting on a character boundary so no character is ever split.
+    """
+    cleaned = "".join(c for c in name if c in _NAME_SYMBOLS or c.isalpha())
+    if len(cleaned) > MAX_NAME_LENGTH:
+        cleaned = cleaned[:MAX_NAME_LENGTH]
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) > MAX_NAME_LENGTH:
+        cleaned = encoded[:MAX_NAME_LENGTH].decode("utf-8", "ignore")
+    return cleaned or FALLBACK_NAME
+
+
+@lru_cache(maxsize=4096)
+def annotation_key(key: str, allow_dot: bool) -> str:
+    """Every character outside ``[0-9A-Za-z]`` (and ``.`` when allowed) becomes ``_``."""
+    pattern = _KEY_CHARS_WITH_DOT if allow_dot else _KEY_CHARS
+    return pattern.sub("_", key)[:MAX_ANNOTATION_KEY_LENGTH]
+
+
+def trim_aws_sdk_prefix(service: str) -> str:
+    """``AWS.SDK.DynamoDb`` / ``AWS::DynamoDB`` name the service; the prefix is noise."""
+    if service.startswith("AWS.SDK."):
+        return service[8:]
+    if service.startswith("AWS::"):
+        return service[5:]
+    return service
+
+
+@lru_cache(maxsize=1024)
+def url_host(url: str) -> str:
+    """The host of a URL, as the X-Ray SDK names an HTTP client subsegment ("" if none)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+@lru_cache(maxsize=256)
+def connection_string_host(connection_string: str) -> str:
+    """Host named by a DB connection string such as ``jdbc:mysql://db.example.com:3306``."""
+    if connection_string.startswith("jdbc:"):
+        connection_string = connection_string[5:]
+    if "//" not in connection_string:
+        return ""
+    return url_host(connection_string)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def dependency_name(
+    attrs: Mapping[str, Any], remote_kind: bool, aws_sdk: bool
+) -> tuple[str | None, bool]:
+    """The name of a subsegment: the thing the span talks to (unsanitised), and whether it
+    came from ``aws.service`` (which makes the namespace ``aws``).
+
+    Order (first non-empty wins): ``aws.remote.service`` for client/producer/consumer spans,
+    ``peer.service``, ``aws.service``, database name (``db.name``/``db.namespace``) with
+    ``@host``, ``rpc.service``, ``http.host``, ``server.address``, ``net.peer.name``, the host of
+    ``url.full``/``http.url``, the database system. ``None`` means: use the span name.
+    """
+    get = attrs.get
+    if remote_kind:
+        remote = _text(get("aws.remote.service"))
+        if remote:
+            return (trim_aws_sdk_prefix(remote) if aws_sdk else remote), False
+    peer = _text(get("peer.service"))
+    if peer:
+        return peer, False
+    aws_service = _text(get("aws.service"))
+    if aws_service:
+        return aws_service, True
+    db_name = get("db.name")
+    if db_name is None:
+        db_name = get("db.namespace")
+    if db_name is not None and db_name != "":
+        db_name = str(db_name)
+        host = connection_string_host(_text(get("db.connection_string")))
+        if not host:
+            host = _text(get("server.address")) or _text(get("net.peer.name"))
+        return (f"{db_name}@{host}" if host else db_name), False
+    for key in ("rpc.service", "http.host", "server.address", "net.peer.name"):
+        value = _text(get(key))
+        if value:
+            return value, False
+    url = _text(get("url.full")) or _text(get("http.url"))
+    if url:
+        host = url_host(url)
+        if host:
+            return host, False
+    system = _text(get("db.system")) or _text(get("db.system.name"))
+    if system:
+        return system, False
+    return None, False
