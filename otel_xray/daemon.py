@@ -267,11 +267,17 @@ class AddressResolver:
                 now - self._resolved_at >= self._refresh_interval
                 and since_attempt >= self._refresh_interval
             )
-            if due and not self._refreshing:
+            start_refresh = due and not self._refreshing
+            if start_refresh:
                 self._refreshing = True
                 self._attempted_at = now
+        if start_refresh:
+            try:
                 self._spawn(self._refresh)
-            return current
+            except RuntimeError:  # no new threads at interpreter shutdown: keep the address
+                with self._lock:
+                    self._refreshing = False
+        return current
 
     def invalidate(self) -> None:
         """A send failed: the name may point elsewhere now (a rescheduled daemon pod)."""

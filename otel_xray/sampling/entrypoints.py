@@ -1,8 +1,9 @@
 """Sampler factories for ``OTEL_TRACES_SAMPLER=awsxray_local`` / ``awsxray_remote``.
 
 The SDK's auto-configuration calls a factory with the raw ``OTEL_TRACES_SAMPLER_ARG`` string
-(``None`` when unset). Both factories return ``ParentBased`` samplers: X-Ray decides once, at the
-root, and every downstream span follows the propagated decision.
+(``None`` when unset). Both factories return parent-based samplers (``XRayParentBased``): X-Ray
+decides once, at the root, and every downstream span follows the propagated decision, except
+that a caller's ``Sampled=?`` asks the rules to decide, as the X-Ray SDK middleware does.
 
 A rules file that cannot be used is logged as an error and the X-Ray default rules (one trace per
 second plus 5 %) apply. Raising instead would make the SDK log a warning and silently fall back to
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from otel_xray.sampling.local import XRayLocalSampler
+from otel_xray.sampling.parent import XRayParentBased
 from otel_xray.sampling.remote import XRayRemoteSampler
 from otel_xray.sampling.rules import DEFAULT_RULES, LocalRules, load_rules
 
@@ -38,7 +40,7 @@ def _rules_from_arg(arg: str | float | None) -> LocalRules:
 
 def local_sampler_factory(arg: str | float | None = None) -> Sampler:
     """``awsxray_local``: ``OTEL_TRACES_SAMPLER_ARG`` is the rules file (empty: default rules)."""
-    return ParentBased(XRayLocalSampler(_rules_from_arg(arg)))
+    return XRayParentBased(XRayLocalSampler(_rules_from_arg(arg)))
 
 
 def remote_sampler_factory(arg: str | float | None = None) -> Sampler:
@@ -53,4 +55,4 @@ def remote_sampler_factory(arg: str | float | None = None) -> Sampler:
     except ValueError as exc:  # a malformed AWS_XRAY_DAEMON_ADDRESS
         _logger.error("%s; sampling by local rules only (%s)", exc, fallback.source)
         root = XRayLocalSampler(fallback)
-    return ParentBased(root)
+    return XRayParentBased(root)

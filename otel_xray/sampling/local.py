@@ -45,7 +45,7 @@ class XRayLocalSampler(Sampler):
     X-Ray SDKs' built-in rules (one trace per second, then 5 %). A malformed source raises
     ``ValueError`` naming the file, rule and field. The first rule whose host, method and path
     match the span's HTTP attributes at start decides; otherwise ``default``. Wrap it in
-    ``ParentBased`` (the ``awsxray_local`` entry point does) so children follow their parent.
+    ``XRayParentBased`` (the ``awsxray_local`` entry point does) so children follow their parent.
     """
 
     def __init__(self, rules: RulesSource | None = None, *, clock: Clock | None = None):

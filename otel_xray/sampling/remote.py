@@ -62,7 +62,7 @@ class XRayRemoteSampler(Sampler):
     centralized rules are unavailable (default: one trace per second plus 5 %).
     ``daemon_address`` overrides ``AWS_XRAY_DAEMON_ADDRESS``. The poller thread starts on the
     first decision (``autostart=False`` leaves polling to :meth:`poll_now`). Wrap in
-    ``ParentBased`` (the ``awsxray_remote`` entry point does) so children follow their parent.
+    ``XRayParentBased`` (the ``awsxray_remote`` entry point does) so children follow their parent.
     """
 
     def __init__(
@@ -258,6 +258,8 @@ class XRayRemoteSampler(Sampler):
             states[rule.name] = state
         active = tuple(ActiveRule(r, states[r.name]) for r in rules if applies_to(r, facts))
         default = next((r for r in active if r.rule.name == DEFAULT_RULE_NAME), None)
+        if active and active[-1] is default and default.is_catch_all:
+            active = active[:-1]  # reached anyway when nothing else matches: skip testing it
         self._states = states
         self._active = (active, default)
         self._fetched_at = now
@@ -316,10 +318,15 @@ class XRayRemoteSampler(Sampler):
             self._started = True
             if not self._autostart or self._stopping:
                 return
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=self._run, name="otel-xray-sampling-poller", daemon=True
             )
-            self._thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # interpreter shutting down, or no threads left
+                _logger.warning("X-Ray sampling poller not started (%s); using local rules", exc)
+                return
+            self._thread = thread
 
     def _run(self) -> None:
         token = _suppress_instrumentation()

@@ -302,6 +302,12 @@ class ActiveRule:
         self.http_matches = compile_http_matcher(rule.host, rule.http_method, rule.url_path)
         self.attributes = tuple((key, compile_wildcard(value)) for key, value in rule.attributes)
 
+    @property
+    def is_catch_all(self) -> bool:
+        """Matches every span of this process (all HTTP patterns ``*``, no attributes)."""
+        rule = self.rule
+        return not self.attributes and rule.host == rule.http_method == rule.url_path == "*"
+
     def matches(self, request: HttpRequest | None, attributes: Attributes) -> bool:
         return self.http_matches(request) and (
             not self.attributes or self.attributes_match(attributes)

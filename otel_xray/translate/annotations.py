@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_xray.translate.names import annotation_key
@@ -41,6 +41,16 @@ def metadata_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
     return value
+
+
+def has_metadata_namespaces(keys: Iterable[str]) -> bool:
+    """Whether any key is an ``aws.xray.metadata.<ns>`` attribute (cacheable per key layout)."""
+    return any(key.startswith(METADATA_PREFIX) for key in keys)
+
+
+def _needs_conversion(attrs: Mapping[str, Any]) -> bool:
+    types = set(map(type, attrs.values()))
+    return tuple in types or bytes in types or bytearray in types
 
 
 def resource_annotations_and_metadata(
@@ -82,8 +92,10 @@ def build_annotations_and_metadata(
     options: TranslateOptions,
     resource_annotations: Mapping[str, Any] | None,
     resource_metadata: Mapping[str, Any] | None,
+    namespaces: bool = True,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Consume the rest of ``attrs``. Resource parts are given for segments only.
+    """Consume the rest of ``attrs``. Resource parts are given for segments only;
+    ``namespaces`` false promises that no key is an ``aws.xray.metadata.*`` attribute.
 
     Names in ``indexed_attributes`` that a block consumed (``aws.operation``, ``http.method``,
     ...) are put back first, so asking for one as an annotation always works. An indexed
@@ -106,6 +118,10 @@ def build_annotations_and_metadata(
     index_all = options.index_all_attributes
     annotations: dict[str, Any] = dict(resource_annotations) if resource_annotations else {}
     default: dict[str, Any] = dict(resource_metadata) if resource_metadata else {}
+    if not (indexed or index_all or namespaces or _needs_conversion(attrs)):
+        # The common case: everything is plain metadata; let dict.update do the copying.
+        default.update(attrs)
+        return annotations or None, ({DEFAULT_NAMESPACE: default} if default else None)
     metadata: dict[str, dict[str, Any]] = {}
     for key, value in attrs.items():
         if key.startswith(METADATA_PREFIX) and isinstance(value, str):

@@ -8,11 +8,22 @@ from typing import Any
 from otel_xray.translate.annotations import metadata_value
 
 _LOW_96_BITS = (1 << 96) - 1
+_last_trace: tuple[int, str] = (-1, "")
 
 
 def xray_trace_id(trace_id: int) -> str:
-    """``1-<8 hex: epoch seconds>-<24 hex>``, from the 128-bit OTel trace id."""
-    return f"1-{trace_id >> 96:08x}-{trace_id & _LOW_96_BITS:024x}"
+    """``1-<8 hex: epoch seconds>-<24 hex>``, from the 128-bit OTel trace id.
+
+    Spans arrive trace by trace, so the last conversion is remembered.
+    """
+    global _last_trace
+    last = _last_trace
+    if last[0] == trace_id:
+        return last[1]
+    # %-formatting measured faster than f-strings here; this runs for every span.
+    text = "1-%08x-%024x" % (trace_id >> 96, trace_id & _LOW_96_BITS)  # noqa: UP031
+    _last_trace = (trace_id, text)
+    return text
 
 
 def span_id_hex(span_id: int) -> str:

@@ -65,7 +65,7 @@ class ResourceInfo:
             )
             self.origin = origin(attrs, ec2, ecs, eks, beanstalk)
             block: dict[str, Any] = {}
-            account = attrs.get("cloud.account_id")
+            account = attrs.get("cloud.account.id") or attrs.get("cloud.account_id")
             if isinstance(account, str) and account:
                 block["account_id"] = account
             for key, value in (

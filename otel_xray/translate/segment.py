@@ -23,7 +23,11 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_xray.translate.annotations import build_annotations_and_metadata
+from otel_xray.propagator import is_synthetic_parent
+from otel_xray.translate.annotations import (
+    build_annotations_and_metadata,
+    has_metadata_namespaces,
+)
 from otel_xray.translate.aws import build_aws, has_aws_keys
 from otel_xray.translate.cause import build_cause, flags, new_id
 from otel_xray.translate.http import build_http, http_keys, status_code
@@ -58,12 +62,13 @@ class _KeyPlan:
     """Which blocks a span's attribute keys can feed. Instrumentations set the same keys on
     every span they make, so this is worked out once per key layout, not once per span."""
 
-    __slots__ = ("http", "aws", "sql")
+    __slots__ = ("http", "aws", "sql", "namespaces")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.http = http_keys(keys)
         self.aws = has_aws_keys(keys)
         self.sql = has_db_system(keys)
+        self.namespaces = has_metadata_namespaces(keys)
 
 
 _plans: dict[tuple[str, ...], _KeyPlan] = {}
@@ -142,6 +147,8 @@ def span_to_documents(
     marked = attrs.get("aws.span.kind") == LOCAL_ROOT
     local_root = marked or parent is None or parent.is_remote
     parent_id = span_id_hex(parent.span_id) if parent is not None and parent.span_id else None
+    if parent_id is not None and parent.is_remote and is_synthetic_parent(parent):
+        parent_id = None  # a Root-only header (ALB): the trace continues, with no parent segment
     if local_root and (kind is _CLIENT or kind is _PRODUCER or (marked and kind is _CONSUMER)):
         return _split(span, attrs, raw, info, options, parent_id)
     is_segment = local_root or kind is _SERVER
@@ -203,15 +210,17 @@ def _document(
         if events or status_code_ is StatusCode.ERROR
         else None
     )
-    aws = build_aws(attrs, info.aws, aws_sdk, plan.aws)
+    aws = build_aws(attrs, info.aws, aws_sdk) if plan.aws else info.aws
     sql = build_sql(attrs, raw, span.name) if plan.sql else None
     user = attrs.pop("enduser.id", None)
     if is_segment:
         annotations, metadata = build_annotations_and_metadata(
-            attrs, raw, options, info.annotations, info.metadata
+            attrs, raw, options, info.annotations, info.metadata, plan.namespaces
         )
     else:
-        annotations, metadata = build_annotations_and_metadata(attrs, raw, options, None, None)
+        annotations, metadata = build_annotations_and_metadata(
+            attrs, raw, options, None, None, plan.namespaces
+        )
 
     namespace: str | None = None
     if not is_segment:

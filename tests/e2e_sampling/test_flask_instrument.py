@@ -7,16 +7,19 @@ loopback to the app, and UDP from the app to the ``udp_daemon`` fixture.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.sampling.api_server import SamplingApiServer, sampling_rule
 from tests.support.udp import UdpDaemon
 
 RULES = {
@@ -62,9 +65,66 @@ except KeyboardInterrupt:
 SENTINEL = {"sentinel": True}
 
 
-def _get(port: int, path: str) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-        return int(response.status)
+class InstrumentedApp:
+    """``opentelemetry-instrument python app.py`` with our distro, sampler and exporter."""
+
+    def __init__(self, tmp_path: Path, **env_vars: str) -> None:
+        (tmp_path / "app.py").write_text(APP)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
+        env.update(
+            OTEL_PYTHON_DISTRO="awsxray",
+            OTEL_TRACES_EXPORTER="awsxray",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_SERVICE_NAME="shop",
+            OTEL_BSP_SCHEDULE_DELAY="50",
+            **env_vars,
+        )
+        launcher = Path(sys.executable).parent / "opentelemetry-instrument"
+        self.process = subprocess.Popen(
+            [str(launcher), sys.executable, "app.py"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.strip():
+            self.process.kill()
+            raise AssertionError(f"app did not start: {self.process.communicate()[1]}")
+        self.port = int(line)
+
+    def get(self, path: str) -> None:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+
+    def stop(self) -> None:
+        """SIGINT: KeyboardInterrupt ends the server, atexit flushes the span processor."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = self.process.communicate(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.communicate()
+        assert self.process.returncode == 0, stderr
+
+
+def _all_segments(udp_daemon: UdpDaemon) -> list[dict[str, Any]]:
+    """Every document received, once the app has exited.
+
+    Datagrams the app sent before exiting are queued before this sentinel: once it is read,
+    everything the app sent has been read.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        payload = b'{"format":"json","version":1}\n' + json.dumps(SENTINEL).encode()
+        sock.sendto(payload, ("127.0.0.1", udp_daemon.port))
+    documents = udp_daemon.wait_until(lambda docs: SENTINEL in docs)
+    return [doc for doc in documents if doc != SENTINEL]
 
 
 def test_healthcheck_rule_file_under_opentelemetry_instrument(
@@ -72,52 +132,57 @@ def test_healthcheck_rule_file_under_opentelemetry_instrument(
 ) -> None:
     rules = tmp_path / "sampling-rules.json"
     rules.write_text(json.dumps(RULES))
-    (tmp_path / "app.py").write_text(APP)
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "AWS_"))}
-    env.update(
-        OTEL_PYTHON_DISTRO="awsxray",
+    app = InstrumentedApp(
+        tmp_path,
         OTEL_TRACES_SAMPLER="awsxray_local",
         OTEL_TRACES_SAMPLER_ARG=str(rules),
-        OTEL_TRACES_EXPORTER="awsxray",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_SERVICE_NAME="shop",
         AWS_XRAY_DAEMON_ADDRESS=udp_daemon.address,
     )
-    launcher = Path(sys.executable).parent / "opentelemetry-instrument"
-    app = subprocess.Popen(
-        [str(launcher), sys.executable, "app.py"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert app.stdout is not None
-        port = int(app.stdout.readline())
         for path in ["/healthcheck", "/healthcheck", "/api", "/healthcheck"]:
-            assert _get(port, path) == 200
-        app.send_signal(signal.SIGINT)  # KeyboardInterrupt -> atexit flushes the span processor
-        _, stderr = app.communicate(timeout=30)
-        assert app.returncode == 0, stderr
+            app.get(path)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.communicate()
-
-    # Datagrams the app sent before exiting are queued before this one: once it is read,
-    # everything the app sent has been read.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        payload = b'{"format":"json","version":1}\n' + json.dumps(SENTINEL).encode()
-        sock.sendto(payload, ("127.0.0.1", udp_daemon.port))
-    documents = udp_daemon.wait_until(lambda docs: SENTINEL in docs)
-    segments = [doc for doc in documents if doc != SENTINEL]
-    urls = [_url(doc) for doc in segments]
+        app.stop()
+    segments = _all_segments(udp_daemon)
     assert len(segments) == 1, segments
-    assert urls[0].endswith("/api"), segments
+    assert _url(segments[0]).endswith("/api"), segments
     assert segments[0]["name"] == "shop"
-    assert not any("/healthcheck" in json.dumps(doc) for doc in segments)
+
+
+def test_centralized_rules_through_the_daemon_address_under_opentelemetry_instrument(
+    tmp_path: Path, udp_daemon: UdpDaemon
+) -> None:
+    # Only the centralized rule can sample: the fallback file and the Default say "never".
+    api = SamplingApiServer()
+    api.rules = [
+        sampling_rule("Default", priority=10000, fixed_rate=0.0),
+        sampling_rule("shop-api", priority=1, fixed_rate=1.0, service_name="shop", path="/api"),
+    ]
+    fallback = tmp_path / "fallback.json"
+    fallback.write_text(json.dumps({"version": 2, "default": {"fixed_target": 0, "rate": 0}}))
+    try:
+        app = InstrumentedApp(
+            tmp_path,
+            OTEL_TRACES_SAMPLER="awsxray_remote",
+            OTEL_TRACES_SAMPLER_ARG=str(fallback),
+            AWS_XRAY_DAEMON_ADDRESS=f"tcp:{api.address} udp:{udp_daemon.address}",
+        )
+        try:
+            app.get("/api")  # the first decision starts the poller, which fetches the rules
+            api.wait_for("/GetSamplingRules", 1)
+            deadline = time.monotonic() + 10
+            while not udp_daemon.datagrams:  # rules are installed just after the API answered
+                assert time.monotonic() < deadline, "no /api segment once rules were served"
+                app.get("/api")
+                with contextlib.suppress(AssertionError):
+                    udp_daemon.wait_for(1, timeout=0.2)
+            app.get("/healthcheck")
+        finally:
+            app.stop()
+    finally:
+        api.stop()
+    segments = _all_segments(udp_daemon)
+    assert segments and all(_url(doc).endswith("/api") for doc in segments), segments
 
 
 def _url(document: dict[str, Any]) -> str:

@@ -30,13 +30,12 @@ def test_poller_starts_on_first_decision_and_stops_on_shutdown(
     sampling_api.rules = [sampling_rule("Default", priority=10000, fixed_rate=1.0)]
     sampler = XRayRemoteSampler(
         resource=Resource.create({"service.name": "svc"}),
-        fallback_rules={"version": 2, "default": {"fixed_target": 0, "rate": 0}},
         daemon_address=sampling_api.address,
     )
     try:
         assert _pollers() == []  # constructing a sampler starts nothing
         assert sampling_api.requests == []
-        assert _decide(sampler) is Decision.DROP  # no rules yet: the fallback decides
+        _decide(sampler)  # the fallback or, if the poller was quick, the fetched rules decide
         assert len(_pollers()) == 1
         assert sampler.wait_for_rules(timeout=10)
         assert _decide(sampler) is Decision.RECORD_AND_SAMPLE

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -394,3 +395,42 @@ def test_garbage_answers_count_as_an_outage(
     assert "not JSON" in caplog.records[0].getMessage()
     assert not _sampled(sampler, _http("GET", "/healthcheck"))
     assert _sampled(sampler, _http("GET", "/api"))
+
+
+def test_quota_borrowing_and_statistics_are_exact_across_threads(
+    sampling_api: SamplingApiServer, clock: FakeClock
+) -> None:
+    sampling_api.rules = [sampling_rule("Default", priority=10000, reservoir=1, fixed_rate=0.0)]
+    sampler = _sampler(sampling_api, clock)
+    assert sampler.refresh_rules()
+    sampled: list[bool] = []
+    lock = threading.Lock()
+
+    def burst() -> None:
+        start = threading.Barrier(8)
+
+        def worker() -> None:
+            start.wait()
+            mine = [_sampled(sampler) for _ in range(250)]
+            with lock:
+                sampled.extend(mine)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    burst()  # no quota yet: exactly one borrowed this second
+    assert sum(sampled) == 1
+    sampling_api.targets["Default"] = {"ReservoirQuota": 5, "ReservoirQuotaTTL": clock.now + 60}
+    clock.advance(10)
+    assert sampler.report_statistics()
+    sampled.clear()
+    burst()  # with a quota of 5 per second
+    assert sum(sampled) == 5
+    clock.advance(10)
+    assert sampler.report_statistics()
+    first, second = sampling_api.statistics()
+    assert (first["RequestCount"], first["SampledCount"], first["BorrowCount"]) == (2000, 1, 1)
+    assert (second["RequestCount"], second["SampledCount"], second["BorrowCount"]) == (2000, 5, 0)

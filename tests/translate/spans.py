@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -69,14 +69,14 @@ def context(span_id: int = SPAN_ID, trace_id: int = TRACE_ID, remote: bool = Fal
 def make_span(
     name: str = "operation",
     kind: SpanKind = SpanKind.INTERNAL,
-    attributes: Optional[Mapping[str, Any]] = None,
-    parent: Optional[str] = "local",
+    attributes: Mapping[str, Any] | None = None,
+    parent: str | None = "local",
     resource: Resource = PYTHON_RESOURCE,
     events: Sequence[Event] = (),
     links: Sequence[Link] = (),
-    status: Optional[Status] = None,
+    status: Status | None = None,
     start: int = START_NS,
-    end: Optional[int] = END_NS,
+    end: int | None = END_NS,
     trace_id: int = TRACE_ID,
 ) -> ReadableSpan:
     """A finished span; ``parent`` is "local", "remote" or None (a root)."""
@@ -107,7 +107,10 @@ def assert_document_valid(document: dict[str, Any]) -> None:
     if annotations:
         for key in annotations:
             assert _ANNOTATION_KEY_WITH_DOT.match(key), key
-        document = {**document, "annotations": {k.replace(".", "_"): v for k, v in annotations.items()}}
+        document = {
+            **document,
+            "annotations": {k.replace(".", "_"): v for k, v in annotations.items()},
+        }
     assert_valid(document)
 
 
@@ -124,9 +127,15 @@ def one(span: ReadableSpan, **options: Any) -> dict[str, Any]:
     return documents[0]
 
 
-def exception_event(exc_type: str, message: str, stacktrace: str = "", timestamp: int = END_NS) -> Event:
+def exception_event(
+    exc_type: str, message: str, stacktrace: str = "", timestamp: int = END_NS
+) -> Event:
     return Event(
         "exception",
-        {"exception.type": exc_type, "exception.message": message, "exception.stacktrace": stacktrace},
+        {
+            "exception.type": exc_type,
+            "exception.message": message,
+            "exception.stacktrace": stacktrace,
+        },
         timestamp=timestamp,
     )

@@ -15,8 +15,12 @@ from tests.translate.spans import DEFAULT_RESOURCE, SPAN_ID, context, make_span,
 ATTRS = {"attr1@1": "val1", "attr2@2": "val2"}
 
 
-def server(attributes: dict[str, Any] = ATTRS, resource: Resource = DEFAULT_RESOURCE, **options: Any) -> dict[str, Any]:
-    (doc,) = translate(make_span(kind=SpanKind.SERVER, attributes=attributes, resource=resource), **options)
+def server(
+    attributes: dict[str, Any] = ATTRS, resource: Resource = DEFAULT_RESOURCE, **options: Any
+) -> dict[str, Any]:
+    (doc,) = translate(
+        make_span(kind=SpanKind.SERVER, attributes=attributes, resource=resource), **options
+    )
     return doc
 
 
@@ -41,7 +45,14 @@ def test_names_are_capped_at_200_without_splitting_characters() -> None:
 
 @pytest.mark.parametrize(
     ("key", "allow_dot", "expected"),
-    [("Key_1", False, "Key_1"), ("Key.1", False, "Key_1"), ("Key@1", False, "Key_1"), ("Key.1", True, "Key.1"), ("Key@1", True, "Key_1"), ("ключ", True, "____")],
+    [
+        ("Key_1", False, "Key_1"),
+        ("Key.1", False, "Key_1"),
+        ("Key@1", False, "Key_1"),
+        ("Key.1", True, "Key.1"),
+        ("Key@1", True, "Key_1"),
+        ("ключ", True, "____"),
+    ],
 )
 def test_annotation_key_sanitising(key: str, allow_dot: bool, expected: str) -> None:
     assert annotation_key(key, allow_dot) == expected
@@ -77,7 +88,9 @@ def test_span_annotation_list_attribute() -> None:
 
 
 def test_index_all_attributes() -> None:
-    doc = server(index_all_attributes=True, indexed_attributes=["ignored"], resource=Resource.get_empty())
+    doc = server(
+        index_all_attributes=True, indexed_attributes=["ignored"], resource=Resource.get_empty()
+    )
     assert doc["annotations"] == {"attr1_1": "val1", "attr2_2": "val2"}
 
 
@@ -104,7 +117,11 @@ def test_metadata_namespaces_from_json_attributes() -> None:
 
 
 def test_metadata_namespaces_stay_metadata_in_index_all_mode() -> None:
-    doc = server({"aws.xray.metadata.app": '{"k": 1}', "n": 5}, resource=Resource.get_empty(), index_all_attributes=True)
+    doc = server(
+        {"aws.xray.metadata.app": '{"k": 1}', "n": 5},
+        resource=Resource.get_empty(),
+        index_all_attributes=True,
+    )
     assert doc["metadata"] == {"app": {"k": 1}}
     assert doc["annotations"] == {"n": 5}
 
@@ -125,14 +142,25 @@ def test_resource_attributes_can_be_indexed(allow_dot: bool) -> None:
 
 def test_resource_annotations_not_on_subsegments() -> None:
     keys = ["otel.resource.string.key"]
-    (doc,) = translate(make_span(kind=SpanKind.CLIENT, resource=DEFAULT_RESOURCE), indexed_attributes=keys)
+    (doc,) = translate(
+        make_span(kind=SpanKind.CLIENT, resource=DEFAULT_RESOURCE), indexed_attributes=keys
+    )
     assert "annotations" not in doc and "metadata" not in doc
 
 
 @pytest.mark.parametrize("index_all", [False, True])
 def test_consumed_attributes_listed_for_indexing_come_back(index_all: bool) -> None:
-    attributes = {"aws.operation": "aws_operation_val", "rpc.method": "rpc_method_val", "rpc.system": "aws-api"}
-    doc = server(attributes, indexed_attributes=["aws.operation", "rpc.method"], allow_dot=False, index_all_attributes=index_all)
+    attributes = {
+        "aws.operation": "aws_operation_val",
+        "rpc.method": "rpc_method_val",
+        "rpc.system": "aws-api",
+    }
+    doc = server(
+        attributes,
+        indexed_attributes=["aws.operation", "rpc.method"],
+        allow_dot=False,
+        index_all_attributes=index_all,
+    )
     assert doc["annotations"]["aws_operation"] == "aws_operation_val"
     assert doc["annotations"]["rpc_method"] == "rpc_method_val"
     assert doc["aws"]["operation"] == "aws_operation_val"
@@ -140,14 +168,30 @@ def test_consumed_attributes_listed_for_indexing_come_back(index_all: bool) -> N
 
 def test_consumed_attributes_not_listed_stay_consumed_in_index_all_mode() -> None:
     attributes = {"aws.operation": "a", "rpc.method": "b", "rpc.system": "aws-api"}
-    doc = server(attributes, index_all_attributes=True, allow_dot=False, resource=Resource.get_empty())
+    doc = server(
+        attributes, index_all_attributes=True, allow_dot=False, resource=Resource.get_empty()
+    )
     assert "aws_operation" not in doc["annotations"] and "rpc_method" not in doc["annotations"]
 
 
 def test_metadata_keeps_native_types_and_non_scalar_indexed_values() -> None:
-    attributes = {"s": "x", "i": 123, "d": 456.78, "b": False, "ints": (12, 34, 56), "listed": ("a", "b")}
+    attributes = {
+        "s": "x",
+        "i": 123,
+        "d": 456.78,
+        "b": False,
+        "ints": (12, 34, 56),
+        "listed": ("a", "b"),
+    }
     doc = server(attributes, resource=Resource.get_empty(), indexed_attributes=["listed"])
-    assert doc["metadata"]["default"] == {"s": "x", "i": 123, "d": 456.78, "b": False, "ints": [12, 34, 56], "listed": ["a", "b"]}
+    assert doc["metadata"]["default"] == {
+        "s": "x",
+        "i": 123,
+        "d": 456.78,
+        "b": False,
+        "ints": [12, 34, 56],
+        "listed": ["a", "b"],
+    }
 
 
 def test_long_annotation_values_are_clipped() -> None:
@@ -163,7 +207,9 @@ def test_user_from_enduser_id_on_segments_and_subsegments() -> None:
 
 
 def test_enduser_id_is_never_an_annotation() -> None:
-    doc = server({"enduser.id": "alice"}, resource=Resource.get_empty(), indexed_attributes=["enduser.id"])
+    doc = server(
+        {"enduser.id": "alice"}, resource=Resource.get_empty(), indexed_attributes=["enduser.id"]
+    )
     assert doc["user"] == "alice" and "annotations" not in doc
 
 
@@ -175,12 +221,47 @@ def test_links_keep_order_and_native_attribute_types() -> None:
     ]
     doc = one(make_span(kind=SpanKind.SERVER, links=links))
     assert doc["links"] == [
-        {"trace_id": "1-5759e988-bd862e3fe1be46a994272794", "id": "0000000000001111", "attributes": {"myKey1": "ABC"}},
-        {"trace_id": "1-5759e988-bd862e3fe1be46a994272793", "id": "0000000000002222", "attributes": {"myKey2": 1234, "list": [True, False], "floats": [1.5, 2.5]}},
+        {
+            "trace_id": "1-5759e988-bd862e3fe1be46a994272794",
+            "id": "0000000000001111",
+            "attributes": {"myKey1": "ABC"},
+        },
+        {
+            "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
+            "id": "0000000000002222",
+            "attributes": {"myKey2": 1234, "list": [True, False], "floats": [1.5, 2.5]},
+        },
         {"trace_id": "1-5759e988-bd862e3fe1be46a994272793", "id": "0000000000003333"},
     ]
 
 
 def test_no_links_no_links_key() -> None:
-    assert "links" not in json.dumps(one(make_span(kind=SpanKind.SERVER, resource=Resource.get_empty())))
+    assert "links" not in json.dumps(
+        one(make_span(kind=SpanKind.SERVER, resource=Resource.get_empty()))
+    )
     assert one(make_span(kind=SpanKind.SERVER))["id"] == f"{SPAN_ID:016x}"
+
+
+def test_recorder_helpers_output_translates() -> None:
+    # otel_xray.put_annotation / put_metadata / set_user write span attributes; this is what
+    # they must turn into.
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import otel_xray
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer(__name__).start_as_current_span("req", kind=SpanKind.SERVER):
+        otel_xray.put_annotation("customer_id", 42)
+        otel_xray.put_metadata("order", {"lines": [1, 2]}, namespace="shop")
+        otel_xray.put_metadata("note", "v")
+        otel_xray.set_user("alice")
+    provider.shutdown()
+    (doc,) = translate(exporter.get_finished_spans()[0])
+    assert doc["annotations"] == {"customer_id": 42}
+    assert doc["metadata"]["shop"] == {"order": {"lines": [1, 2]}}
+    assert doc["metadata"]["default"]["note"] == "v"
+    assert doc["user"] == "alice"

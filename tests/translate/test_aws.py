@@ -10,7 +10,9 @@ from opentelemetry.trace import SpanKind
 
 from tests.translate.spans import make_span, one
 
-AWS_RESOURCE = Resource({"service.name": "svc", "cloud.provider": "aws", "cloud.account_id": "123456789"})
+AWS_RESOURCE = Resource(
+    {"service.name": "svc", "cloud.provider": "aws", "cloud.account_id": "123456789"}
+)
 
 
 def aws_of(attributes: dict[str, Any], resource: Resource = AWS_RESOURCE) -> dict[str, Any]:
@@ -41,7 +43,15 @@ def test_sqs_attributes() -> None:
         ({"aws.requestId": "r-1"}, "request_id", "r-1"),
         ({"aws.dynamodb.table_names": ["MyTable"]}, "table_name", "MyTable"),
         ({"aws.dynamodb.table_names": "MyTable"}, "table_name", "MyTable"),
-        ({"aws.operation": "PutItem", "rpc.method": "IncorrectAWSSDKOperation", "rpc.system": "aws-api"}, "operation", "PutItem"),
+        (
+            {
+                "aws.operation": "PutItem",
+                "rpc.method": "IncorrectAWSSDKOperation",
+                "rpc.system": "aws-api",
+            },
+            "operation",
+            "PutItem",
+        ),
         ({"rpc.system": "aws-api", "rpc.method": "ListBuckets"}, "operation", "ListBuckets"),
     ],
 )
@@ -50,20 +60,30 @@ def test_alternate_attribute_names(attributes: dict[str, Any], field: str, value
 
 
 def test_messaging_url_sets_queue_url_and_stays_metadata() -> None:
-    doc = one(make_span(kind=SpanKind.CLIENT, attributes={"messaging.url": "https://q"}, resource=AWS_RESOURCE))
+    doc = one(
+        make_span(
+            kind=SpanKind.CLIENT, attributes={"messaging.url": "https://q"}, resource=AWS_RESOURCE
+        )
+    )
     assert doc["aws"]["queue_url"] == "https://q"
     assert doc["metadata"]["default"]["messaging.url"] == "https://q"
 
 
 def test_two_dynamodb_tables_give_table_names() -> None:
-    doc = one(make_span(kind=SpanKind.CLIENT, attributes={"aws.dynamodb.table_names": ("t1", "t2")}))
+    doc = one(
+        make_span(kind=SpanKind.CLIENT, attributes={"aws.dynamodb.table_names": ("t1", "t2")})
+    )
     assert doc["aws"]["table_names"] == ["t1", "t2"]
     assert "table_name" not in doc["aws"]
     assert doc["metadata"]["default"]["aws.dynamodb.table_names"] == ["t1", "t2"]
 
 
 def test_rpc_method_of_a_grpc_call_is_not_an_aws_operation() -> None:
-    attributes = {"rpc.system": "grpc", "rpc.service": "helloworld.Greeter", "rpc.method": "SayHello"}
+    attributes = {
+        "rpc.system": "grpc",
+        "rpc.service": "helloworld.Greeter",
+        "rpc.method": "SayHello",
+    }
     doc = one(make_span(kind=SpanKind.CLIENT, attributes=attributes))
     assert "operation" not in doc["aws"]
     assert doc["metadata"]["default"]["rpc.method"] == "SayHello"
@@ -88,7 +108,11 @@ def test_botocore_span_attributes_map_like_the_xray_sdk() -> None:
         "retry_attempts": 0,
         "http.status_code": 200,
     }
-    doc = one(make_span("SQS.SendMessage", kind=SpanKind.CLIENT, attributes=attributes, resource=AWS_RESOURCE))
+    doc = one(
+        make_span(
+            "SQS.SendMessage", kind=SpanKind.CLIENT, attributes=attributes, resource=AWS_RESOURCE
+        )
+    )
     assert (doc["name"], doc["namespace"], doc["type"]) == ("SQS", "aws", "subsegment")
     aws = doc["aws"]
     assert aws["operation"] == "SendMessage"
@@ -105,7 +129,13 @@ def test_botocore_span_attributes_map_like_the_xray_sdk() -> None:
 
 def test_other_cloud_has_no_aws_block_and_keeps_span_keys() -> None:
     gcp = Resource({"service.name": "svc", "cloud.provider": "gcp"})
-    doc = one(make_span(kind=SpanKind.CLIENT, attributes={"aws.operation": "GetItem", "aws.region": "r"}, resource=gcp))
+    doc = one(
+        make_span(
+            kind=SpanKind.CLIENT,
+            attributes={"aws.operation": "GetItem", "aws.region": "r"},
+            resource=gcp,
+        )
+    )
     assert "aws" not in doc and "origin" not in doc
     assert doc["metadata"]["default"] == {"aws.operation": "GetItem", "aws.region": "r"}
 
@@ -114,4 +144,8 @@ def test_every_document_says_which_sdk_made_it() -> None:
     import otel_xray
 
     xray = one(make_span(resource=Resource.get_empty()))["aws"]["xray"]
-    assert xray == {"sdk": "otel-xray for Python", "sdk_version": otel_xray.__version__, "auto_instrumentation": False}
+    assert xray == {
+        "sdk": "otel-xray for Python",
+        "sdk_version": otel_xray.__version__,
+        "auto_instrumentation": False,
+    }

@@ -22,7 +22,7 @@ JAVA_TRACE = (
     "java.lang.IllegalStateException: bad state\n"
     "\tat com.example.Orders.place(Orders.java:626)\n"
     "\tat java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke0(Native Method)\n"
-    "\tat java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke(NativeMethodAccessorImpl.java:62)\n"
+    "\tat java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke(NativeMethodAccessorImpl.java:62)\n"  # noqa: E501
     "Caused by: java.lang.IllegalArgumentException: bad argument\n"
     "\tat com.example.Validator.check(Validator.java:12)\n"
     "\tat com.example.Task.run(Task.java)\n"
@@ -50,7 +50,9 @@ def test_flags_from_http_status(
     key: str, status: StatusCode, code: int, expected: tuple[bool, bool, bool], has_cause: bool
 ) -> None:
     description = "this is a test" if status is StatusCode.ERROR else None
-    span = make_span(kind=SpanKind.SERVER, attributes={key: code}, status=Status(status, description))
+    span = make_span(
+        kind=SpanKind.SERVER, attributes={key: code}, status=Status(status, description)
+    )
     doc = one(span)
     assert flags(doc) == expected
     assert ("cause" in doc) is has_cause
@@ -84,7 +86,9 @@ def test_error_status_message_splits_python_type_prefix() -> None:
 
 
 def test_error_type_attribute_names_the_status_cause() -> None:
-    span = make_span(attributes={"error.type": "TimeoutError"}, status=Status(StatusCode.ERROR, "took too long"))
+    span = make_span(
+        attributes={"error.type": "TimeoutError"}, status=Status(StatusCode.ERROR, "took too long")
+    )
     (exception,) = one(span)["cause"]["exceptions"]
     assert (exception["type"], exception["message"]) == ("TimeoutError", "took too long")
 
@@ -96,7 +100,10 @@ def test_plain_status_message_has_empty_type() -> None:
 
 
 def test_exception_events_make_a_cause_even_without_error_status() -> None:
-    span = make_span(resource=JAVA, events=[exception_event("java.lang.IllegalStateException", "bad state", JAVA_TRACE)])
+    span = make_span(
+        resource=JAVA,
+        events=[exception_event("java.lang.IllegalStateException", "bad state", JAVA_TRACE)],
+    )
     doc = one(span)
     assert flags(doc) == (False, False, False)
     first, second = doc["cause"]["exceptions"]
@@ -109,18 +116,38 @@ def test_java_stack_with_cause_and_second_event() -> None:
         exception_event("java.lang.IllegalStateException", "bad state", JAVA_TRACE),
         exception_event("EmptyError", ""),
     ]
-    span = make_span(kind=SpanKind.SERVER, resource=JAVA, events=events, status=Status(StatusCode.ERROR, "this is a test"))
+    span = make_span(
+        kind=SpanKind.SERVER,
+        resource=JAVA,
+        events=events,
+        status=Status(StatusCode.ERROR, "this is a test"),
+    )
     doc = one(span)
     assert flags(doc) == (False, True, False)
     first, caused_by, empty = doc["cause"]["exceptions"]
     assert first["stack"] == [
         {"path": "Orders.java", "line": 626, "label": "com.example.Orders.place"},
-        {"path": "Native Method", "line": 0, "label": "jdk.internal.reflect.NativeMethodAccessorImpl.invoke0"},
-        {"path": "NativeMethodAccessorImpl.java", "line": 62, "label": "jdk.internal.reflect.NativeMethodAccessorImpl.invoke"},
+        {
+            "path": "Native Method",
+            "line": 0,
+            "label": "jdk.internal.reflect.NativeMethodAccessorImpl.invoke0",
+        },
+        {
+            "path": "NativeMethodAccessorImpl.java",
+            "line": 62,
+            "label": "jdk.internal.reflect.NativeMethodAccessorImpl.invoke",
+        },
     ]
     assert first["cause"] == caused_by["id"]
-    assert (caused_by["type"], caused_by["message"]) == ("java.lang.IllegalArgumentException", "bad argument")
-    assert caused_by["stack"][1] == {"path": "Task.java", "line": 0, "label": "com.example.Task.run"}
+    assert (caused_by["type"], caused_by["message"]) == (
+        "java.lang.IllegalArgumentException",
+        "bad argument",
+    )
+    assert caused_by["stack"][1] == {
+        "path": "Task.java",
+        "line": 0,
+        "label": "com.example.Task.run",
+    }
     assert (empty["type"], empty["message"]) == ("EmptyError", "")
     assert len({first["id"], caused_by["id"], empty["id"]}) == 3
 
@@ -131,9 +158,14 @@ def test_stack_is_not_parsed_for_unknown_language() -> None:
     assert "stack" not in exception
 
 
-@pytest.mark.parametrize(("kind", "remote"), [(SpanKind.CLIENT, True), (SpanKind.PRODUCER, True), (SpanKind.SERVER, False)])
+@pytest.mark.parametrize(
+    ("kind", "remote"),
+    [(SpanKind.CLIENT, True), (SpanKind.PRODUCER, True), (SpanKind.SERVER, False)],
+)
 def test_remote_flag_follows_span_kind(kind: SpanKind, remote: bool) -> None:
-    (exception,) = one(make_span(kind=kind, events=[exception_event("com.foo.Exception", "msg")]))["cause"]["exceptions"]
+    (exception,) = one(make_span(kind=kind, events=[exception_event("com.foo.Exception", "msg")]))[
+        "cause"
+    ]["exceptions"]
     assert exception["remote"] is remote
     assert "stack" not in exception
 
@@ -145,15 +177,27 @@ def test_non_exception_events_are_ignored() -> None:
 def test_aws_sdk_http_failure_event() -> None:
     event = Event(
         "HTTP request failure",
-        {"http.response.status_code": "503", "aws.http.error_message": "service is temporarily unavailable"},
+        {
+            "http.response.status_code": "503",
+            "aws.http.error_message": "service is temporarily unavailable",
+        },
         timestamp=1696954761000001000,
     )
-    span = make_span(kind=SpanKind.SERVER, attributes={"rpc.system": "aws-api"}, events=[event], status=Status(StatusCode.ERROR))
+    span = make_span(
+        kind=SpanKind.SERVER,
+        attributes={"rpc.system": "aws-api"},
+        events=[event],
+        status=Status(StatusCode.ERROR),
+    )
     doc = one(span)
     assert flags(doc) == (False, True, False)
     (exception,) = doc["cause"]["exceptions"]
     assert (exception["type"], exception["remote"]) == ("aws.http.error.event", True)
-    assert exception["message"].split("@") == ["503", "1696954761.000001", "service is temporarily unavailable"]
+    assert exception["message"].split("@") == [
+        "503",
+        "1696954761.000001",
+        "service is temporarily unavailable",
+    ]
 
 
 # --- Python tracebacks --------------------------------------------------------------------------
@@ -200,8 +244,16 @@ def test_real_python_traceback_from_record_exception() -> None:
     assert (inner["type"], inner["message"]) == ("KeyError", "'missing'")
     here = os.path.abspath(__file__)
     # Innermost frame first: where it was raised.
-    assert outer["stack"][0] == {"path": here, "line": _level_one.__code__.co_firstlineno + 4, "label": "_level_one"}
-    assert [frame["label"] for frame in inner["stack"]] == ["_level_three", "_level_two", "_level_one"]
+    assert outer["stack"][0] == {
+        "path": here,
+        "line": _level_one.__code__.co_firstlineno + 4,
+        "label": "_level_one",
+    }
+    assert [frame["label"] for frame in inner["stack"]] == [
+        "_level_three",
+        "_level_two",
+        "_level_one",
+    ]
     assert inner["stack"][0]["line"] == _level_three.__code__.co_firstlineno + 1
 
 
@@ -268,7 +320,9 @@ def test_python_malformed_frames_are_read_leniently() -> None:
         '  File "a, b.py", line 3, in comma_path\n'
         "ValueError: x\n"
     )
-    (exception,) = one(make_span(events=[exception_event("ValueError", "x", text)]))["cause"]["exceptions"]
+    (exception,) = one(make_span(events=[exception_event("ValueError", "x", text)]))["cause"][
+        "exceptions"
+    ]
     assert exception["stack"] == [
         {"path": "a, b.py", "line": 3, "label": "comma_path"},
         {"path": "main.py", "line": 14, "label": ""},

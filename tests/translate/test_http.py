@@ -22,23 +22,146 @@ SERVER, CLIENT = SpanKind.SERVER, SpanKind.CLIENT
 @pytest.mark.parametrize(
     ("kind", "attributes", "url"),
     [
-        (CLIENT, {"http.method": "GET", "http.url": "https://api.example.com/users/junit"}, "https://api.example.com/users/junit"),
-        (CLIENT, {"http.request.method": "GET", "url.full": "https://api.example.com/users/junit"}, "https://api.example.com/users/junit"),
-        (CLIENT, {"http.scheme": "https", "http.host": "api.example.com", "http.target": "/users/junit"}, "https://api.example.com/users/junit"),
-        (CLIENT, {"url.scheme": "https", "http.host": "api.example.com", "url.path": "/users/junit", "url.query": "v=1"}, "https://api.example.com/users/junit?v=1"),
-        (CLIENT, {"http.scheme": "http", "net.peer.name": "kb234.example.com", "net.peer.port": 8080, "http.target": "/users/junit"}, "http://kb234.example.com:8080/users/junit"),
-        (CLIENT, {"url.scheme": "http", "net.peer.name": "kb234.example.com", "net.peer.port": 8080, "url.query": "users=junit"}, "http://kb234.example.com:8080/?users=junit"),
-        (CLIENT, {"http.scheme": "http", "net.peer.ip": "10.8.17.36", "net.peer.port": "8080", "http.target": "/users/junit"}, "http://10.8.17.36:8080/users/junit"),
-        (CLIENT, {"http.scheme": "https", "net.peer.ip": "2001:db8:85a3::8a2e:370:7334", "net.peer.port": "443", "http.target": "/users/junit"}, "https://[2001:db8:85a3::8a2e:370:7334]/users/junit"),
-        (SERVER, {"http.scheme": "https", "http.host": "api.example.com", "http.target": "/users/junit"}, "https://api.example.com/users/junit"),
-        (SERVER, {"url.scheme": "https", "server.address": "api.example.com", "url.path": "/users/junit"}, "https://api.example.com/users/junit"),
-        (SERVER, {"server.address": "localhost", "url.scheme": "http", "url.query": "?version=test", "url.path": "/api"}, "http://localhost/api?version=test"),
-        (SERVER, {"http.scheme": "https", "http.server_name": "api.example.com", "net.host.port": 443, "http.target": "/users/junit"}, "https://api.example.com/users/junit"),
-        (SERVER, {"url.scheme": "https", "server.address": "api.example.com", "server.port": 443, "url.query": "users=junit"}, "https://api.example.com/?users=junit"),
-        (SERVER, {"http.method": "GET", "host.name": "kb234.example.com", "net.host.port": 8080, "http.target": "/users/junit"}, "http://kb234.example.com:8080/users/junit"),
-        (SERVER, {"url.scheme": "http", "server.address": "kb234.example.com", "server.port": 8080, "url.path": "/users/junit"}, "http://kb234.example.com:8080/users/junit"),
-        # The WSGI instrumentation's stable server.address comes from the Host header, port included.
-        (SERVER, {"url.scheme": "http", "server.address": "127.0.0.1:5000", "server.port": 5000, "url.path": "/p"}, "http://127.0.0.1:5000/p"),
+        (
+            CLIENT,
+            {"http.method": "GET", "http.url": "https://api.example.com/users/junit"},
+            "https://api.example.com/users/junit",
+        ),
+        (
+            CLIENT,
+            {"http.request.method": "GET", "url.full": "https://api.example.com/users/junit"},
+            "https://api.example.com/users/junit",
+        ),
+        (
+            CLIENT,
+            {"http.scheme": "https", "http.host": "api.example.com", "http.target": "/users/junit"},
+            "https://api.example.com/users/junit",
+        ),
+        (
+            CLIENT,
+            {
+                "url.scheme": "https",
+                "http.host": "api.example.com",
+                "url.path": "/users/junit",
+                "url.query": "v=1",
+            },
+            "https://api.example.com/users/junit?v=1",
+        ),
+        (
+            CLIENT,
+            {
+                "http.scheme": "http",
+                "net.peer.name": "kb234.example.com",
+                "net.peer.port": 8080,
+                "http.target": "/users/junit",
+            },
+            "http://kb234.example.com:8080/users/junit",
+        ),
+        (
+            CLIENT,
+            {
+                "url.scheme": "http",
+                "net.peer.name": "kb234.example.com",
+                "net.peer.port": 8080,
+                "url.query": "users=junit",
+            },
+            "http://kb234.example.com:8080/?users=junit",
+        ),
+        (
+            CLIENT,
+            {
+                "http.scheme": "http",
+                "net.peer.ip": "10.8.17.36",
+                "net.peer.port": "8080",
+                "http.target": "/users/junit",
+            },
+            "http://10.8.17.36:8080/users/junit",
+        ),
+        (
+            CLIENT,
+            {
+                "http.scheme": "https",
+                "net.peer.ip": "2001:db8:85a3::8a2e:370:7334",
+                "net.peer.port": "443",
+                "http.target": "/users/junit",
+            },
+            "https://[2001:db8:85a3::8a2e:370:7334]/users/junit",
+        ),
+        (
+            SERVER,
+            {"http.scheme": "https", "http.host": "api.example.com", "http.target": "/users/junit"},
+            "https://api.example.com/users/junit",
+        ),
+        (
+            SERVER,
+            {
+                "url.scheme": "https",
+                "server.address": "api.example.com",
+                "url.path": "/users/junit",
+            },
+            "https://api.example.com/users/junit",
+        ),
+        (
+            SERVER,
+            {
+                "server.address": "localhost",
+                "url.scheme": "http",
+                "url.query": "?version=test",
+                "url.path": "/api",
+            },
+            "http://localhost/api?version=test",
+        ),
+        (
+            SERVER,
+            {
+                "http.scheme": "https",
+                "http.server_name": "api.example.com",
+                "net.host.port": 443,
+                "http.target": "/users/junit",
+            },
+            "https://api.example.com/users/junit",
+        ),
+        (
+            SERVER,
+            {
+                "url.scheme": "https",
+                "server.address": "api.example.com",
+                "server.port": 443,
+                "url.query": "users=junit",
+            },
+            "https://api.example.com/?users=junit",
+        ),
+        (
+            SERVER,
+            {
+                "http.method": "GET",
+                "host.name": "kb234.example.com",
+                "net.host.port": 8080,
+                "http.target": "/users/junit",
+            },
+            "http://kb234.example.com:8080/users/junit",
+        ),
+        (
+            SERVER,
+            {
+                "url.scheme": "http",
+                "server.address": "kb234.example.com",
+                "server.port": 8080,
+                "url.path": "/users/junit",
+            },
+            "http://kb234.example.com:8080/users/junit",
+        ),
+        # The WSGI instrumentation's stable server.address comes from the Host header, port included.  # noqa: E501
+        (
+            SERVER,
+            {
+                "url.scheme": "http",
+                "server.address": "127.0.0.1:5000",
+                "server.port": 5000,
+                "url.path": "/p",
+            },
+            "http://127.0.0.1:5000/p",
+        ),
     ],
 )
 def test_request_url(kind: SpanKind, attributes: dict[str, Any], url: str) -> None:
@@ -51,8 +174,25 @@ def test_not_enough_for_a_url_in_any_convention() -> None:
         {"message.type": "RECEIVED", "messaging.message_payload_size_bytes": 12452},
     )
     for attributes in (
-        {"http.method": "GET", "http.scheme": "https", "http.client_ip": "192.168.15.32", "http.user_agent": "ua", "http.target": "/users/junit", "net.host.port": 443, "net.peer.port": 8080, "http.status_code": 200},
-        {"http.request.method": "GET", "url.scheme": "https", "client.address": "192.168.15.32", "user_agent.original": "ua", "url.path": "/users/junit", "server.port": 443, "http.response.status_code": 200},
+        {
+            "http.method": "GET",
+            "http.scheme": "https",
+            "http.client_ip": "192.168.15.32",
+            "http.user_agent": "ua",
+            "http.target": "/users/junit",
+            "net.host.port": 443,
+            "net.peer.port": 8080,
+            "http.status_code": 200,
+        },
+        {
+            "http.request.method": "GET",
+            "url.scheme": "https",
+            "client.address": "192.168.15.32",
+            "user_agent.original": "ua",
+            "url.path": "/users/junit",
+            "server.port": 443,
+            "http.response.status_code": 200,
+        },
     ):
         http = http_of(SERVER, attributes, events=[event])
         assert "url" not in http["request"]
@@ -69,18 +209,28 @@ def test_server_client_ip_from_peer_is_not_forwarded() -> None:
 
 
 def test_http_client_ip_is_the_forwarded_client() -> None:
-    request = http_of(SERVER, {"url.full": "http://a/", "http.client_ip": "1.2.3.4", "net.peer.ip": "10.8.17.36"})["request"]
+    request = http_of(
+        SERVER, {"url.full": "http://a/", "http.client_ip": "1.2.3.4", "net.peer.ip": "10.8.17.36"}
+    )["request"]
     assert (request["client_ip"], request["x_forwarded_for"]) == ("1.2.3.4", True)
 
 
 def test_client_address_differing_from_peer_is_forwarded() -> None:
-    attributes = {"url.full": "http://a/", "client.address": "1.2.3.4", "network.peer.address": "10.0.0.9"}
+    attributes = {
+        "url.full": "http://a/",
+        "client.address": "1.2.3.4",
+        "network.peer.address": "10.0.0.9",
+    }
     request = http_of(SERVER, attributes)["request"]
     assert (request["client_ip"], request["x_forwarded_for"]) == ("1.2.3.4", True)
 
 
 def test_client_address_equal_to_peer_is_not_forwarded() -> None:
-    attributes = {"url.full": "http://a/", "client.address": "192.168.15.32", "network.peer.address": "192.168.15.32"}
+    attributes = {
+        "url.full": "http://a/",
+        "client.address": "192.168.15.32",
+        "network.peer.address": "192.168.15.32",
+    }
     request = http_of(SERVER, attributes)["request"]
     assert request["client_ip"] == "192.168.15.32"
     assert "x_forwarded_for" not in request
@@ -88,25 +238,42 @@ def test_client_address_equal_to_peer_is_not_forwarded() -> None:
 
 def test_client_address_alone_is_not_claimed_forwarded() -> None:
     # The WSGI instrumentation sets client.address from the socket peer in stable mode.
-    request = http_of(SERVER, {"url.full": "http://a/", "client.address": "192.168.15.32"})["request"]
+    request = http_of(SERVER, {"url.full": "http://a/", "client.address": "192.168.15.32"})[
+        "request"
+    ]
     assert request["client_ip"] == "192.168.15.32"
     assert "x_forwarded_for" not in request
 
 
 def test_hostname_addresses_stay_in_metadata() -> None:
-    doc = one(make_span(kind=SERVER, attributes={"url.full": "http://a/", "client.address": "api.example.com", "network.peer.address": "api.example.com"}))
+    doc = one(
+        make_span(
+            kind=SERVER,
+            attributes={
+                "url.full": "http://a/",
+                "client.address": "api.example.com",
+                "network.peer.address": "api.example.com",
+            },
+        )
+    )
     assert "client_ip" not in doc["http"]["request"]
     assert doc["metadata"]["default"]["client.address"] == "api.example.com"
     assert doc["metadata"]["default"]["network.peer.address"] == "api.example.com"
 
 
 def test_client_span_peer_address_is_not_a_client_ip() -> None:
-    request = http_of(CLIENT, {"url.full": "http://a/", "network.peer.address": "10.0.0.9", "net.peer.ip": "10.0.0.9"})["request"]
+    request = http_of(
+        CLIENT,
+        {"url.full": "http://a/", "network.peer.address": "10.0.0.9", "net.peer.ip": "10.0.0.9"},
+    )["request"]
     assert "client_ip" not in request
 
 
 def test_status_only_span_has_status_and_no_invented_length() -> None:
-    assert http_of(CLIENT, {"http.status_code": 200}) == {"request": {}, "response": {"status": 200}}
+    assert http_of(CLIENT, {"http.status_code": 200}) == {
+        "request": {},
+        "response": {"status": 200},
+    }
 
 
 @pytest.mark.parametrize("key", ["http.response.body.size", "http.response_content_length"])
@@ -125,7 +292,11 @@ def test_garbage_status_code_is_left_out() -> None:
 
 
 def test_http_keys_are_consumed_and_other_keys_kept() -> None:
-    doc = one(make_span(kind=SERVER, attributes={"http.method": "GET", "http.route": "/x", "user.id": "junit"}))
+    doc = one(
+        make_span(
+            kind=SERVER, attributes={"http.method": "GET", "http.route": "/x", "user.id": "junit"}
+        )
+    )
     assert doc["metadata"]["default"]["http.route"] == "/x"
     assert doc["metadata"]["default"]["user.id"] == "junit"
     assert "http.method" not in doc["metadata"]["default"]

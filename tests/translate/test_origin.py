@@ -14,7 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.extension.aws.resource import AwsEcsResourceDetector, AwsLambdaResourceDetector
+from opentelemetry.sdk.extension.aws.resource import (
+    AwsEcsResourceDetector,
+    AwsLambdaResourceDetector,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
@@ -64,7 +67,12 @@ def test_machine_id_is_not_an_ec2_instance() -> None:
 
 @pytest.mark.parametrize(
     ("launch_type", "origin"),
-    [(None, "AWS::ECS::Container"), ("ec2", "AWS::ECS::EC2"), ("fargate", "AWS::ECS::Fargate"), ("FARGATE", "AWS::ECS::Fargate")],
+    [
+        (None, "AWS::ECS::Container"),
+        ("ec2", "AWS::ECS::EC2"),
+        ("fargate", "AWS::ECS::Fargate"),
+        ("FARGATE", "AWS::ECS::Fargate"),
+    ],
 )
 def test_ecs_origin_by_launch_type(launch_type: str | None, origin: str) -> None:
     attributes = {"cloud.provider": "aws", "cloud.platform": "aws_ecs"}
@@ -116,7 +124,11 @@ def test_beanstalk_block_and_origin() -> None:
         }
     )
     assert doc["origin"] == "AWS::ElasticBeanstalk::Environment"
-    assert doc["aws"]["elastic_beanstalk"] == {"environment_name": "production", "version_label": "4", "deployment_id": 232}
+    assert doc["aws"]["elastic_beanstalk"] == {
+        "environment_name": "production",
+        "version_label": "4",
+        "deployment_id": 232,
+    }
 
 
 def test_eks_block_and_origin_from_the_upstream_detector_keys() -> None:
@@ -130,16 +142,33 @@ def test_eks_block_and_origin_from_the_upstream_detector_keys() -> None:
         }
     )
     assert doc["origin"] == "AWS::EKS::Container"
-    assert doc["aws"]["eks"] == {"cluster_name": "production", "pod": "api-7d9f", "container_id": "abc123"}
+    assert doc["aws"]["eks"] == {
+        "cluster_name": "production",
+        "pod": "api-7d9f",
+        "container_id": "abc123",
+    }
 
 
 @pytest.mark.parametrize(
     ("attributes", "origin"),
     [
         # An EKS pod whose resource also carries its node's EC2 identity (EC2 detector last).
-        ({"cloud.platform": "aws_ec2", "k8s.cluster.name": "prod", "host.id": "i-1"}, "AWS::EKS::Container"),
-        ({"cloud.platform": "aws_elastic_beanstalk", "host.id": "i-1", "aws.ecs.task.arn": "arn:t"}, "AWS::ElasticBeanstalk::Environment"),
-        ({"cloud.platform": "aws_ec2", "aws.ecs.task.arn": "arn:t", "host.id": "i-1"}, "AWS::ECS::Container"),
+        (
+            {"cloud.platform": "aws_ec2", "k8s.cluster.name": "prod", "host.id": "i-1"},
+            "AWS::EKS::Container",
+        ),
+        (
+            {
+                "cloud.platform": "aws_elastic_beanstalk",
+                "host.id": "i-1",
+                "aws.ecs.task.arn": "arn:t",
+            },
+            "AWS::ElasticBeanstalk::Environment",
+        ),
+        (
+            {"cloud.platform": "aws_ec2", "aws.ecs.task.arn": "arn:t", "host.id": "i-1"},
+            "AWS::ECS::Container",
+        ),
         ({"cloud.platform": "aws_app_runner"}, "AWS::AppRunner::Service"),
         ({"cloud.platform": "aws_lambda", "faas.name": "fn"}, None),
         ({}, None),
@@ -151,7 +180,9 @@ def test_origin_precedence(attributes: dict[str, Any], origin: str | None) -> No
 
 
 def test_not_aws_means_no_origin_and_no_aws_block() -> None:
-    doc = segment_for({"cloud.provider": "gcp", "host.id": "i-1", "cloud.platform": "gcp_compute_engine"})
+    doc = segment_for(
+        {"cloud.provider": "gcp", "host.id": "i-1", "cloud.platform": "gcp_compute_engine"}
+    )
     assert "origin" not in doc and "aws" not in doc
 
 
@@ -195,12 +226,35 @@ def test_log_groups_from_options() -> None:
 @pytest.mark.parametrize(
     ("attributes", "xray"),
     [
-        ({"telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "java", "telemetry.sdk.version": "1.2.3"}, {"sdk": "opentelemetry for java", "sdk_version": "1.2.3", "auto_instrumentation": False}),
-        ({"telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "java", "telemetry.auto.version": "3.4.5"}, {"sdk": "opentelemetry for java", "auto_instrumentation": True}),
-        ({"telemetry.sdk.name": "opentelemetry", "telemetry.distro.version": "3.4.5"}, {"sdk": "opentelemetry", "auto_instrumentation": True}),
+        (
+            {
+                "telemetry.sdk.name": "opentelemetry",
+                "telemetry.sdk.language": "java",
+                "telemetry.sdk.version": "1.2.3",
+            },
+            {
+                "sdk": "opentelemetry for java",
+                "sdk_version": "1.2.3",
+                "auto_instrumentation": False,
+            },
+        ),
+        (
+            {
+                "telemetry.sdk.name": "opentelemetry",
+                "telemetry.sdk.language": "java",
+                "telemetry.auto.version": "3.4.5",
+            },
+            {"sdk": "opentelemetry for java", "auto_instrumentation": True},
+        ),
+        (
+            {"telemetry.sdk.name": "opentelemetry", "telemetry.distro.version": "3.4.5"},
+            {"sdk": "opentelemetry", "auto_instrumentation": True},
+        ),
     ],
 )
-def test_xray_block_from_resource_for_foreign_spans(attributes: dict[str, Any], xray: dict[str, Any]) -> None:
+def test_xray_block_from_resource_for_foreign_spans(
+    attributes: dict[str, Any], xray: dict[str, Any]
+) -> None:
     from tests.translate.spans import translate
 
     (doc,) = translate(make_span(resource=Resource(attributes)), sdk_from_resource=True)
@@ -216,9 +270,15 @@ def test_auto_instrumentation_flag_for_our_own_sdk_block() -> None:
 @pytest.mark.parametrize(
     ("attributes", "service"),
     [
-        ({"service.version": "semver:1.1.4", "container.image.tag": "v1"}, {"version": "semver:1.1.4"}),
+        (
+            {"service.version": "semver:1.1.4", "container.image.tag": "v1"},
+            {"version": "semver:1.1.4"},
+        ),
         ({"container.image.tag": "v1"}, {"version": "v1"}),
-        ({"process.runtime.name": "cpython", "process.runtime.version": "3.11.7"}, {"runtime": "cpython", "runtime_version": "3.11.7"}),
+        (
+            {"process.runtime.name": "cpython", "process.runtime.version": "3.11.7"},
+            {"runtime": "cpython", "runtime_version": "3.11.7"},
+        ),
         ({}, None),
     ],
 )
@@ -227,7 +287,14 @@ def test_service_block(attributes: dict[str, Any], service: dict[str, Any] | Non
 
 
 def test_service_and_origin_are_on_subsegments_too_but_resource_metadata_is_not() -> None:
-    resource = Resource({"service.name": "s", "service.version": "2", "cloud.provider": "aws", "cloud.platform": "aws_ec2"})
+    resource = Resource(
+        {
+            "service.name": "s",
+            "service.version": "2",
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_ec2",
+        }
+    )
     doc = one(make_span(kind=SpanKind.CLIENT, resource=resource, attributes={"attr1@1": "val1"}))
     assert doc["service"] == {"version": "2"}
     assert doc["origin"] == "AWS::EC2::Instance"
@@ -239,13 +306,17 @@ def test_service_and_origin_are_on_subsegments_too_but_resource_metadata_is_not(
 
 class _EcsMetadata(BaseHTTPRequestHandler):
     container = {
-        "ContainerARN": "arn:aws:ecs:us-west-2:111122223333:container/0206b271-b33f-47ab-86c6-a0ba208a70a9",
+        "ContainerARN": "arn:aws:ecs:us-west-2:111122223333:container/0206b271-b33f-47ab-86c6-a0ba208a70a9",  # noqa: E501
         "LogDriver": "awslogs",
-        "LogOptions": {"awslogs-group": "/ecs/metadata", "awslogs-region": "us-west-2", "awslogs-stream": "ecs/curl/8f03e41243824aea923aca126495f665"},
+        "LogOptions": {
+            "awslogs-group": "/ecs/metadata",
+            "awslogs-region": "us-west-2",
+            "awslogs-stream": "ecs/curl/8f03e41243824aea923aca126495f665",
+        },
     }
     task = {
         "Cluster": "default",
-        "TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c",
+        "TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c",  # noqa: E501
         "Family": "curltest",
         "Revision": "26",
         "LaunchType": "FARGATE",
@@ -275,9 +346,15 @@ def ecs_metadata_endpoint() -> Iterator[str]:
         thread.join()
 
 
-def test_upstream_ecs_detector_output_maps(ecs_metadata_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upstream_ecs_detector_output_maps(
+    ecs_metadata_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", ecs_metadata_endpoint)
-    resource = AwsEcsResourceDetector(raise_on_error=True).detect().merge(Resource({"service.name": "api"}))
+    resource = (
+        AwsEcsResourceDetector(raise_on_error=True)
+        .detect()
+        .merge(Resource({"service.name": "api"}))
+    )
     doc = one(make_span(kind=SpanKind.SERVER, resource=resource))
     assert doc["origin"] == "AWS::ECS::Fargate"
     ecs = doc["aws"]["ecs"]
@@ -287,7 +364,10 @@ def test_upstream_ecs_detector_output_maps(ecs_metadata_endpoint: str, monkeypat
     assert ecs["launch_type"] == "fargate"
     assert ecs["container_arn"] == _EcsMetadata.container["ContainerARN"]
     assert doc["aws"]["cloudwatch_logs"] == [
-        {"log_group": "/ecs/metadata", "arn": "arn:aws:logs:us-west-2:111122223333:log-group:/ecs/metadata"}
+        {
+            "log_group": "/ecs/metadata",
+            "arn": "arn:aws:logs:us-west-2:111122223333:log-group:/ecs/metadata",
+        }
     ]
 
 

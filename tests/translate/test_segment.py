@@ -137,22 +137,33 @@ def test_segment_without_service_name_falls_back_to_span_name() -> None:
     [
         ({"http.host": "foo.com", "net.peer.name": "bar.com", "net.peer.port": 9443}, "foo.com"),
         ({"net.peer.name": "bar.com", "net.peer.ip": "2001:db8::1"}, "bar.com"),
-        ({"rpc.service": "com.foo.AnimalService", "net.peer.name": "bar.com"}, "com.foo.AnimalService"),
+        (
+            {"rpc.service": "com.foo.AnimalService", "net.peer.name": "bar.com"},
+            "com.foo.AnimalService",
+        ),
         ({"peer.service": "cats-table", "aws.service": "DynamoDB"}, "cats-table"),
         ({"aws.remote.service": "PaymentService", "rpc.service": "ABC"}, "PaymentService"),
         ({"server.address": "api.example.com", "url.full": "https://other/x"}, "api.example.com"),
         ({"http.url": "http://127.0.0.1:8080/p?q=1"}, "127.0.0.1"),
         ({"url.full": "https://api.example.com:8443/p"}, "api.example.com"),
         (
-            {"db.name": "customers", "db.connection_string": "jdbc:mysql://db.dev.example.com:3306"},
+            {
+                "db.name": "customers",
+                "db.connection_string": "jdbc:mysql://db.dev.example.com:3306",
+            },
             "customers@db.dev.example.com",
         ),
-        ({"db.system.name": "postgresql", "db.namespace": "orders", "server.address": "pg"}, "orders@pg"),
+        (
+            {"db.system.name": "postgresql", "db.namespace": "orders", "server.address": "pg"},
+            "orders@pg",
+        ),
         ({"db.system": "sqlite", "db.statement": "select 1"}, "sqlite"),
         ({}, "GET /id"),
     ],
 )
-def test_client_subsegment_names_what_it_calls(attributes: dict[str, object], expected: str) -> None:
+def test_client_subsegment_names_what_it_calls(
+    attributes: dict[str, object], expected: str
+) -> None:
     doc = one(make_span("GET /<id>", kind=SpanKind.CLIENT, attributes=attributes))
     assert doc["name"] == expected
 
@@ -162,7 +173,11 @@ def test_client_subsegment_names_what_it_calls(attributes: dict[str, object], ex
     [("AWS.SDK.DynamoDb", "DynamoDb"), ("AWS::DynamoDB", "DynamoDB")],
 )
 def test_aws_sdk_remote_service_prefix_is_trimmed(remote_service: str, expected: str) -> None:
-    attributes = {"rpc.system": "aws-api", "rpc.service": "DynamoDb", "aws.remote.service": remote_service}
+    attributes = {
+        "rpc.system": "aws-api",
+        "rpc.service": "DynamoDb",
+        "aws.remote.service": remote_service,
+    }
     doc = one(make_span("DynamoDb.PutItem", kind=SpanKind.CLIENT, attributes=attributes))
     assert doc["name"] == expected
     assert doc["namespace"] == "aws"
@@ -176,12 +191,22 @@ def test_remote_service_prefix_is_kept_outside_aws_sdk_spans() -> None:
 def test_aws_service_attribute_gives_aws_namespace() -> None:
     attributes = {"aws.service": "DynamoDB", "aws.operation": "GetItem", "rpc.method": "Wrong"}
     doc = one(make_span(kind=SpanKind.CLIENT, attributes=attributes))
-    assert (doc["name"], doc["namespace"], doc["aws"]["operation"]) == ("DynamoDB", "aws", "GetItem")
+    assert (doc["name"], doc["namespace"], doc["aws"]["operation"]) == (
+        "DynamoDB",
+        "aws",
+        "GetItem",
+    )
 
 
 def test_producer_child_with_remote_service_is_remote() -> None:
-    doc = one(make_span(kind=SpanKind.PRODUCER, attributes={"aws.remote.service": "ProducerService"}))
-    assert (doc["name"], doc["type"], doc["namespace"]) == ("ProducerService", "subsegment", "remote")
+    doc = one(
+        make_span(kind=SpanKind.PRODUCER, attributes={"aws.remote.service": "ProducerService"})
+    )
+    assert (doc["name"], doc["type"], doc["namespace"]) == (
+        "ProducerService",
+        "subsegment",
+        "remote",
+    )
 
 
 def test_producer_child_without_hints_has_no_namespace() -> None:
@@ -323,7 +348,11 @@ def test_not_local_root_consumer_is_a_plain_subsegment() -> None:
 def test_not_local_root_calls_with_remote_service_are_remote(kind: SpanKind) -> None:
     attributes = dict(LOCAL_ROOT_ATTRIBUTES, **{"aws.span.kind": "Client"})
     doc = one(make_span(kind=kind, attributes=attributes))
-    assert (doc["type"], doc["namespace"], doc["name"]) == ("subsegment", "remote", "myRemoteService")
+    assert (doc["type"], doc["namespace"], doc["name"]) == (
+        "subsegment",
+        "remote",
+        "myRemoteService",
+    )
 
 
 # --- trace id validation (off by default, like the Collector) ----------------------------------
@@ -340,7 +369,9 @@ def test_trace_id_validation_rejects_old_epochs_when_enabled() -> None:
     with pytest.raises(InvalidTraceIdError):
         span_to_documents(old, options)
     expired_epoch = int(time.time()) - 30 * 24 * 3600 - 1
-    expired_link = make_span(kind=SpanKind.SERVER, links=[Link(context(trace_id=expired_epoch << 96 | 1))])
+    expired_link = make_span(
+        kind=SpanKind.SERVER, links=[Link(context(trace_id=expired_epoch << 96 | 1))]
+    )
     fresh = make_span(kind=SpanKind.SERVER, trace_id=int(time.time()) << 96 | 5)
     with pytest.raises(InvalidTraceIdError):
         span_to_documents(expired_link, options)

@@ -68,11 +68,20 @@ def test_without_location_the_url_is_the_span_name() -> None:
 def test_sqlite_spans_from_the_instrumentation() -> None:
     doc = db_span({"db.system": "sqlite", "db.statement": "create table t (a int)"}, name="create")
     assert doc["name"] == "sqlite"
-    assert doc["sql"] == {"url": "create", "database_type": "sqlite", "sanitized_query": "create table t (a int)"}
+    assert doc["sql"] == {
+        "url": "create",
+        "database_type": "sqlite",
+        "sanitized_query": "create table t (a int)",
+    }
 
 
 def test_non_sql_database_keeps_its_keys_as_metadata() -> None:
-    attributes = {"db.system": "redis", "db.name": "0", "db.statement": "GET k", "net.peer.name": "cache"}
+    attributes = {
+        "db.system": "redis",
+        "db.name": "0",
+        "db.statement": "GET k",
+        "net.peer.name": "cache",
+    }
     doc = db_span(attributes)
     assert "sql" not in doc
     assert doc["name"] == "0@cache"

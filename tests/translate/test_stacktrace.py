@@ -75,18 +75,30 @@ def test_nodejs_language_is_parsed_as_javascript() -> None:
 def test_dotnet_frames_with_and_without_locations() -> None:
     text = (
         "System.FormatException: Input string was not in a correct format.\r\n"
-        "   at System.Number.ThrowOverflowOrFormatException(ParsingStatus status, TypeCode type)\r\n"
-        "   at MyNamespace.IntParser.Parse(String s) in C:\\apps\\MyNamespace\\IntParser.cs:line 11\r\n"
+        "   at System.Number.ThrowOverflowOrFormatException(ParsingStatus status, TypeCode type)\r\n"  # noqa: E501
+        "   at MyNamespace.IntParser.Parse(String s) in C:\\apps\\MyNamespace\\IntParser.cs:line 11\r\n"  # noqa: E501
         " ---> System.Exception: inner\r\n"
         "   --- End of inner exception stack trace ---\r\n"
-        "   at MyNamespace.Program.Main(String[] args) in C:\\apps\\MyNamespace\\Program.cs:line 12\r\n"
+        "   at MyNamespace.Program.Main(String[] args) in C:\\apps\\MyNamespace\\Program.cs:line 12\r\n"  # noqa: E501
         "   at Broken.Frame(\r\n"
     )
     (only,) = parse_dotnet(text)
     assert only.frames == [
-        {"path": "", "line": 0, "label": "System.Number.ThrowOverflowOrFormatException(ParsingStatus status, TypeCode type)"},
-        {"path": "C:\\apps\\MyNamespace\\IntParser.cs", "line": 11, "label": "MyNamespace.IntParser.Parse(String s)"},
-        {"path": "C:\\apps\\MyNamespace\\Program.cs", "line": 12, "label": "MyNamespace.Program.Main(String[] args)"},
+        {
+            "path": "",
+            "line": 0,
+            "label": "System.Number.ThrowOverflowOrFormatException(ParsingStatus status, TypeCode type)",  # noqa: E501
+        },
+        {
+            "path": "C:\\apps\\MyNamespace\\IntParser.cs",
+            "line": 11,
+            "label": "MyNamespace.IntParser.Parse(String s)",
+        },
+        {
+            "path": "C:\\apps\\MyNamespace\\Program.cs",
+            "line": 12,
+            "label": "MyNamespace.Program.Main(String[] args)",
+        },
     ]
 
 
@@ -103,9 +115,21 @@ def test_go_goroutine_dump() -> None:
     )
     (only,) = parse_go(text)
     assert only.frames == [
-        {"path": "otel-go-core/opentelemetry-go/sdk/trace/span.go", "line": 323, "label": "go.opentelemetry.io/otel/sdk/trace.(*recordingSpan).End.func1()"},
-        {"path": "/usr/local/go/src/testing/testing.go", "line": 1193, "label": "testing.tRunner(0xc0001b4000, 0x10)"},
-        {"path": "/usr/local/go/src/testing/testing.go", "line": 1238, "label": "created by testing.(*T).Run"},
+        {
+            "path": "otel-go-core/opentelemetry-go/sdk/trace/span.go",
+            "line": 323,
+            "label": "go.opentelemetry.io/otel/sdk/trace.(*recordingSpan).End.func1()",
+        },
+        {
+            "path": "/usr/local/go/src/testing/testing.go",
+            "line": 1193,
+            "label": "testing.tRunner(0xc0001b4000, 0x10)",
+        },
+        {
+            "path": "/usr/local/go/src/testing/testing.go",
+            "line": 1238,
+            "label": "created by testing.(*T).Run",
+        },
     ]
 
 

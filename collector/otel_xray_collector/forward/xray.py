@@ -308,7 +308,10 @@ class Forwarder:
                 self._count(retries=1)
                 continue
             retry = self._sort_unprocessed(pending, unprocessed)
-            self._count(sent=len(pending) - len(unprocessed))
+            self._count(sent=max(0, len(pending) - len(unprocessed)))
+            logger.debug(
+                "sent %d segments to AWS X-Ray, %d unprocessed", len(pending), len(unprocessed)
+            )
             if not retry:
                 return
             partial_rounds += 1

@@ -2,7 +2,8 @@
 
 The browser is started once per session (it takes about a second); each test gets a fresh
 context (no shared storage) and a page that fails the test on any uncaught JavaScript error.
-Screenshots go to the test's ``tmp_path``; their paths are printed.
+Screenshots go to ``test-output/console/<test name>/`` at the repository root (gitignored; a
+``tmp_path`` would be pruned by later pytest runs before anyone looks); their paths are printed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from otel_xray_collector.config import CollectorConfig
 from .console_scenario import Shop
 
 CHROMIUM = "/usr/bin/chromium"
+OUTPUT_ROOT = Path(__file__).resolve().parents[3] / "test-output" / "console"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -82,9 +84,11 @@ def shop(collector: Collector) -> Iterator[Shop]:
         services.close()
 
 
-def make_console(browser: Browser, collector: Collector, tmp_path: Path, width: int, height: int) -> Iterator[ConsolePage]:
+def make_console(browser: Browser, collector: Collector, request: pytest.FixtureRequest, width: int, height: int) -> Iterator[ConsolePage]:
+    out_dir = OUTPUT_ROOT / request.node.name
+    out_dir.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": height})
-    console = ConsolePage(context.new_page(), collector.endpoint_url, tmp_path)
+    console = ConsolePage(context.new_page(), collector.endpoint_url, out_dir)
     try:
         yield console
         assert not console.errors, f"JavaScript errors on the page: {console.errors}"
@@ -93,12 +97,12 @@ def make_console(browser: Browser, collector: Collector, tmp_path: Path, width: 
 
 
 @pytest.fixture
-def console(browser: Browser, collector: Collector, tmp_path: Path) -> Iterator[ConsolePage]:
+def console(browser: Browser, collector: Collector, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
     """The console at 1280x800."""
-    yield from make_console(browser, collector, tmp_path, 1280, 800)
+    yield from make_console(browser, collector, request, 1280, 800)
 
 
 @pytest.fixture
-def narrow_console(browser: Browser, collector: Collector, tmp_path: Path) -> Iterator[ConsolePage]:
+def narrow_console(browser: Browser, collector: Collector, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
     """The console in a phone-sized window."""
-    yield from make_console(browser, collector, tmp_path, 400, 800)
+    yield from make_console(browser, collector, request, 400, 800)

@@ -5,7 +5,7 @@ import { el, svg } from "./dom.js";
 import { STATUS_LABEL, STATUS_ORDER, count, duration, histogramPercentile, percent } from "./format.js";
 
 const d3 = globalThis.d3;
-const MARGIN = { top: 10, right: 12, bottom: 30, left: 44 };
+const MARGIN = { top: 10, right: 22, bottom: 30, left: 44 };
 
 function frame(container, height, label) {
   const width = Math.max(240, container.clientWidth || 480);

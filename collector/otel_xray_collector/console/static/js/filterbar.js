@@ -54,7 +54,7 @@ export class FilterBar {
   }
 
   showError(message) {
-    this.error.textContent = message ? `Invalid filter expression: ${message}` : "";
+    this.error.textContent = message || "";
     this.error.hidden = !message;
     this.input.setAttribute("aria-invalid", message ? "true" : "false");
   }

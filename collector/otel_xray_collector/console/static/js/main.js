@@ -187,11 +187,11 @@ async function checkStatus() {
     light.dataset.state = "up";
     const bits = Object.entries(status || {}).filter(([, v]) => typeof v !== "object").slice(0, 6).map(([k, v]) => `${k}: ${v}`);
     light.title = `Collector reachable${bits.length ? `\n${bits.join("\n")}` : ""}`;
-    light.querySelector(".visually-hidden").textContent = "Collector reachable";
+    light.setAttribute("aria-label", "Collector reachable");
   } catch (_) {
     light.dataset.state = "down";
     light.title = "Collector not reachable";
-    light.querySelector(".visually-hidden").textContent = "Collector not reachable";
+    light.setAttribute("aria-label", "Collector not reachable");
   }
 }
 

@@ -353,14 +353,15 @@ export class ServiceMap {
     return edge ? { kind: "edge", edge } : null;
   }
 
-  fit(animate = true) {
+  /** Fit the graph in view. Automatic fits keep a legible minimum scale; the Fit button doesn't. */
+  fit(animate = true, { whole = false } = {}) {
     if (!this.graphSize) return;
     const width = this.container.clientWidth || 600;
     const height = this.container.clientHeight || 400;
     // Fit the whole graph, but never below a legible scale: a big map is then panned or
     // zoomed out by the user, starting from its entry (left) side.
     const fitScale = 0.95 * Math.min(width / this.graphSize.width, height / this.graphSize.height);
-    const scale = Math.min(this.maxScale, Math.max(MIN_FIT_SCALE, fitScale));
+    const scale = Math.min(this.maxScale, whole ? fitScale : Math.max(MIN_FIT_SCALE, fitScale));
     const tx = Math.max(8, (width - this.graphSize.width * scale) / 2);
     const ty = (height - this.graphSize.height * scale) / 2;
     const transform = d3.zoomIdentity.translate(tx, ty).scale(scale);

@@ -94,7 +94,11 @@ export class AnalyticsView {
     } catch (error) {
       if (error.name === "AbortError") return;
       if (error.isInvalidRequest && filter) {
-        this.filter.showError(error.message);
+        this.filter.showError(error.message || "The filter expression is not valid.");
+        this.summaries = [];
+        this.nextToken = null;
+        this.loading = false;
+        this.render();
         this.status.textContent = "The filter expression was not accepted.";
       } else {
         this.status.textContent = `Could not load traces: ${error.message}`;

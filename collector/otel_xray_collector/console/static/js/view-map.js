@@ -29,7 +29,7 @@ export class MapView {
     const tools = el("div", { class: "map-tools", role: "toolbar", "aria-label": "Map zoom" },
       el("button", { type: "button", class: "icon-button", "aria-label": "Zoom in", title: "Zoom in", onclick: () => this.map.zoomBy(1.3) }, "+"),
       el("button", { type: "button", class: "icon-button", "aria-label": "Zoom out", title: "Zoom out", onclick: () => this.map.zoomBy(1 / 1.3) }, "−"),
-      el("button", { type: "button", class: "icon-button wide", "aria-label": "Fit map to view", title: "Fit to view", onclick: () => this.map.fit(true) }, "Fit"));
+      el("button", { type: "button", class: "icon-button wide", "aria-label": "Fit map to view", title: "Fit to view", onclick: () => this.map.fit(true, { whole: true }) }, "Fit"));
     const stage = el("section", { class: "map-stage", "aria-label": "Service map" }, this.canvas, this.empty, tools, legend);
     replaceChildren(root,
       el("div", { class: "view-header" }, el("h1", {}, "Service map"), this.status),
@@ -83,6 +83,18 @@ export class MapView {
       el("p", { class: "muted" }, "Select a service or a call on the map to see its response-time distribution, status counts and traces."));
   }
 
+  /**
+   * How a filter names a node: `"name"`, or `id(name: ..., type: ...)` when another node of
+   * the map has the same name (e.g. a service and the remote node its callers infer).
+   */
+  target(key) {
+    const node = this.map.model.byKey.get(key);
+    if (!node) return quote(key);
+    const namesakes = this.map.model.nodes.filter((n) => !n.isClient && n.name === node.name);
+    if (namesakes.length > 1 && node.type) return `id(name: ${quote(node.name)}, type: ${quote(node.type)})`;
+    return quote(node.name);
+  }
+
   renderPanel(selection) {
     if (!selection) {
       this.lastSelectionKey = null;
@@ -105,22 +117,22 @@ export class MapView {
       histogram = out.length ? out[0].histogram : [];
       title = "Client";
       subtitle = `Requests into ${item.name}`;
-      filter = `service(${quote(item.name)})`;
-      selector = `service(${quote(item.name)})`;
+      filter = out.length ? `service(${this.target(out[0].target)})` : `service(${quote(item.name)})`;
+      selector = filter;
     } else if (isNode) {
       counts = item.counts;
       histogram = item.histogram;
       title = item.name;
       subtitle = typeLabel(item.type) || "Service";
-      filter = `service(${quote(item.name)})`;
+      filter = `service(${this.target(item.key)})`;
       selector = filter;
     } else {
       counts = item.counts;
       histogram = item.histogram;
       title = `${item.fromClient ? "Client" : item.sourceName} → ${item.targetName}`;
       subtitle = "Calls";
-      filter = item.fromClient ? `service(${quote(item.targetName)})` : `edge(${quote(item.sourceName)}, ${quote(item.targetName)})`;
-      selector = item.fromClient ? `service(${quote(item.targetName)})` : filter;
+      filter = item.fromClient ? `service(${this.target(item.target)})` : `edge(${this.target(item.source)}, ${this.target(item.target)})`;
+      selector = filter;
     }
     const avg = counts.total ? counts.responseTime / counts.total : null;
     const minutes = (window.end - window.start) / 60;

@@ -150,14 +150,24 @@ export class TraceView {
   }
 
   renderBanner() {
-    const items = this.timeline.exceptions.filter(({ entry }) => entry.status !== "ok").slice(0, 4);
+    // The same exception can be on a subsegment and on the inferred segment made from it.
+    // One line per entry (its outermost exception; the chain is in the details panel).
+    const seen = new Set();
+    const entries = new Set();
+    const items = this.timeline.exceptions.filter(({ entry, exception }) => {
+      const key = exception.id || `${exception.type}|${exception.message}`;
+      if (entry.status === "ok" || seen.has(key) || entries.has(entry)) return false;
+      seen.add(key);
+      entries.add(entry);
+      return true;
+    }).slice(0, 4);
     this.banner.hidden = items.length === 0;
     if (!items.length) return;
     replaceChildren(this.banner,
       el("h2", {}, "Exceptions in this trace"),
       el("ul", {}, items.map(({ entry, exception }) => el("li", {},
         el("button", { type: "button", class: "link-button", onclick: () => this.select(entry.id, "exceptions") },
-          `${entry.service} › ${entry.name}`),
+          entry.service === entry.name ? entry.name : `${entry.service} › ${entry.name}`),
         ": ", el("strong", {}, exception.type || "Exception"), " ", exception.message || ""))));
   }
 

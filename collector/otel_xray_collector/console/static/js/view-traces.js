@@ -34,7 +34,7 @@ export class TracesView {
       el("caption", { id: "groups-caption", class: "visually-hidden" }, "Trace groups. Select a group to list its traces."),
       el("thead", {}, el("tr", {}, this.groupHeader,
         el("th", { scope: "col", class: "num" }, "Avg. response"),
-        el("th", { scope: "col", class: "num" }, "% of traces"),
+        el("th", { scope: "col", class: "num hide-narrow" }, "% of traces"),
         el("th", { scope: "col", class: "num" }, "Traces"),
         el("th", { scope: "col", class: "status-col" }, "Status"))),
       this.groupsBody);
@@ -117,7 +117,11 @@ export class TracesView {
     } catch (error) {
       if (error.name === "AbortError") return;
       if (error.isInvalidRequest && filter) {
-        this.filter.showError(error.message);
+        this.filter.showError(error.message || "The filter expression is not valid.");
+        this.summaries = [];
+        this.nextToken = null;
+        this.loading = false;
+        this.render();
         this.status.textContent = "The filter expression was not accepted.";
         this.status.dataset.state = "error";
       } else {
@@ -199,7 +203,7 @@ export class TracesView {
     return el("tr", { class: isSelected ? "selected" : "", "data-group": group.value, "data-count": String(group.count) },
       el("th", { scope: "row", class: "group-cell" }, button),
       el("td", { class: "num" }, duration(group.avgResponse)),
-      el("td", { class: "num" }, percent(group.count, this.summaries.length)),
+      el("td", { class: "num hide-narrow" }, percent(group.count, this.summaries.length)),
       el("td", { class: "num group-count" }, count(group.count)),
       el("td", { class: "status-col" }, statusBar(group.counts, { compact: true })));
   }

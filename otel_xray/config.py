@@ -1,0 +1,207 @@
+"""``configure()``: one call that sets up OpenTelemetry the way X-Ray SDK users expect.
+
+X-Ray trace ids, X-Ray sampling rules (centralized, with the local 1/s + 5 % fallback), AWS
+resource detection, the UDP exporter behind a batch processor, and the ``X-Amzn-Trace-Id``
+propagator next to W3C's. Every piece can be replaced by a keyword argument, and the ``OTEL_*``
+and ``AWS_XRAY_*`` variables keep the meaning they have everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.environment_variables import OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
+from opentelemetry.sdk.resources import (
+    SERVICE_NAME,
+    Resource,
+    ResourceDetector,
+    get_aggregated_resources,
+)
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
+from opentelemetry.util._importlib_metadata import entry_points
+
+_logger = logging.getLogger("otel_xray.config")
+
+SDK_ENABLED_ENV = "AWS_XRAY_SDK_ENABLED"
+PROPAGATORS_ENV = "OTEL_PROPAGATORS"
+_TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
+_FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
+
+
+def sdk_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """``AWS_XRAY_SDK_ENABLED`` as the X-Ray SDK reads it: unknown values warn and mean enabled."""
+    env = os.environ if environ is None else environ
+    value = env.get(SDK_ENABLED_ENV)
+    if value is None or value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    _logger.warning("%s=%r is not a boolean; tracing stays enabled", SDK_ENABLED_ENV, value)
+    return True
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    sampler: Sampler | None = None,
+    resource: Resource | None = None,
+    detectors: Sequence[ResourceDetector] | None = None,
+    id_generator: IdGenerator | None = None,
+    exporter: SpanExporter | None = None,
+    daemon_address: str | None = None,
+    propagators: Sequence[TextMapPropagator] | None = None,
+    span_processors: Sequence[SpanProcessor] = (),
+    batch: bool = True,
+    set_global: bool = True,
+    environ: Mapping[str, str] | None = None,
+    **exporter_options: Any,
+) -> TracerProvider:
+    """Build, install and return a ``TracerProvider`` that sends X-Ray segments.
+
+    ``service_name`` becomes ``service.name`` (it wins over ``OTEL_SERVICE_NAME`` and
+    ``OTEL_RESOURCE_ATTRIBUTES``, which win over detected attributes). ``resource`` replaces
+    detection and environment entirely. ``detectors`` replaces the AWS detectors.
+    ``sampler`` defaults to ``OTEL_TRACES_SAMPLER``/``_ARG`` when set, else parent-based
+    centralized X-Ray sampling. ``exporter`` replaces the UDP exporter; otherwise
+    ``daemon_address`` and ``exporter_options`` (``indexed_attributes``,
+    ``index_all_attributes``, ``tracing_name``, ``log_group_names``, ``embed_subsegments``) go
+    to :class:`~otel_xray.exporter.XRayUdpSpanExporter`. ``propagators`` replaces the global
+    propagator; by default it becomes ``awsxray,tracecontext,baggage`` unless
+    ``OTEL_PROPAGATORS`` chose otherwise. ``batch=False`` exports each span as it ends (tests,
+    short scripts). ``set_global=False`` leaves the global provider and propagator alone.
+
+    With ``AWS_XRAY_SDK_ENABLED=false`` nothing is installed and the returned provider samples
+    nothing, as the X-Ray SDK's disabled recorder emits nothing.
+    """
+    env = os.environ if environ is None else environ
+    if not sdk_enabled(env):
+        _logger.info("%s is false: tracing disabled, nothing installed", SDK_ENABLED_ENV)
+        return TracerProvider(sampler=ALWAYS_OFF, resource=resource or Resource.get_empty())
+
+    if resource is None:
+        resource = build_resource(service_name, detectors)
+    elif service_name is not None:
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    if sampler is None:
+        sampler = sampler_from_env(env) or default_sampler(resource, daemon_address)
+    if id_generator is None:
+        from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+
+        id_generator = AwsXRayIdGenerator()
+    if exporter is None:
+        from otel_xray.exporter import XRayUdpSpanExporter
+
+        exporter = XRayUdpSpanExporter(daemon_address, environ=env, **exporter_options)
+    elif exporter_options:
+        raise TypeError(f"exporter options {sorted(exporter_options)} given with exporter=")
+
+    provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator)
+    for processor in span_processors:
+        provider.add_span_processor(processor)
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    )
+    if set_global:
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:
+            _logger.warning(
+                "configure(): a tracer provider was already installed; the new one is returned"
+                " but not global (call configure() once, early)"
+            )
+        if propagators is not None:
+            propagate.set_global_textmap(CompositePropagator(list(propagators)))
+        elif not env.get(PROPAGATORS_ENV):
+            propagate.set_global_textmap(default_propagator())
+    return provider
+
+
+def build_resource(
+    service_name: str | None = None, detectors: Sequence[ResourceDetector] | None = None
+) -> Resource:
+    """Detected attributes, overridden by ``OTEL_*`` variables, overridden by ``service_name``."""
+    if detectors is None:
+        detectors = _default_detectors()
+    detected = get_aggregated_resources(list(detectors), Resource.get_empty())
+    attributes = {SERVICE_NAME: service_name} if service_name else {}
+    # Resource.create adds the SDK's telemetry.* keys, OTEL_RESOURCE_ATTRIBUTES and
+    # OTEL_SERVICE_NAME, and an "unknown_service" name when nothing named the service.
+    created = Resource.create(attributes)
+    merged = detected.merge(created)
+    detected_name = detected.attributes.get(SERVICE_NAME)
+    created_name = str(created.attributes.get(SERVICE_NAME, ""))
+    if detected_name and created_name.startswith("unknown_service"):
+        merged = merged.merge(Resource({SERVICE_NAME: detected_name}))
+    return merged
+
+
+def default_sampler(resource: Resource | None = None, daemon_address: str | None = None) -> Sampler:
+    """Parent-based centralized X-Ray sampling with the 1/s + 5 % local fallback."""
+    try:
+        from otel_xray.sampling import XRayParentBased, XRayRemoteSampler
+    except ImportError:  # the sampling package is optional for this module
+        _logger.warning("otel_xray.sampling unavailable: sampling every trace")
+        return ParentBased(ALWAYS_ON)
+    return XRayParentBased(XRayRemoteSampler(resource=resource, daemon_address=daemon_address))
+
+
+def sampler_from_env(environ: Mapping[str, str] | None = None) -> Sampler | None:
+    """The sampler ``OTEL_TRACES_SAMPLER`` names (built-in or entry point), or None if unset.
+
+    An unknown name or a failing factory is logged and yields None, so the caller's default
+    applies: a typo must not turn tracing off.
+    """
+    env = os.environ if environ is None else environ
+    name = (env.get(OTEL_TRACES_SAMPLER) or "").strip()
+    if not name:
+        return None
+    arg: Any = env.get(OTEL_TRACES_SAMPLER_ARG)
+    try:
+        found = list(entry_points(group="opentelemetry_traces_sampler", name=name))
+        if not found:
+            raise LookupError(f"no sampler named {name!r} is installed")
+        factory = found[0].load()
+        if name in ("traceidratio", "parentbased_traceidratio"):
+            arg = float(arg) if arg else 1.0
+        sampler = factory(arg)
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"{name} produced {sampler!r}, not a Sampler")
+        return sampler
+    except Exception as exc:
+        _logger.warning(
+            "%s=%s cannot be used (%s); using the default", OTEL_TRACES_SAMPLER, name, exc
+        )
+        return None
+
+
+def default_propagator() -> TextMapPropagator:
+    """``awsxray,tracecontext,baggage``: read and write ``X-Amzn-Trace-Id`` and W3C headers."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagators: list[TextMapPropagator] = []
+    try:
+        from otel_xray.propagator import XRayPropagator
+
+        propagators.append(XRayPropagator())
+    except ImportError:
+        _logger.warning("otel_xray.propagator unavailable: X-Amzn-Trace-Id is not propagated")
+    propagators += [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+    return CompositePropagator(propagators)
+
+
+def _default_detectors() -> list[ResourceDetector]:
+    try:
+        from otel_xray.detectors import default_detectors
+    except ImportError:
+        _logger.warning("otel_xray.detectors unavailable: no AWS resource detection")
+        return []
+    return default_detectors()

@@ -1,0 +1,266 @@
+"""Encoding, truncation, splitting and embedding of hand-made segment documents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from otel_xray import encode
+from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
+from otel_xray.encode import (
+    BODY_BUDGET,
+    TRUNCATION_MARKER,
+    EncodedDocument,
+    assemble,
+    dumps_json,
+    dumps_orjson,
+    flatten,
+    truncate_to_fit,
+)
+from tests.support.schema import assert_valid
+from tests.support.udp import parse_datagram
+
+TRACE = "1-5759e988-bd862e3fe1be46a994272793"
+
+
+def segment(id_: str, **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "front",
+        "id": id_,
+        "trace_id": TRACE,
+        "start_time": 1700000000.25,
+        "end_time": 1700000000.5,
+        "fault": False,
+        "error": False,
+        "throttle": False,
+    }
+    doc.update(extra)
+    return doc
+
+
+def subsegment(id_: str, parent: str, **extra: Any) -> dict[str, Any]:
+    return segment(id_, name="api.example.com", type="subsegment", parent_id=parent, **extra)
+
+
+def encoded(docs: list[dict[str, Any]]) -> list[EncodedDocument]:
+    return [EncodedDocument(d, encode.dumps(d), i) for i, d in enumerate(docs)]
+
+
+def ids_in(document: dict[str, Any]) -> list[str]:
+    out = [document["id"]]
+    for child in document.get("subsegments", []):
+        out.extend(ids_in(child))
+    return out
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dumps", [dumps_json, dumps_orjson])
+def test_encoding_is_compact_utf8_json(dumps: Any) -> None:
+    doc = segment("0123456789abcdef", annotations={"city": "Zürich", "n": 3})
+    body = dumps(doc)
+    assert b", " not in body and b'": ' not in body
+    assert "Zürich".encode() in body
+    assert json.loads(body) == doc
+
+
+@pytest.mark.parametrize("dumps", [dumps_json, dumps_orjson])
+def test_values_json_cannot_hold_do_not_lose_the_document(dumps: Any) -> None:
+    doc = {"nan": float("nan"), "inf": float("inf"), "big": 2**70, "surrogate": "a\udc80b"}
+    parsed = json.loads(dumps(doc))
+    assert parsed["nan"] is None and parsed["inf"] is None
+    assert parsed["big"] == 2**70
+    assert parsed["surrogate"] == "a\udc80b"
+
+
+def test_stdlib_json_is_used_when_orjson_is_missing() -> None:
+    code = (
+        "import sys; sys.modules['orjson'] = None\n"
+        "from otel_xray import encode\n"
+        "print(encode.ENCODER_NAME, encode.dumps({'a': [1, 2]}).decode())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["json", '{"a":[1,2]}']
+
+
+# -- truncation ------------------------------------------------------------------------------
+
+
+def test_oversized_metadata_is_cut_with_a_marker_and_fits() -> None:
+    doc = segment(
+        "0123456789abcdef",
+        metadata={"default": {"payload": "x" * 100_000, "small": "keep me"}},
+        annotations={"customer": "alice"},
+    )
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and len(body) <= BODY_BUDGET
+    assert report.fields == ["metadata.default.payload"]
+    assert report.original_bytes > 100_000 and report.final_bytes == len(body)
+    parsed = json.loads(body)
+    assert parsed["metadata"]["default"]["payload"].endswith(TRUNCATION_MARKER)
+    assert parsed["metadata"]["default"]["small"] == "keep me"
+    assert parsed["annotations"] == {"customer": "alice"}
+    # It is not cut further than needed: most of the budget is still used.
+    assert len(body) > BODY_BUDGET - 1000
+    assert_valid(parsed)
+
+
+def test_multibyte_and_structured_values_are_cut_too() -> None:
+    doc = segment(
+        "0123456789abcdef",
+        metadata={
+            "default": {"rows": [{"k": i, "v": "é" * 20} for i in range(3000)]},
+            "notes": {"ja": "日本" * 20_000},
+        },
+    )
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and len(body) <= BODY_BUDGET
+    assert report.fields == ["metadata.default.rows", "metadata.notes.ja"]
+    parsed = json.loads(body)
+    assert parsed["metadata"]["notes"]["ja"].startswith("日本日本")
+    assert_valid(parsed)
+
+
+def test_long_stack_traces_lose_frames_and_say_how_many() -> None:
+    frames = [{"path": f"/srv/app/module{i}.py", "line": i, "label": "f" * 40} for i in range(2000)]
+    doc = segment(
+        "0123456789abcdef",
+        fault=True,
+        cause={
+            "working_directory": "/srv/app",
+            "exceptions": [
+                {"id": "1111111111111111", "type": "RecursionError", "message": "deep", "stack": frames}
+            ],
+        },
+    )
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and len(body) <= BODY_BUDGET
+    exception = json.loads(body)["cause"]["exceptions"][0]
+    assert report.fields == ["cause.exceptions[0].stack"]
+    assert exception["truncated"] == 2000 - len(exception["stack"]) > 0
+    assert exception["stack"][0] == frames[0]
+    assert_valid(json.loads(body))
+
+
+def test_sql_queries_are_cut() -> None:
+    doc = subsegment(
+        "0123456789abcdef",
+        "fedcba9876543210",
+        namespace="remote",
+        sql={"sanitized_query": "SELECT " + ",".join(f"c{i}" for i in range(20_000))},
+    )
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and report.fields == ["sql.sanitized_query"]
+    assert json.loads(body)["sql"]["sanitized_query"].endswith(TRUNCATION_MARKER)
+
+
+def test_document_that_cannot_be_cut_enough_is_reported_unfittable() -> None:
+    doc = segment("0123456789abcdef", name="n" * 70_000)
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is None and report.final_bytes > BODY_BUDGET
+
+
+# -- flatten / assemble ----------------------------------------------------------------------
+
+
+def test_flatten_turns_embedded_subsegments_into_independent_documents() -> None:
+    grandchild = {"id": "3333333333333333", "name": "sql", "start_time": 1.0, "end_time": 2.0}
+    child = {"id": "2222222222222222", "name": "api", "start_time": 1.0, "end_time": 2.0}
+    child["subsegments"] = [grandchild]
+    root = segment("1111111111111111", subsegments=[child])
+    docs = flatten(root)
+    assert [d["id"] for d in docs] == ["1111111111111111", "2222222222222222", "3333333333333333"]
+    assert "subsegments" not in docs[0] and "subsegments" not in docs[1]
+    assert docs[1]["parent_id"] == "1111111111111111" and docs[2]["parent_id"] == child["id"]
+    for doc in docs[1:]:
+        assert doc["type"] == "subsegment" and doc["trace_id"] == TRACE
+        assert_valid(doc)
+
+
+def test_a_batch_with_a_segment_and_its_children_becomes_one_datagram() -> None:
+    docs = [
+        subsegment("3333333333333333", "2222222222222222", namespace="remote"),
+        subsegment("2222222222222222", "1111111111111111", namespace="local"),
+        subsegment("4444444444444444", "1111111111111111", namespace="remote"),
+        segment("1111111111111111"),
+    ]
+    datagrams, split = assemble(encoded(docs))
+    assert split == 0 and len(datagrams) == 1
+    assert datagrams[0].documents == 4 and sorted(datagrams[0].span_indexes) == [0, 1, 2, 3]
+    root = parse_datagram(datagrams[0].payload)
+    assert_valid(root)
+    assert [c["id"] for c in root["subsegments"]] == ["2222222222222222", "4444444444444444"]
+    assert root["subsegments"][0]["subsegments"][0]["id"] == "3333333333333333"
+    assert root["subsegments"][0]["subsegments"][0] == docs[0]
+
+
+def test_documents_without_their_parent_in_the_batch_travel_alone() -> None:
+    docs = [
+        subsegment("2222222222222222", "9999999999999999"),
+        # A server segment whose parent is a client subsegment of the same process: never nested.
+        segment("3333333333333333", parent_id="2222222222222222"),
+        segment("4444444444444444"),
+    ]
+    datagrams, split = assemble(encoded(docs))
+    assert split == 0
+    assert sorted(parse_datagram(d.payload)["id"] for d in datagrams) == sorted(
+        d["id"] for d in docs
+    )
+    assert all("subsegments" not in parse_datagram(d.payload) for d in datagrams)
+
+
+def test_other_traces_are_never_mixed_in() -> None:
+    child = subsegment("2222222222222222", "1111111111111111")
+    child["trace_id"] = "1-5759e988-000000000000000000000000"
+    datagrams, _ = assemble(encoded([segment("1111111111111111"), child]))
+    assert len(datagrams) == 2
+
+
+def test_embedding_off_sends_one_document_per_datagram() -> None:
+    docs = [segment("1111111111111111"), subsegment("2222222222222222", "1111111111111111")]
+    datagrams, _ = assemble(encoded(docs), embed=False)
+    assert [parse_datagram(d.payload) for d in datagrams] == docs
+
+
+def test_a_tree_too_big_for_one_datagram_is_split_as_little_as_needed() -> None:
+    children = [
+        subsegment(f"{i:016x}", "a" * 16, metadata={"default": {"blob": "y" * 9_000}})
+        for i in range(1, 21)
+    ]
+    docs = [*children, segment("a" * 16)]
+    datagrams, split = assemble(encoded(docs))
+    assert all(len(d.payload) <= MAX_DATAGRAM_BYTES for d in datagrams)
+    parsed = [parse_datagram(d.payload) for d in datagrams]
+    delivered = [i for p in parsed for i in ids_in(p)]
+    assert sorted(delivered) == sorted(d["id"] for d in docs), "each document exactly once"
+    assert split == len(datagrams) - 1 and 0 < split < 20
+    root = next(p for p in parsed if p["id"] == "a" * 16)
+    assert len(root["subsegments"]) == 20 - split
+    for p in parsed:
+        assert_valid(p)
+        if p["id"] != "a" * 16:
+            assert p["type"] == "subsegment" and p["parent_id"] == "a" * 16
+
+
+def test_parent_id_cycles_still_deliver_every_document() -> None:
+    docs = [
+        subsegment("1111111111111111", "2222222222222222"),
+        subsegment("2222222222222222", "1111111111111111"),
+    ]
+    datagrams, _ = assemble(encoded(docs))
+    assert sorted(parse_datagram(d.payload)["id"] for d in datagrams) == [
+        "1111111111111111",
+        "2222222222222222",
+    ]
+
+
+def test_payloads_start_with_the_daemon_header() -> None:
+    datagrams, _ = assemble(encoded([segment("1111111111111111")]))
+    assert datagrams[0].payload.startswith(HEADER)
