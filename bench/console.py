@@ -23,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -32,42 +33,71 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collector"))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 from otel_xray_collector.app import Collector  # noqa: E402
 from otel_xray_collector.config import CollectorConfig  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 TRACES = 10_000
 BATCH = 500
 REPEAT = 5
 WINDOW = 900  # the console's default range: last 15 minutes
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def trace_documents(rng: random.Random, now: float, index: int) -> list[dict[str, Any]]:
     start = now - 600 * rng.random() - 5
-    trace_id = "1-%08x-%024x" % (int(start), rng.getrandbits(96))
-    front_id, call_id, back_id = ("%016x" % rng.getrandbits(64) for _ in range(3))
+    trace_id = f"1-{int(start):08x}-{rng.getrandbits(96):024x}"
+    front_id, call_id, back_id = (f"{rng.getrandbits(64):016x}" for _ in range(3))
     faulted = index % 10 == 0
     path = ("/checkout", "/cart", "/search", "/health")[index % 4]
     back_time = rng.uniform(0.002, 0.05)
     status = 500 if faulted else 200
     front = {
-        "trace_id": trace_id, "id": front_id, "name": "front", "start_time": start,
-        "end_time": start + back_time + 0.004, "fault": faulted,
-        "http": {"request": {"method": "GET", "url": f"http://shop.local{path}"}, "response": {"status": status}},
+        "trace_id": trace_id,
+        "id": front_id,
+        "name": "front",
+        "start_time": start,
+        "end_time": start + back_time + 0.004,
+        "fault": faulted,
+        "http": {
+            "request": {"method": "GET", "url": f"http://shop.local{path}"},
+            "response": {"status": status},
+        },
         "annotations": {"tenant": ("acme", "globex")[index % 2]},
-        "subsegments": [{
-            "id": call_id, "name": "back", "namespace": "remote", "start_time": start + 0.001,
-            "end_time": start + back_time + 0.003, "fault": faulted,
-            "http": {"request": {"method": "GET", "url": "http://back.local/price"}, "response": {"status": status}},
-        }],
+        "subsegments": [
+            {
+                "id": call_id,
+                "name": "back",
+                "namespace": "remote",
+                "start_time": start + 0.001,
+                "end_time": start + back_time + 0.003,
+                "fault": faulted,
+                "http": {
+                    "request": {"method": "GET", "url": "http://back.local/price"},
+                    "response": {"status": status},
+                },
+            }
+        ],
     }
     back = {
-        "trace_id": trace_id, "id": back_id, "parent_id": call_id, "name": "back",
-        "start_time": start + 0.002, "end_time": start + back_time + 0.002, "fault": faulted,
-        "http": {"request": {"method": "GET", "url": "http://back.local/price"}, "response": {"status": status}},
+        "trace_id": trace_id,
+        "id": back_id,
+        "parent_id": call_id,
+        "name": "back",
+        "start_time": start + 0.002,
+        "end_time": start + back_time + 0.002,
+        "fault": faulted,
+        "http": {
+            "request": {"method": "GET", "url": "http://back.local/price"},
+            "response": {"status": status},
+        },
     }
     return [front, back]
 
@@ -79,7 +109,9 @@ class Api:
     def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
-            connection.request("POST", f"/{operation}", json.dumps(body), {"Content-Type": "application/json"})
+            connection.request(
+                "POST", f"/{operation}", json.dumps(body), {"Content-Type": "application/json"}
+            )
             response = connection.getresponse()
             data = json.loads(response.read())
             if response.status != 200:
@@ -104,7 +136,9 @@ def load(api: Api, collector: Collector) -> float:
     documents = [json.dumps(d) for i in range(TRACES) for d in trace_documents(rng, now, i)]
     started = time.perf_counter()
     for offset in range(0, len(documents), BATCH):
-        answer = api.call("TraceSegments", {"TraceSegmentDocuments": documents[offset:offset + BATCH]})
+        answer = api.call(
+            "TraceSegments", {"TraceSegmentDocuments": documents[offset : offset + BATCH]}
+        )
         if answer.get("UnprocessedTraceSegments"):
             raise RuntimeError(f"rejected: {answer['UnprocessedTraceSegments'][:3]}")
     if not collector.wait_for_datagrams(0, timeout=300):
@@ -114,8 +148,11 @@ def load(api: Api, collector: Collector) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        collector = Collector(CollectorConfig(udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None,
-                                              db=str(Path(scratch) / "xray.db"))).start()
+        collector = Collector(
+            CollectorConfig(
+                udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=str(Path(scratch) / "xray.db")
+            )
+        ).start()
         try:
             host, port = collector.tcp_address
             api = Api(host, port)
@@ -128,9 +165,17 @@ def main() -> None:
             graph_ms = median_ms(lambda: api.call("ServiceGraph", window()))
             summaries_ms = median_ms(lambda: api.call("TraceSummaries", window()))
             first_page = api.call("TraceSummaries", window())
+            graph = api.call("ServiceGraph", window())
+            graph_requests = sum(
+                s.get("SummaryStatistics", {}).get("TotalCount", 0)
+                for s in graph["Services"]
+                if s["Name"] == "front" and s.get("Type") != "client"
+            )
 
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
                 try:
                     figures = measure_browser(browser, collector.endpoint_url)
                 finally:
@@ -143,6 +188,8 @@ def main() -> None:
         "traces": TRACES,
         "load_seconds": round(load_seconds, 2),
         "summaries_first_page": len(first_page.get("TraceSummaries", [])),
+        "graph_services": len(graph["Services"]),
+        "graph_front_requests": graph_requests,
         "api_service_graph_ms": round(graph_ms, 1),
         "api_trace_summaries_first_page_ms": round(summaries_ms, 1),
         "map_first_render_ms": round(figures["map"], 1),
@@ -184,16 +231,21 @@ def measure_browser(browser: Any, base_url: str) -> dict[str, Any]:
         lists.append(mark["at"])
         list_draws.append(mark["ms"])
         page.wait_for_selector('.view-status[data-state="ready"]', timeout=120_000)
-        loaded = page.locator("tr[data-trace-id]").count() and int(page.evaluate(
-            "() => document.querySelector('#traces-title').textContent.match(/[\\d,]+/g).pop().replace(/,/g, '')"))
+        title = page.locator("#traces-title").text_content() or ""
+        loaded = int(re.findall(r"[\d,]+", title)[-1].replace(",", ""))
         started = time.perf_counter()
         page.get_by_test_id("group-by").select_option("annotation.tenant")
         page.wait_for_selector('tr[data-group="acme"]', timeout=60_000)
         regroups.append((time.perf_counter() - started) * 1000)
         context.close()
-    return {"map": statistics.median(maps), "traces": statistics.median(lists),
-            "map_draw": statistics.median(map_draws), "traces_draw": statistics.median(list_draws),
-            "regroup": statistics.median(regroups), "loaded": loaded}
+    return {
+        "map": statistics.median(maps),
+        "traces": statistics.median(lists),
+        "map_draw": statistics.median(map_draws),
+        "traces_draw": statistics.median(list_draws),
+        "regroup": statistics.median(regroups),
+        "loaded": loaded,
+    }
 
 
 if __name__ == "__main__":

@@ -136,7 +136,12 @@ def test_long_stack_traces_lose_frames_and_say_how_many() -> None:
         cause={
             "working_directory": "/srv/app",
             "exceptions": [
-                {"id": "1111111111111111", "type": "RecursionError", "message": "deep", "stack": frames}
+                {
+                    "id": "1111111111111111",
+                    "type": "RecursionError",
+                    "message": "deep",
+                    "stack": frames,
+                }
             ],
         },
     )

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from .console_scenario import Shop
 
@@ -65,9 +64,11 @@ class ConsolePage:
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Collector]:
     """A collector on ephemeral loopback ports with its own SQLite file."""
-    instance = Collector(CollectorConfig(
-        udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=str(tmp_path / "xray.db")
-    )).start()
+    instance = Collector(
+        CollectorConfig(
+            udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=str(tmp_path / "xray.db")
+        )
+    ).start()
     try:
         yield instance
     finally:
@@ -84,7 +85,9 @@ def shop(collector: Collector) -> Iterator[Shop]:
         services.close()
 
 
-def make_console(browser: Browser, collector: Collector, request: pytest.FixtureRequest, width: int, height: int) -> Iterator[ConsolePage]:
+def make_console(
+    browser: Browser, collector: Collector, request: pytest.FixtureRequest, width: int, height: int
+) -> Iterator[ConsolePage]:
     out_dir = OUTPUT_ROOT / request.node.name
     out_dir.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": height})
@@ -97,12 +100,16 @@ def make_console(browser: Browser, collector: Collector, request: pytest.Fixture
 
 
 @pytest.fixture
-def console(browser: Browser, collector: Collector, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
+def console(
+    browser: Browser, collector: Collector, request: pytest.FixtureRequest
+) -> Iterator[ConsolePage]:
     """The console at 1280x800."""
     yield from make_console(browser, collector, request, 1280, 800)
 
 
 @pytest.fixture
-def narrow_console(browser: Browser, collector: Collector, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
+def narrow_console(
+    browser: Browser, collector: Collector, request: pytest.FixtureRequest
+) -> Iterator[ConsolePage]:
     """The console in a phone-sized window."""
     yield from make_console(browser, collector, request, 400, 800)

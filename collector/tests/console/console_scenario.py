@@ -67,7 +67,9 @@ class TracedService:
         self._server: BaseWSGIServer | None = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"flask-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"flask-{name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -139,7 +141,9 @@ class Shop:
         """Wait until every request's spans were sent; return the datagrams sent so far."""
         self.front.server_spans.wait_for(self.front_requests)
         self.back.server_spans.wait_for(self.back_requests)
-        return self.front.exporter.counters.datagrams_sent + self.back.exporter.counters.datagrams_sent
+        return (
+            self.front.exporter.counters.datagrams_sent + self.back.exporter.counters.datagrams_sent
+        )
 
     def close(self) -> None:
         self._requests.uninstrument()

@@ -24,8 +24,10 @@ def send_traffic(shop: Shop, collector: Collector, paths: list[str]) -> list[int
 def api(collector: Collector, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """POST to the collector's X-Ray API the way the console does."""
     request = urllib.request.Request(
-        f"{collector.endpoint_url}/{operation}", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        f"{collector.endpoint_url}/{operation}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -12,7 +12,9 @@ from .console_scenario import Shop
 from .console_traffic import send_traffic
 
 
-def test_analytics_breaks_traces_down_by_http_status(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_analytics_breaks_traces_down_by_http_status(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"] * 3 + ["/health"])
     shop.back.stop()
     send_traffic(shop, collector, ["/checkout"] * 2)
@@ -22,7 +24,9 @@ def test_analytics_breaks_traces_down_by_http_status(shop: Shop, collector: Coll
     expect(groups).to_have_count(2)
     expect(page.locator('tr[data-group="200"] td').first).to_have_text("4")
     expect(page.locator('tr[data-group="500"] td').first).to_have_text("2")
-    expect(page.get_by_test_id("analytics-histogram").get_by_role("img")).to_have_attribute("aria-label", re.compile(r"^Response time distribution: 6 requests"))
+    expect(page.get_by_test_id("analytics-histogram").get_by_role("img")).to_have_attribute(
+        "aria-label", re.compile(r"^Response time distribution: 6 requests")
+    )
     series = page.get_by_test_id("analytics-series").get_by_role("img")
     expect(series).to_have_attribute("aria-label", re.compile(r"6 requests, 2 faults, 0 errors"))
 
@@ -38,7 +42,9 @@ def test_analytics_breaks_traces_down_by_http_status(shop: Shop, collector: Coll
     console.screenshot("analytics")
 
 
-def test_console_fits_a_narrow_window(shop: Shop, collector: Collector, narrow_console: ConsolePage) -> None:
+def test_console_fits_a_narrow_window(
+    shop: Shop, collector: Collector, narrow_console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout", "/health"])
     page = narrow_console.open("#/map")
     expect(page.locator('g.node[data-name="back"]')).to_have_count(1)
@@ -57,7 +63,9 @@ def test_console_fits_a_narrow_window(shop: Shop, collector: Collector, narrow_c
     narrow_console.screenshot("narrow-trace", full_page=True)
 
 
-def test_time_range_and_live_controls(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_time_range_and_live_controls(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/health"])
     page = console.open("#/traces")
     expect(page.locator("tr[data-trace-id]")).to_have_count(1)

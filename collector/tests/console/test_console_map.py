@@ -15,7 +15,9 @@ from .console_scenario import Shop
 from .console_traffic import LIVE_TIMEOUT_MS, api, send_traffic
 
 
-def test_map_shows_both_services_and_the_edge_between_them(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_map_shows_both_services_and_the_edge_between_them(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"] * 3)
     page = console.open()
 
@@ -37,7 +39,9 @@ def test_map_shows_both_services_and_the_edge_between_them(shop: Shop, collector
     panel = page.locator(".details-panel")
     expect(panel.get_by_test_id("panel-title")).to_have_text("front")
     expect(panel.locator(".status-count.status-ok dd")).to_contain_text("3")
-    expect(panel.locator('svg.chart[aria-label^="Response time distribution: 3 requests"]')).to_be_visible()
+    expect(
+        panel.locator('svg.chart[aria-label^="Response time distribution: 3 requests"]')
+    ).to_be_visible()
     console.screenshot("map-selected")
     # ...and links to its traces, filtered with the same expression GetTraceSummaries takes.
     panel.get_by_test_id("view-traces").click()
@@ -45,7 +49,9 @@ def test_map_shows_both_services_and_the_edge_between_them(shop: Shop, collector
     expect(page.locator("tr[data-trace-id]")).to_have_count(3)
 
 
-def test_selecting_the_edge_links_to_its_traces(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_selecting_the_edge_links_to_its_traces(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout", "/checkout", "/health"])
     page = console.open("#/map")
     edge = page.locator('g.edge[data-source="front"][data-target="back"]')
@@ -61,7 +67,9 @@ def test_selecting_the_edge_links_to_its_traces(shop: Shop, collector: Collector
     console.screenshot("edge-traces")
 
 
-def test_front_turns_red_without_reload_when_back_is_stopped(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_front_turns_red_without_reload_when_back_is_stopped(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"] * 2)
     page = console.open("#/map")
     front = page.locator('g.node[data-name="front"]:not(.client)')
@@ -89,23 +97,72 @@ def _chain_documents(count: int) -> list[str]:
     leaves = [f"leaf-{i}" for i in range(count - len(mids) - 1)]
     rng = random.Random(3)
     for index, leaf in enumerate(leaves):
-        trace_id = "1-%08x-%024x" % (int(now), rng.getrandbits(96))
-        ids = ["%016x" % rng.getrandbits(64) for _ in range(5)]
+        trace_id = f"1-{int(now):08x}-{rng.getrandbits(96):024x}"
+        ids = [f"{rng.getrandbits(64):016x}" for _ in range(5)]
         mid = mids[index % len(mids)]
         start = now - 5
-        documents.append({"trace_id": trace_id, "id": ids[0], "name": "gateway", "start_time": start, "end_time": start + 0.05,
-                          "http": {"request": {"method": "GET", "url": f"http://gw/{leaf}"}, "response": {"status": 200}},
-                          "subsegments": [{"id": ids[1], "name": mid, "start_time": start + 0.001, "end_time": start + 0.04, "namespace": "remote",
-                                           "http": {"request": {"method": "GET", "url": f"http://{mid}/"}, "response": {"status": 200}}}]})
-        documents.append({"trace_id": trace_id, "id": ids[2], "parent_id": ids[1], "name": mid, "start_time": start + 0.002, "end_time": start + 0.039,
-                          "http": {"request": {"method": "GET", "url": f"http://{mid}/"}, "response": {"status": 200}},
-                          "subsegments": [{"id": ids[3], "name": leaf, "start_time": start + 0.003, "end_time": start + 0.02, "namespace": "remote",
-                                           "http": {"request": {"method": "GET", "url": f"http://{leaf}/"}, "response": {"status": 200}}}]})
+        documents.append(
+            {
+                "trace_id": trace_id,
+                "id": ids[0],
+                "name": "gateway",
+                "start_time": start,
+                "end_time": start + 0.05,
+                "http": {
+                    "request": {"method": "GET", "url": f"http://gw/{leaf}"},
+                    "response": {"status": 200},
+                },
+                "subsegments": [
+                    {
+                        "id": ids[1],
+                        "name": mid,
+                        "start_time": start + 0.001,
+                        "end_time": start + 0.04,
+                        "namespace": "remote",
+                        "http": {
+                            "request": {"method": "GET", "url": f"http://{mid}/"},
+                            "response": {"status": 200},
+                        },
+                    }
+                ],
+            }
+        )
+        documents.append(
+            {
+                "trace_id": trace_id,
+                "id": ids[2],
+                "parent_id": ids[1],
+                "name": mid,
+                "start_time": start + 0.002,
+                "end_time": start + 0.039,
+                "http": {
+                    "request": {"method": "GET", "url": f"http://{mid}/"},
+                    "response": {"status": 200},
+                },
+                "subsegments": [
+                    {
+                        "id": ids[3],
+                        "name": leaf,
+                        "start_time": start + 0.003,
+                        "end_time": start + 0.02,
+                        "namespace": "remote",
+                        "http": {
+                            "request": {"method": "GET", "url": f"http://{leaf}/"},
+                            "response": {"status": 200},
+                        },
+                    }
+                ],
+            }
+        )
     return [json.dumps(d) for d in documents]
 
 
-def test_map_lays_out_forty_services_left_to_right_without_overlap(collector: Collector, console: ConsolePage) -> None:
-    status, answer = api(collector, "TraceSegments", {"TraceSegmentDocuments": _chain_documents(40)})
+def test_map_lays_out_forty_services_left_to_right_without_overlap(
+    collector: Collector, console: ConsolePage
+) -> None:
+    status, answer = api(
+        collector, "TraceSegments", {"TraceSegmentDocuments": _chain_documents(40)}
+    )
     assert status == 200 and answer["UnprocessedTraceSegments"] == []
     page = console.open("#/map")
     nodes = page.locator("g.node")
@@ -113,11 +170,17 @@ def test_map_lays_out_forty_services_left_to_right_without_overlap(collector: Co
     page.get_by_role("button", name="Fit map to view").click()
     boxes = page.evaluate("""() => [...document.querySelectorAll('g.node')].map(g => {
         const r = g.querySelector('.node-body').getBoundingClientRect();
-        return {name: g.dataset.name, client: g.classList.contains('client'), x: r.x, y: r.y, w: r.width, h: r.height};
+        return {name: g.dataset.name, client: g.classList.contains('client'),
+                x: r.x, y: r.y, w: r.width, h: r.height};
     })""")
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            apart = a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"] or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"]
+        for b in boxes[i + 1 :]:
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
             assert apart, f"{a['name']} overlaps {b['name']}"
     x = {(b["name"], b["client"]): b["x"] for b in boxes}
     assert x[("gateway", True)] < x[("gateway", False)] < x[("mid-0", False)] < x[("leaf-0", False)]

@@ -13,7 +13,9 @@ from .console_scenario import Shop
 from .console_traffic import api, send_traffic
 
 
-def test_traces_are_grouped_by_url_with_counts(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_traces_are_grouped_by_url_with_counts(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"] * 3 + ["/health"] * 2)
     page = console.open("#/traces")
 
@@ -38,7 +40,9 @@ def test_traces_are_grouped_by_url_with_counts(shop: Shop, collector: Collector,
     expect(page.locator('tr[data-group="GET"]')).to_have_attribute("data-count", "5")
 
 
-def test_filter_box_narrows_the_list_and_shows_the_api_error_inline(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_filter_box_narrows_the_list_and_shows_the_api_error_inline(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"] * 3 + ["/health"] * 2)
     page = console.open("#/traces")
     expect(page.locator("tr[data-trace-id]")).to_have_count(5)
@@ -51,7 +55,11 @@ def test_filter_box_narrows_the_list_and_shows_the_api_error_inline(shop: Shop, 
 
     bad = 'service("front" AND'
     now = time.time()
-    status, answer = api(collector, "TraceSummaries", {"StartTime": now - 900, "EndTime": now + 5, "FilterExpression": bad})
+    status, answer = api(
+        collector,
+        "TraceSummaries",
+        {"StartTime": now - 900, "EndTime": now + 5, "FilterExpression": bad},
+    )
     assert status == 400 and answer["__type"] == "InvalidRequestException"
     page.get_by_label("Filter expression").fill(bad)
     page.get_by_test_id("filter-apply").click()
@@ -62,7 +70,9 @@ def test_filter_box_narrows_the_list_and_shows_the_api_error_inline(shop: Shop, 
     console.screenshot("filter-error")
 
 
-def test_trace_detail_shows_the_downstream_connection_refused_exception(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_trace_detail_shows_the_downstream_connection_refused_exception(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"])
     shop.back.stop()
     assert send_traffic(shop, collector, ["/checkout"]) == [500]
@@ -83,7 +93,9 @@ def test_trace_detail_shows_the_downstream_connection_refused_exception(shop: Sh
     expect(details.get_by_role("tab", selected=True)).to_have_text("Exceptions")
     exception = details.get_by_test_id("exception").first
     expect(exception).to_contain_text("ConnectionError")
-    expect(exception.locator(".exc-message")).to_contain_text(re.compile("Connection refused|Errno 111"))
+    expect(exception.locator(".exc-message")).to_contain_text(
+        re.compile("Connection refused|Errno 111")
+    )
     expect(exception.locator(".stack li").first).to_be_visible()
     expect(page.locator(".exception-banner")).to_contain_text("ConnectionError")
     console.screenshot("trace-exception", full_page=True)
@@ -94,13 +106,17 @@ def test_trace_detail_shows_the_downstream_connection_refused_exception(shop: Sh
     expect(details.locator("pre.json")).to_contain_text('"name": "front"')
 
 
-def test_trace_timeline_nests_the_downstream_segment_under_the_call(shop: Shop, collector: Collector, console: ConsolePage) -> None:
+def test_trace_timeline_nests_the_downstream_segment_under_the_call(
+    shop: Shop, collector: Collector, console: ConsolePage
+) -> None:
     send_traffic(shop, collector, ["/checkout"])
     page = console.open("#/traces")
     page.locator("tr[data-trace-id] a").first.click()
     back = page.locator('.tl-row.kind-segment[data-name="back"]')
     expect(back).to_have_count(1)
-    front_level = int(page.locator('.tl-row.kind-segment[data-name="front"]').get_attribute("aria-level"))
+    front_level = int(
+        page.locator('.tl-row.kind-segment[data-name="front"]').get_attribute("aria-level")
+    )
     assert int(back.get_attribute("aria-level")) > front_level + 1  # under front's HTTP call
     expect(page.locator('.tl-row[data-status="fault"]')).to_have_count(0)
     # Keyboard: arrow keys walk rows, Left collapses the root and hides the nested rows.
