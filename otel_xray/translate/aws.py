@@ -10,7 +10,7 @@ on a gRPC span they stay ordinary metadata.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_xray.translate.http import status_code
@@ -40,27 +40,34 @@ _ALL_KEYS = frozenset(key for key, _ in _SPAN_KEYS + _SDK_KEYS) | {"retry_attemp
 _READ_KEYS = _ALL_KEYS | {"messaging.url", "aws.dynamodb.table_names"}
 
 
+_SDK_ONLY_KEYS = frozenset(key for key, _ in _SDK_KEYS) | {"retry_attempts"}
+
+
 def has_aws_keys(keys: Iterable[str]) -> bool:
     """Whether any key could add to the ``aws`` block (cacheable per key layout)."""
     return not _READ_KEYS.isdisjoint(keys)
 
 
-def build_aws(
-    attrs: dict[str, Any],
-    resource_block: dict[str, Any] | None,
-    aws_sdk: bool,
-    has_keys: bool = True,
-) -> dict[str, Any] | None:
+def has_sdk_only_keys(keys: Iterable[str]) -> bool:
+    """Whether any key is taken only on AWS SDK spans (cacheable per key layout)."""
+    return not _SDK_ONLY_KEYS.isdisjoint(keys)
+
+
+def consumed_aws_keys(keys: Iterable[str], aws_sdk: bool) -> frozenset[str]:
+    """The keys ``aws_block`` takes (when the resource is on AWS): depends only on the key set
+    and on whether the span is an AWS SDK call."""
+    taken = _ALL_KEYS.intersection(keys)
+    return frozenset(taken if aws_sdk else taken - _SDK_ONLY_KEYS)
+
+
+def aws_block(
+    attrs: Mapping[str, Any], resource_block: dict[str, Any], aws_sdk: bool
+) -> dict[str, Any]:
     """The document's ``aws`` block: the resource part plus the span's API-call fields.
 
-    None when the resource is on another cloud; then the span's keys are left alone and end up
-    in metadata instead of vanishing. Without span keys (``has_keys`` false) the resource part
-    itself is returned, shared, not copied.
+    Reads, never changes, ``attrs``; the keys it takes are ``consumed_aws_keys``. Only for a
+    resource on AWS: elsewhere the span's keys stay in metadata instead of vanishing.
     """
-    if resource_block is None:
-        return None
-    if not has_keys:
-        return resource_block
     block = dict(resource_block)
     present = attrs.keys() & _ALL_KEYS
     if present:
@@ -68,13 +75,13 @@ def build_aws(
         for key, field in _SPAN_KEYS + (_SDK_KEYS if aws_sdk else ()):
             if key not in present:
                 continue
-            value = attrs.pop(key)
+            value = attrs[key]
             if value is None or value == "" or field in taken:
                 continue
             block[field] = str(value) if field == "account_id" else value
             taken.add(field)
         if aws_sdk and "retry_attempts" in present:
-            block["retries"] = status_code(attrs.pop("retry_attempts"))
+            block["retries"] = status_code(attrs["retry_attempts"])
     messaging_url = attrs.get("messaging.url")
     if isinstance(messaging_url, str) and messaging_url:
         block["queue_url"] = messaging_url

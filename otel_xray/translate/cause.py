@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
@@ -113,7 +113,7 @@ def _status_exception(message: str, error_type: Any) -> dict[str, Any]:
 
 
 def build_cause(
-    attrs: dict[str, Any],
+    attrs: Mapping[str, Any],
     events: Sequence[Any],
     status_code: StatusCode,
     status_description: str | None,
@@ -121,8 +121,9 @@ def build_cause(
     aws_sdk: bool,
     language: str,
     max_frames: int,
-) -> dict[str, Any] | None:
-    """The ``cause`` block, or None. Consumes ``http.status_text`` only when it is the cause."""
+) -> tuple[dict[str, Any] | None, bool]:
+    """The ``cause`` block (or None), and whether it used up ``http.status_text``: that key
+    explains the failure only when neither an exception nor the status message does."""
     exceptions: list[dict[str, Any]] = []
     if events:
         remote = kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER
@@ -137,13 +138,14 @@ def build_cause(
                 if failure is not None:
                     exceptions.append(failure)
     if exceptions:
-        return {"exceptions": exceptions}
+        return {"exceptions": exceptions}, False
     if status_code is not StatusCode.ERROR:
-        return None
+        return None, False
     message = status_description or ""
+    if message:
+        return {"exceptions": [_status_exception(message, attrs.get("error.type"))]}, False
+    status_text = attrs.get("http.status_text")
+    message = "" if status_text is None else str(status_text)
     if not message:
-        status_text = attrs.pop("http.status_text", None)
-        message = "" if status_text is None else str(status_text)
-    if not message:
-        return None
-    return {"exceptions": [_status_exception(message, attrs.get("error.type"))]}
+        return None, "http.status_text" in attrs
+    return {"exceptions": [_status_exception(message, attrs.get("error.type"))]}, True

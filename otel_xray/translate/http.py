@@ -8,7 +8,7 @@ produced: a database span's ``server.address`` stays in metadata instead of vani
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -95,7 +95,7 @@ def _bracket_ipv6(host: str) -> str:
     return f"[{host}]" if host.count(":") > 1 and not host.startswith("[") else host
 
 
-def _first(h: dict[str, Any], *keys: str) -> Any:
+def _first(h: Mapping[str, Any], *keys: str) -> Any:
     for key in keys:
         value = h.get(key)
         if value is not None and value != "":
@@ -103,7 +103,7 @@ def _first(h: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def _build_url(h: dict[str, Any], is_server: bool) -> str | None:
+def _build_url(h: Mapping[str, Any], is_server: bool) -> str | None:
     full = _first(h, "url.full", "http.url")
     if full is not None:
         return str(full)
@@ -146,16 +146,10 @@ def _build_url(h: dict[str, Any], is_server: bool) -> str | None:
 
 _SERVER_HOSTS = frozenset({"http.server_name", "net.host.name", "host.name", "server.address"})
 _CLIENT_HOSTS = frozenset({"net.peer.name", "net.peer.ip", "network.peer.address"})
+_URL_KEYS = frozenset({"url.full", "http.url", "http.host"})
 
 
-def _url_enabled(h: dict[str, Any], is_server: bool) -> bool:
-    """Whether the span names where the request went (a full URL or a host)."""
-    if "url.full" in h or "http.url" in h or "http.host" in h:
-        return True
-    return not (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(h)
-
-
-def _client_ip(h: dict[str, Any], is_server: bool) -> tuple[str | None, bool]:
+def _client_ip(h: Mapping[str, Any], is_server: bool) -> tuple[str | None, bool]:
     """``client_ip`` and ``x_forwarded_for``.
 
     A forwarded address (``http.client_ip``, ``client.address``) wins over the socket peer.
@@ -181,11 +175,11 @@ def _client_ip(h: dict[str, Any], is_server: bool) -> tuple[str | None, bool]:
     return (str(peer), False) if peer else (None, False)
 
 
-def _content_length(h: dict[str, Any], events: Any, attrs: dict[str, Any]) -> int | None:
+def _content_length(attrs: Mapping[str, Any], events: Any) -> int | None:
     """The response size attribute, else (gRPC) the first RECEIVED message's payload size."""
-    size = h.get("http.response.body.size")
+    size = attrs.get("http.response.body.size")
     if size is None:
-        size = h.get("http.response_content_length")
+        size = attrs.get("http.response_content_length")
     if size is not None:
         return status_code(size)
     if attrs.get("message.type") == "RECEIVED":
@@ -210,6 +204,24 @@ def http_keys(keys: Iterable[str]) -> frozenset[str] | None:
     return frozenset(present)
 
 
+def ip_only_keys(present: frozenset[str]) -> tuple[str, ...]:
+    """The keys of ``present`` that the block takes only when their value is an IP address."""
+    return tuple(sorted(_IP_ONLY.intersection(present)))
+
+
+def consumed_http_keys(attrs: Mapping[str, Any], present: frozenset[str]) -> frozenset[str]:
+    """The keys a block built from ``present`` takes: all of them, except an address key
+    (``network.peer.address``, ``client.address``) holding a hostname, which stays metadata."""
+    if _IP_ONLY.isdisjoint(present):
+        return present
+    kept = {key for key in _IP_ONLY.intersection(present) if not _is_ip_value(attrs[key])}
+    return present.difference(kept) if kept else present
+
+
+def _is_ip_value(value: Any) -> bool:
+    return isinstance(value, str) and is_ip(value)
+
+
 def build_http(
     attrs: dict[str, Any],
     is_server: bool,
@@ -218,38 +230,49 @@ def build_http(
 ) -> dict[str, Any] | None:
     """Consume the HTTP and network keys of ``attrs`` and return the ``http`` block, or None.
 
-    ``present`` is ``http_keys(attrs)`` when the caller already knows it.
+    ``present`` is ``http_keys(attrs)`` when the caller already knows it. The translator itself
+    uses ``http_block``, which leaves the attributes alone.
     """
     if present is None:
         present = http_keys(attrs)
         if present is None:
             return None
-    pop = attrs.pop
-    h = {key: pop(key) for key in present}
-    if not _IP_ONLY.isdisjoint(present):
-        for key in _IP_ONLY.intersection(present):
-            value = h[key]
-            if not (isinstance(value, str) and is_ip(value)):
-                attrs[key] = h.pop(key)
-    get = h.get
+    present = consumed_http_keys(attrs, present)
+    block = http_block(attrs, is_server, events, present)
+    for key in present:
+        del attrs[key]
+    return block
 
+
+def http_block(
+    attrs: Mapping[str, Any],
+    is_server: bool,
+    events: Any,
+    present: frozenset[str],
+) -> dict[str, Any]:
+    """The ``http`` block of a span whose HTTP keys are ``present`` (``consumed_http_keys``:
+    an address key is in it only when it holds an IP address). Reads, never changes, ``attrs``.
+    """
+    get = attrs.get
     request: dict[str, Any] = {}
     method = get("http.request.method") or get("http.method")
     if method:
         request["method"] = method if type(method) is str and len(method) <= 250 else _clip(method)
-    if _url_enabled(h, is_server):
-        url = _build_url(h, is_server)
+    if not _URL_KEYS.isdisjoint(present) or not (
+        (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(present)
+    ):
+        url = _build_url(attrs, is_server)
         if url:
             request["url"] = url if len(url) <= MAX_FIELD_LENGTH else url[:MAX_FIELD_LENGTH]
     agent = get("user_agent.original") or get("http.user_agent")
     if agent:
         request["user_agent"] = agent if type(agent) is str and len(agent) <= 250 else _clip(agent)
     if (
-        "http.client_ip" in h
-        or "client.address" in h
-        or (is_server and ("net.peer.ip" in h or "network.peer.address" in h))
+        "http.client_ip" in present
+        or "client.address" in present
+        or (is_server and ("net.peer.ip" in present or "network.peer.address" in present))
     ):
-        client_ip, forwarded = _client_ip(h, is_server)
+        client_ip, forwarded = _client_ip(attrs, is_server)
         if client_ip:
             request["client_ip"] = _clip(client_ip)
             if forwarded:
@@ -265,11 +288,11 @@ def build_http(
             response["status"] = code
     if (
         events
-        or "http.response.body.size" in h
-        or "http.response_content_length" in h
-        or ("message.type" in attrs)
+        or "http.response.body.size" in present
+        or "http.response_content_length" in present
+        or "message.type" in attrs
     ):
-        length = _content_length(h, events, attrs)
+        length = _content_length(attrs, events)
         if length is not None:
             response["content_length"] = length
     return {"request": request, "response": response}

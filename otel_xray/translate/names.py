@@ -8,7 +8,7 @@ service, host or table), so the cleaning is memoised.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,8 +79,48 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+# Every key ``dependency_name`` may read, in the order it reads them.
+_NAME_KEYS = (
+    "aws.remote.service",
+    "peer.service",
+    "aws.service",
+    "db.name",
+    "db.namespace",
+    "rpc.service",
+    "http.host",
+    "server.address",
+    "net.peer.name",
+    "url.full",
+    "http.url",
+    "db.system",
+    "db.system.name",
+)
+# Keys whose non-empty string value is the name as it is.
+_PLAIN_NAME_KEYS = frozenset(
+    {
+        "peer.service",
+        "rpc.service",
+        "http.host",
+        "server.address",
+        "net.peer.name",
+        "db.system",
+        "db.system.name",
+    }
+)
+
+
+def name_candidates(keys: Iterable[str]) -> tuple[str, ...]:
+    """The keys among ``keys`` that can name a subsegment, in priority order. Depends only on
+    the key set, so callers cache it per attribute-key layout and skip the absent keys."""
+    present = frozenset(keys)
+    return tuple(key for key in _NAME_KEYS if key in present)
+
+
 def dependency_name(
-    attrs: Mapping[str, Any], remote_kind: bool, aws_sdk: bool
+    attrs: Mapping[str, Any],
+    remote_kind: bool,
+    aws_sdk: bool,
+    candidates: tuple[str, ...] | None = None,
 ) -> tuple[str | None, bool]:
     """The name of a subsegment: the thing the span talks to (unsanitised), and whether it
     came from ``aws.service`` (which makes the namespace ``aws``).
@@ -89,37 +129,42 @@ def dependency_name(
     ``peer.service``, ``aws.service``, database name (``db.name``/``db.namespace``) with
     ``@host``, ``rpc.service``, ``http.host``, ``server.address``, ``net.peer.name``, the host of
     ``url.full``/``http.url``, the database system. ``None`` means: use the span name.
+    ``candidates`` is ``name_candidates(attrs)`` when the caller already knows it.
     """
+    if candidates is None:
+        candidates = name_candidates(attrs)
     get = attrs.get
-    if remote_kind:
-        remote = _text(get("aws.remote.service"))
-        if remote:
-            return (trim_aws_sdk_prefix(remote) if aws_sdk else remote), False
-    peer = _text(get("peer.service"))
-    if peer:
-        return peer, False
-    aws_service = _text(get("aws.service"))
-    if aws_service:
-        return aws_service, True
-    db_name = get("db.name")
-    if db_name is None:
-        db_name = get("db.namespace")
-    if db_name is not None and db_name != "":
-        db_name = str(db_name)
-        host = connection_string_host(_text(get("db.connection_string")))
-        if not host:
-            host = _text(get("server.address")) or _text(get("net.peer.name"))
-        return (f"{db_name}@{host}" if host else db_name), False
-    for key in ("rpc.service", "http.host", "server.address", "net.peer.name"):
-        value = _text(get(key))
-        if value:
-            return value, False
-    url = _text(get("url.full")) or _text(get("http.url"))
-    if url:
-        host = url_host(url)
-        if host:
-            return host, False
-    system = _text(get("db.system")) or _text(get("db.system.name"))
-    if system:
-        return system, False
+    database_done = url_done = False
+    for key in candidates:
+        if key in _PLAIN_NAME_KEYS:
+            value = get(key)
+            if isinstance(value, str) and value:
+                return value, False
+        elif key == "aws.remote.service":
+            remote = _text(get(key)) if remote_kind else ""
+            if remote:
+                return (trim_aws_sdk_prefix(remote) if aws_sdk else remote), False
+        elif key == "aws.service":
+            aws_service = _text(get(key))
+            if aws_service:
+                return aws_service, True
+        elif key == "db.name" or key == "db.namespace":
+            if database_done:
+                continue
+            database_done = True
+            db_name = get("db.name")
+            if db_name is None:
+                db_name = get("db.namespace")
+            if db_name is not None and db_name != "":
+                db_name = str(db_name)
+                host = connection_string_host(_text(get("db.connection_string")))
+                if not host:
+                    host = _text(get("server.address")) or _text(get("net.peer.name"))
+                return (f"{db_name}@{host}" if host else db_name), False
+        elif not url_done:  # url.full / http.url: only the first non-empty URL counts
+            url_done = True
+            url = _text(get("url.full")) or _text(get("http.url"))
+            host = url_host(url) if url else ""
+            if host:
+                return host, False
     return None, False

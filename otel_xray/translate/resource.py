@@ -47,12 +47,15 @@ class ResourceInfo:
         "metadata",
         "annotations",
         "is_aws",
+        "plain_options",
     )
 
     def __init__(self, resource: Resource, options: TranslateOptions) -> None:
         attrs: Mapping[str, Any] = resource.attributes
         self.resource = resource
         self.options = options
+        # No attribute is indexed, so whatever no block takes is plain metadata.
+        self.plain_options = not (options.indexed_attributes or options.index_all_attributes)
         self.is_aws = is_aws(attrs)
         self.aws: dict[str, Any] | None = None
         self.origin: str | None = None

@@ -24,18 +24,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_xray.propagator import is_synthetic_parent
-from otel_xray.translate.annotations import (
-    build_annotations_and_metadata,
-    has_metadata_namespaces,
-)
-from otel_xray.translate.aws import build_aws, has_aws_keys
-from otel_xray.translate.cause import build_cause, flags, new_id
-from otel_xray.translate.http import build_http, http_keys, status_code
+from otel_xray.translate.annotations import DEFAULT_NAMESPACE, build_annotations_and_metadata
+from otel_xray.translate.aws import aws_block
+from otel_xray.translate.cause import build_cause, new_id
+from otel_xray.translate.http import http_block, is_ip
+from otel_xray.translate.layout import Consumed, Layout, layout_of
 from otel_xray.translate.links import build_links, span_id_hex, xray_trace_id
 from otel_xray.translate.names import AWS_API, annotation_key, dependency_name, sanitize_name
 from otel_xray.translate.options import DEFAULT_OPTIONS, TranslateOptions
 from otel_xray.translate.resource import ResourceInfo, resource_info
-from otel_xray.translate.sql import build_sql, has_db_system
+from otel_xray.translate.sql import sql_block
 
 SUBSEGMENT = "subsegment"
 LOCAL_ROOT = "LOCAL_ROOT"
@@ -44,7 +42,7 @@ _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
 _PRODUCER = SpanKind.PRODUCER
 _CONSUMER = SpanKind.CONSUMER
-_REMOTE_KINDS = (_CLIENT, _PRODUCER, _CONSUMER)
+_ERROR = StatusCode.ERROR
 # Dropped from the service segment of a split: they describe the call, not the service.
 _REMOTE_ATTRIBUTES = (
     "aws.remote.service",
@@ -55,34 +53,8 @@ _REMOTE_ATTRIBUTES = (
 _MAX_TRACE_AGE_S = 28 * 24 * 3600
 _MAX_TRACE_SKEW_S = 300
 _EMPTY: Mapping[str, Any] = {}
-_PLAN_CACHE_LIMIT = 1024
-
-
-class _KeyPlan:
-    """Which blocks a span's attribute keys can feed. Instrumentations set the same keys on
-    every span they make, so this is worked out once per key layout, not once per span."""
-
-    __slots__ = ("http", "aws", "sql", "namespaces")
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.http = http_keys(keys)
-        self.aws = has_aws_keys(keys)
-        self.sql = has_db_system(keys)
-        self.namespaces = has_metadata_namespaces(keys)
-
-
-_plans: dict[tuple[str, ...], _KeyPlan] = {}
-
-
-def _plan(raw: Mapping[str, Any]) -> _KeyPlan:
-    keys = tuple(raw)
-    plan = _plans.get(keys)
-    if plan is None:
-        plan = _KeyPlan(keys)
-        if len(_plans) >= _PLAN_CACHE_LIMIT:
-            _plans.clear()
-        _plans[keys] = plan
-    return plan
+# Value types metadata cannot hold as they are (see annotations.metadata_value).
+_CONVERTED_TYPES = frozenset({tuple, bytes, bytearray})
 
 
 class InvalidTraceIdError(ValueError):
@@ -95,7 +67,8 @@ def _raw_attributes(span: ReadableSpan) -> Mapping[str, Any]:
     ``ReadableSpan.attributes`` wraps a ``BoundedAttributes`` whose item access is Python code;
     copying through it costs more than the rest of a translation. A finished span's attributes
     are immutable, so reading its plain dict directly is safe; anything else takes the public
-    path.
+    path. The translator only reads this mapping: blocks say which keys they used instead of
+    removing them from a copy.
     """
     raw = getattr(span, "_attributes", None)
     inner = getattr(raw, "_dict", None)
@@ -110,10 +83,12 @@ def _raw_attributes(span: ReadableSpan) -> Mapping[str, Any]:
 def _raw_sequence(span: ReadableSpan, private: str, public: str) -> Any:
     """A span's events or links without copying them into a tuple under a lock."""
     raw = getattr(span, private, None)
+    if type(raw) is tuple:
+        return raw
     queue = getattr(raw, "_dq", None)
     if queue is not None:
         return queue
-    if type(raw) is tuple or type(raw) is list:
+    if type(raw) is list:
         return raw
     return getattr(span, public)
 
@@ -133,44 +108,48 @@ def span_to_documents(
     and friends) are shared between documents: treat documents as read-only below the top level.
     Raises ``InvalidTraceIdError`` only when ``options.validate_trace_id_timestamp`` is on.
     """
-    context = span.context
     if options.validate_trace_id_timestamp:
         now = time.time()
-        _check_trace_id(context.trace_id, now)
+        _check_trace_id(span.context.trace_id, now)
         for link in span.links:
             _check_trace_id(link.context.trace_id, now)
     info = resource_info(span.resource, options)
     raw = _raw_attributes(span)
-    attrs = dict(raw)
+    layout = layout_of(tuple(raw))
     kind = span.kind
     parent = span.parent
-    marked = attrs.get("aws.span.kind") == LOCAL_ROOT
-    local_root = marked or parent is None or parent.is_remote
-    parent_id = span_id_hex(parent.span_id) if parent is not None and parent.span_id else None
-    if parent_id is not None and parent.is_remote and is_synthetic_parent(parent):
-        parent_id = None  # a Root-only header (ALB): the trace continues, with no parent segment
+    marked = layout.marked and raw.get("aws.span.kind") == LOCAL_ROOT
+    if parent is None:
+        local_root = True
+        parent_id = None
+    else:
+        local_root = marked or parent.is_remote
+        parent_id = span_id_hex(parent.span_id) if parent.span_id else None
+        if parent_id is not None and parent.is_remote and is_synthetic_parent(parent):
+            parent_id = None  # a Root-only header (ALB): the trace continues, with no parent
     if local_root and (kind is _CLIENT or kind is _PRODUCER or (marked and kind is _CONSUMER)):
-        return _split(span, attrs, raw, info, options, parent_id)
+        return _split(span, raw, layout, info, options, parent_id)
     is_segment = local_root or kind is _SERVER
-    return [_document(span, attrs, raw, info, options, is_segment, parent_id, None, True)]
+    return [_document(span, raw, layout, info, options, is_segment, parent_id, None, True)]
 
 
-def _segment_name(span: ReadableSpan, raw: Mapping[str, Any], info: ResourceInfo) -> str | None:
+def _segment_name(raw: Mapping[str, Any], layout: Layout, info: ResourceInfo) -> str | None:
     """A segment is the service: ``AWS_XRAY_TRACING_NAME``, ``aws.local.service``, then the
     resource's ``service.name``."""
     tracing_name = info.options.tracing_name
     if tracing_name:
         return tracing_name
-    local = raw.get("aws.local.service")
-    if isinstance(local, str) and local:
-        return local
+    if layout.local_service:
+        local = raw.get("aws.local.service")
+        if isinstance(local, str) and local:
+            return local
     return info.service_name
 
 
 def _document(
     span: ReadableSpan,
-    attrs: dict[str, Any],
     raw: Mapping[str, Any],
+    layout: Layout,
     info: ResourceInfo,
     options: TranslateOptions,
     is_segment: bool,
@@ -178,55 +157,100 @@ def _document(
     default_namespace: str | None,
     with_links: bool,
 ) -> dict[str, Any]:
+    """One document. ``consumed`` collects the value-dependent ``Consumed`` bits on the way,
+    which pick the leftover keys (annotations, metadata) from the layout."""
     kind = span.kind
-    aws_sdk = attrs.get("rpc.system") == AWS_API
-    remote_kind = kind in _REMOTE_KINDS
+    aws_sdk = layout.aws_sdk_possible and raw.get("rpc.system") == AWS_API
+    remote_kind = kind is _CLIENT or kind is _PRODUCER or kind is _CONSUMER
     from_aws_service = False
-    name = _segment_name(span, raw, info) if is_segment else None
+    name = _segment_name(raw, layout, info) if is_segment else None
     if not name:
-        name, from_aws_service = dependency_name(raw, remote_kind, aws_sdk)
+        name, from_aws_service = dependency_name(raw, remote_kind, aws_sdk, layout.name_candidates)
     name = sanitize_name(name or span.name)
 
-    plan = _plan(raw)
+    consumed = 0
     events = _raw_sequence(span, "_events", "events")
+    http: dict[str, Any] | None = None
+    http_status = 0
+    if layout.http is not None:
+        present = layout.http
+        if layout.http_ip_keys:
+            bit = Consumed.IP_FIRST
+            for key in layout.http_ip_keys:
+                value = raw[key]
+                if isinstance(value, str) and is_ip(value):
+                    consumed |= bit
+                bit <<= 1
+            present = layout.http_by_ip[consumed // Consumed.IP_FIRST]
+        http = http_block(raw, kind is _SERVER, events, present)
+        http_status = http["response"].get("status", 0)
+
     status = span.status
-    http = build_http(attrs, kind is _SERVER, events, plan.http) if plan.http else None
-    code = raw.get("http.response.status_code")
-    if code is None:
-        code = raw.get("http.status_code")
-    fault, error, throttle = flags(status.status_code, status_code(code) if code is not None else 0)
-    status_code_ = status.status_code
-    cause = (
-        build_cause(
-            attrs,
+    status_code = status.status_code
+    # fault / error / throttle: the HTTP status first, the span status otherwise.
+    if 400 <= http_status <= 499:
+        fault, error, throttle = False, True, http_status == 429
+    elif 500 <= http_status <= 599:
+        fault, error, throttle = True, False, False
+    else:
+        fault, error, throttle = status_code is _ERROR, False, False
+    cause = None
+    if events or status_code is _ERROR:
+        cause, used_status_text = build_cause(
+            raw,
             events,
-            status_code_,
+            status_code,
             status.description,
             kind,
             aws_sdk,
             info.language,
             options.max_stack_frames,
         )
-        if events or status_code_ is StatusCode.ERROR
-        else None
-    )
-    aws = build_aws(attrs, info.aws, aws_sdk) if plan.aws else info.aws
-    sql = build_sql(attrs, raw, span.name) if plan.sql else None
-    user = attrs.pop("enduser.id", None)
-    if is_segment:
-        annotations, metadata = build_annotations_and_metadata(
-            attrs, raw, options, info.annotations, info.metadata, plan.namespaces
-        )
+        if used_status_text:
+            consumed |= Consumed.STATUS_TEXT
+    aws = info.aws
+    if aws is not None and layout.aws:
+        aws = aws_block(raw, aws, aws_sdk)
+        consumed |= Consumed.AWS
+        if aws_sdk and layout.aws_sdk_keys:
+            consumed |= Consumed.AWS_SDK
+    sql = None
+    if layout.sql:
+        sql = sql_block(raw, span.name)
+        if sql is not None:
+            consumed |= Consumed.SQL
+    user = raw.get("enduser.id") if layout.user else None
+
+    leftover = layout.leftover(consumed)
+    values = leftover.values(raw)
+    annotations: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if layout.plain and info.plain_options and _CONVERTED_TYPES.isdisjoint(map(type, values)):
+        # The common case: the leftovers are plain metadata, copied in one go.
+        if is_segment and info.metadata:
+            default = dict(info.metadata)
+            default.update(zip(leftover.keys, values))
+        else:
+            default = dict(zip(leftover.keys, values))
+        if default:
+            metadata = {DEFAULT_NAMESPACE: default}
     else:
         annotations, metadata = build_annotations_and_metadata(
-            attrs, raw, options, None, None, plan.namespaces
+            dict(zip(leftover.keys, values)),
+            raw,
+            options,
+            info.annotations if is_segment else None,
+            info.metadata if is_segment else None,
+            layout.namespaces,
         )
 
     namespace: str | None = None
     if not is_segment:
         if aws_sdk or from_aws_service:
             namespace = "aws"
-        elif kind is _CLIENT or (remote_kind and raw.get("aws.remote.service")):
+        elif kind is _CLIENT or (
+            remote_kind and layout.remote_service and raw.get("aws.remote.service")
+        ):
             namespace = "remote"
         else:
             namespace = default_namespace
@@ -277,8 +301,8 @@ def _document(
 
 def _split(
     span: ReadableSpan,
-    attrs: dict[str, Any],
     raw: Mapping[str, Any],
+    layout: Layout,
     info: ResourceInfo,
     options: TranslateOptions,
     parent_id: str | None,
@@ -292,9 +316,9 @@ def _split(
     service_id = new_id()
     is_consumer = span.kind is _CONSUMER
     dependency = _document(
-        span, attrs, raw, info, options, False, service_id, "remote", not is_consumer
+        span, raw, layout, info, options, False, service_id, "remote", not is_consumer
     )
-    name = _segment_name(span, raw, info) or span.name
+    name = _segment_name(raw, layout, info) or span.name
     segment: dict[str, Any] = {
         "name": sanitize_name(name),
         "id": service_id,

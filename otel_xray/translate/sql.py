@@ -57,10 +57,14 @@ def _value(attrs: Mapping[str, Any], new_key: str, old_key: str) -> Any:
     return None if value == "" else value
 
 
-def build_sql(
-    attrs: dict[str, Any], original: Mapping[str, Any], span_name: str
-) -> dict[str, Any] | None:
-    """Consume the ``db.*`` keys of an SQL span and return its ``sql`` block, or None.
+def consumed_sql_keys(keys: Iterable[str]) -> frozenset[str]:
+    """The keys an SQL span's ``sql`` block takes (whenever ``sql_block`` returns one)."""
+    return frozenset(_CONSUMED).intersection(keys)
+
+
+def sql_block(attrs: Mapping[str, Any], span_name: str) -> dict[str, Any] | None:
+    """The ``sql`` block of an SQL span, or None; reads, never changes, ``attrs``. When it
+    returns a block, the span's ``consumed_sql_keys`` are used up.
 
     ``url`` is where the database is, as the X-Ray SDKs write it (a JDBC URL, say):
     ``db.connection_string`` + ``/<database>``, else the server the span names
@@ -75,14 +79,12 @@ def build_sql(
     statement = _value(attrs, "db.query.text", "db.statement")
     user = attrs.get("db.user")
     connection = attrs.get("db.connection_string")
-    for key in _CONSUMED:
-        attrs.pop(key, None)
 
     location = connection
     if not location:
-        host = original.get("server.address") or original.get("net.peer.name")
+        host = attrs.get("server.address") or attrs.get("net.peer.name")
         if host:
-            port = original.get("server.port") or original.get("net.peer.port")
+            port = attrs.get("server.port") or attrs.get("net.peer.port")
             location = f"{host}:{port}" if port else str(host)
     if location:
         url = f"{location}/{database}" if database is not None else str(location)

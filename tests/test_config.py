@@ -1,0 +1,182 @@
+"""configure(): the one-call setup, its defaults, overrides and environment variables."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource, ResourceDetector
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, TraceIdRatioBased
+
+from otel_xray.config import build_resource, configure, sampler_from_env, sdk_enabled
+from otel_xray.exporter import XRayUdpSpanExporter
+from otel_xray.sampling import XRayParentBased
+from tests.support.schema import assert_valid
+from tests.support.udp import UdpDaemon
+
+
+class StaticDetector(ResourceDetector):
+    """A user-supplied detector (the ``detectors=`` argument is public API)."""
+
+    def __init__(self, attributes: dict[str, str]) -> None:
+        super().__init__()
+        self.attributes = attributes
+
+    def detect(self) -> Resource:
+        return Resource(self.attributes)
+
+
+@pytest.fixture
+def providers() -> Iterator[list[TracerProvider]]:
+    made: list[TracerProvider] = []
+    yield made
+    for provider in made:
+        provider.shutdown()
+
+
+def test_spans_reach_the_daemon_as_segments(
+    udp_daemon: UdpDaemon, providers: list[TracerProvider]
+) -> None:
+    provider = configure(
+        "checkout",
+        daemon_address=udp_daemon.address,
+        detectors=[],
+        sampler=ALWAYS_ON,
+        set_global=False,
+        indexed_attributes=["order"],
+    )
+    providers.append(provider)
+    with provider.get_tracer("t").start_as_current_span("pay", attributes={"order": "o-1"}):
+        pass
+    assert provider.force_flush()
+    (doc,) = udp_daemon.documents(1)
+    assert_valid(doc)
+    assert doc["name"] == "checkout" and doc["annotations"] == {"order": "o-1"}
+
+
+def test_defaults_are_xray_ids_parent_based_remote_sampling_and_the_udp_exporter(
+    providers: list[TracerProvider],
+) -> None:
+    provider = configure(detectors=[], set_global=False, environ={})
+    providers.append(provider)
+    assert isinstance(provider.id_generator, AwsXRayIdGenerator)
+    assert isinstance(provider.sampler, XRayParentBased)
+    assert "XRayRemoteSampler" in provider.sampler.get_description()
+    processors = provider._active_span_processor._span_processors
+    (batch,) = processors
+    assert type(batch).__name__ == "BatchSpanProcessor"
+    assert isinstance(batch._batch_processor._exporter, XRayUdpSpanExporter)
+
+
+def test_sampler_from_the_environment_wins_over_the_default(
+    providers: list[TracerProvider],
+) -> None:
+    env = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}
+    provider = configure(detectors=[], set_global=False, environ=env)
+    providers.append(provider)
+    assert isinstance(provider.sampler, TraceIdRatioBased) and provider.sampler.rate == 0.25
+    off = sampler_from_env({"OTEL_TRACES_SAMPLER": "always_off"})
+    assert off is not None and off.should_sample(None, 1, "x").decision is Decision.DROP
+    local = sampler_from_env({"OTEL_TRACES_SAMPLER": "awsxray_local"})
+    assert isinstance(local, XRayParentBased)
+
+
+def test_unknown_sampler_name_warns_and_keeps_the_default(
+    caplog: pytest.LogCaptureFixture, providers: list[TracerProvider]
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_xray"):
+        provider = configure(
+            detectors=[], set_global=False, environ={"OTEL_TRACES_SAMPLER": "awsxray_remot"}
+        )
+    providers.append(provider)
+    assert isinstance(provider.sampler, XRayParentBased)
+    assert any("awsxray_remot" in r.getMessage() for r in caplog.records)
+
+
+def test_service_name_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    detected = StaticDetector({"service.name": "detected", "cloud.platform": "aws_ec2"})
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    assert build_resource(None, [detected]).attributes["service.name"] == "detected"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=pay")
+    resource = build_resource(None, [detected])
+    assert resource.attributes["service.name"] == "from-attrs"
+    assert resource.attributes["team"] == "pay"
+    assert resource.attributes["cloud.platform"] == "aws_ec2"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    assert build_resource(None, [detected]).attributes["service.name"] == "from-env"
+    assert build_resource("from-code", [detected]).attributes["service.name"] == "from-code"
+
+
+def test_explicit_resource_is_used_as_given(providers: list[TracerProvider]) -> None:
+    provider = configure(
+        "named", resource=Resource({"k": "v"}), sampler=ALWAYS_ON, set_global=False, environ={}
+    )
+    providers.append(provider)
+    assert dict(provider.resource.attributes) == {"k": "v", "service.name": "named"}
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [(None, True), ("true", True), ("Yes", True), ("0", False), ("OFF", False), ("maybe", True)],
+)
+def test_sdk_enabled_reads_the_xray_variable(value: str | None, enabled: bool) -> None:
+    env = {} if value is None else {"AWS_XRAY_SDK_ENABLED": value}
+    assert sdk_enabled(env) is enabled
+
+
+def test_disabled_sdk_installs_nothing_and_records_nothing(udp_daemon: UdpDaemon) -> None:
+    before = trace.get_tracer_provider()
+    provider = configure(
+        "svc",
+        daemon_address=udp_daemon.address,
+        detectors=[],
+        environ={"AWS_XRAY_SDK_ENABLED": "false"},
+    )
+    assert trace.get_tracer_provider() is before
+    span = provider.get_tracer("t").start_span("x")
+    assert not span.is_recording()
+    assert provider.sampler.should_sample(None, 1, "x").decision is Decision.DROP
+
+
+def test_exporter_options_with_a_custom_exporter_are_rejected() -> None:
+    with pytest.raises(TypeError, match="indexed_attributes"):
+        configure(
+            exporter=XRayUdpSpanExporter("127.0.0.1:2000"),
+            indexed_attributes=["a"],
+            detectors=[],
+            set_global=False,
+            environ={},
+        )
+
+
+def test_configure_installs_the_global_provider_and_propagators(udp_daemon: UdpDaemon) -> None:
+    # In a child interpreter: the global provider can only be set once per process.
+    script = textwrap.dedent(
+        f"""
+        from opentelemetry import propagate, trace
+        import otel_xray
+
+        provider = otel_xray.configure("front", daemon_address="{udp_daemon.address}", detectors=[])
+        assert trace.get_tracer_provider() is provider
+        headers = {{}}
+        with trace.get_tracer("t").start_as_current_span("root"):
+            propagate.inject(headers)
+        assert "X-Amzn-Trace-Id" in headers and "traceparent" in headers, headers
+        provider.shutdown()
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    (doc,) = udp_daemon.documents(1)
+    assert doc["name"] == "front" and "type" not in doc
