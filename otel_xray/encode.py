@@ -213,13 +213,15 @@ class EncodedDocument:
         self.size = len(body)
 
 
-@dataclass
 class Datagram:
     """One datagram's payload and the spans whose documents it carries."""
 
-    payload: bytes
-    span_indexes: list[int]
-    documents: int
+    __slots__ = ("payload", "span_indexes", "documents")
+
+    def __init__(self, payload: bytes, span_indexes: list[int], documents: int) -> None:
+        self.payload = payload
+        self.span_indexes = span_indexes
+        self.documents = documents
 
 
 def flatten(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,14 +262,14 @@ def assemble(
     independent subsegment documents instead (Java's streaming, but only as much as needed).
     Children come out before their parents.
     """
-    if not embed:
+    if not embed or len(documents) == 1:
         return [Datagram(HEADER + d.body, [d.span_index], 1) for d in documents], 0
     by_key = {d.key: d for d in documents}
     roots: list[EncodedDocument] = []
     for doc in documents:
-        doc.children = []
-    for doc in documents:
-        parent = by_key.get(doc.parent_key) if doc.parent_key and doc.embeddable else None
+        parent = (
+            by_key.get(doc.parent_key) if doc.parent_key is not None and doc.embeddable else None
+        )
         if parent is None or parent is doc:
             roots.append(doc)
         else:
@@ -290,6 +292,9 @@ def assemble(
 
 def _fit(root: EncodedDocument, budget: int, out: list[Datagram]) -> int:
     """Fit ``root``'s subtree into ``budget`` bottom-up, emitting detached subtrees to ``out``."""
+    if not root.children:
+        out.append(Datagram(HEADER + root.body, [root.span_index], 1))
+        return 0
     split = 0
     # Iterative post-order: span trees can be deep and recursion would be the wrong failure.
     order: list[EncodedDocument] = []
@@ -299,10 +304,9 @@ def _fit(root: EncodedDocument, budget: int, out: list[Datagram]) -> int:
         order.append(node)
         stack.extend(node.children)
     for node in reversed(order):
-        node.size = len(node.body)
-        if not node.children:
-            continue
         children = node.children
+        if not children:
+            continue
         total = node.size + _EMBED_OVERHEAD + sum(c.size for c in children) + len(children) - 1
         if total > budget:
             detached: set[int] = set()

@@ -125,57 +125,67 @@ class XRayUdpSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        tally = _Tally()
+        # One trace at a time: embedding never crosses traces, and a small working set keeps
+        # memory warm instead of building (and freeing) a whole batch of documents at once.
+        for indexes in _group_by_trace(spans):
+            self._export_trace(spans, indexes, tally)
+        lost = len(tally.lost)
+        self._add(
+            spans_exported=len(spans) - lost,
+            documents_sent=tally.documents_sent,
+            datagrams_sent=tally.datagrams_sent,
+            bytes_sent=tally.bytes_sent,
+            split=tally.split,
+            truncated=tally.truncated,
+            dropped=lost,
+            send_errors=tally.send_errors,
+            translate_errors=tally.translate_errors,
+        )
+        return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
+
+    def _export_trace(
+        self, spans: Sequence[ReadableSpan], indexes: list[int], tally: _Tally
+    ) -> None:
         options = self.options
         encode = self._encode
         budget = _encode.BODY_BUDGET
         documents: list[_encode.EncodedDocument] = []
-        lost: set[int] = set()
-        translate_errors = truncated = 0
-        for index, span in enumerate(spans):
+        for index in indexes:
+            span = spans[index]
             try:
                 produced = span_to_documents(span, options)
             except Exception as exc:  # one bad span must not cost the rest of the batch
-                translate_errors += 1
-                lost.add(index)
+                tally.translate_errors += 1
+                tally.lost.add(index)
                 self._errors_log.warning("Cannot translate span %r: %r", span.name, exc)
                 continue
             for document in produced:
-                if "subsegments" in document:
-                    parts = _encode.flatten(document)
-                else:
-                    parts = [document]
+                parts = _encode.flatten(document) if "subsegments" in document else (document,)
                 for part in parts:
                     body = encode(part)
                     if len(body) > budget:
                         fitted, report = _encode.truncate_to_fit(part, body, budget, encode)
                         self._note_truncation(report, span)
                         if fitted is None:
-                            lost.add(index)
+                            tally.lost.add(index)
                             continue
-                        truncated += 1
+                        tally.truncated += 1
                         body = fitted
                     documents.append(_encode.EncodedDocument(part, body, index))
-
+        if not documents:
+            return
         datagrams, split = _encode.assemble(documents, self.embed_subsegments, budget)
+        tally.split += split
         outcome = self._transport.send_all([d.payload for d in datagrams])
-        documents_sent = 0
+        tally.datagrams_sent += outcome.sent
+        tally.bytes_sent += outcome.bytes_sent
+        tally.send_errors += outcome.errors
         for datagram, ok in zip(datagrams, outcome.ok):
             if ok:
-                documents_sent += datagram.documents
+                tally.documents_sent += datagram.documents
             else:
-                lost.update(datagram.span_indexes)
-        self._add(
-            spans_exported=len(spans) - len(lost),
-            documents_sent=documents_sent,
-            datagrams_sent=outcome.sent,
-            bytes_sent=outcome.bytes_sent,
-            split=split,
-            truncated=truncated,
-            dropped=len(lost),
-            send_errors=outcome.errors,
-            translate_errors=translate_errors,
-        )
-        return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
+                tally.lost.update(datagram.span_indexes)
 
     def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
         # Once per exporter: a service that produces one oversized segment produces thousands.
@@ -224,6 +234,40 @@ class XRayUdpSpanExporter(SpanExporter):
 
     def __repr__(self) -> str:
         return f"XRayUdpSpanExporter(daemon_address={str(self.daemon_address.udp)!r})"
+
+
+class _Tally:
+    """One export call's figures, added to the counters once at the end."""
+
+    __slots__ = (
+        "lost",
+        "documents_sent",
+        "datagrams_sent",
+        "bytes_sent",
+        "split",
+        "truncated",
+        "send_errors",
+        "translate_errors",
+    )
+
+    def __init__(self) -> None:
+        self.lost: set[int] = set()
+        self.documents_sent = self.datagrams_sent = self.bytes_sent = 0
+        self.split = self.truncated = self.send_errors = self.translate_errors = 0
+
+
+def _group_by_trace(spans: Sequence[ReadableSpan]) -> Iterable[list[int]]:
+    """Indexes of ``spans`` grouped by trace, in first-seen order."""
+    groups: dict[object, list[int]] = {}
+    for index, span in enumerate(spans):
+        context = span.context
+        key = context.trace_id if context is not None else None
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [index]
+        else:
+            group.append(index)
+    return groups.values()
 
 
 __all__ = ["ExporterCounters", "XRayUdpSpanExporter"]

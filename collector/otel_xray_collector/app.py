@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -61,6 +62,7 @@ class Collector:
                 self._store,
                 self._forwarder,
                 buffer_bytes=config.buffer_mb * 1024 * 1024,
+                max_waiting_documents=config.max_waiting_documents,
                 retention_seconds=config.retention_hours * 3600 if config.retention_hours else None,
                 max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
             )
@@ -73,8 +75,8 @@ class Collector:
             self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
             self._udp.start()
             tcp_host, tcp_port = parse_address(config.tcp)
-            self._api = ApiServer(tcp_host, tcp_port, self.operations.routes, self.status,
-                                  STATIC_ROOT)
+            static = Path(config.static_root) if config.static_root else STATIC_ROOT
+            self._api = ApiServer(tcp_host, tcp_port, self.operations.routes, self.status, static)
             self._api.start()
             if config.otlp:
                 from .ingest.otlp import OtlpReceiver

@@ -69,6 +69,8 @@ class CollectorConfig:
     store: bool = True
     buffer_mb: int = 64
     durable: bool = False  # synchronous=FULL: also survive power loss, slower commits
+    max_waiting_documents: int = 100_000  # acknowledged submissions in flight before 429
+    static_root: str | None = None  # the console's files; None = the packaged console
     log_level: str = "info"
 
     def db_path(self) -> str:

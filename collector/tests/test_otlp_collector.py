@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_xray_collector.app import Collector
-from otel_xray_collector.config import CollectorConfig, format_address
+from otel_xray_collector.config import format_address
 
 
-@pytest.fixture
-def otlp_collector() -> Iterator[Collector]:
-    collector = Collector(
-        CollectorConfig(udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp="127.0.0.1:0", db=":memory:")
-    )
-    collector.start()
-    try:
-        yield collector
-    finally:
-        collector.stop()
-
-
-def test_spans_sent_over_otlp_are_queryable_with_boto3(otlp_collector: Collector) -> None:
-    otlp = otlp_collector.otlp_address
+def test_spans_sent_over_otlp_are_queryable_with_boto3(
+    collector: Collector, xray_client: Any
+) -> None:
+    otlp = collector.otlp_address
     assert otlp is not None
     exporter = OTLPSpanExporter(endpoint=format_address(otlp), insecure=True, timeout=10)
     provider = TracerProvider(resource=Resource.create({"service.name": "web-otlp"}))
@@ -49,16 +36,12 @@ def test_spans_sent_over_otlp_are_queryable_with_boto3(otlp_collector: Collector
     provider.shutdown()  # SimpleSpanProcessor exported each span synchronously before this
     otel_id = f"{server.get_span_context().trace_id:032x}"
     trace_id = f"1-{otel_id[:8]}-{otel_id[8:]}"
-    client: Any = boto3.session.Session().client(
-        "xray", region_name="us-east-1", endpoint_url=otlp_collector.endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )
-    assert otlp_collector.wait_for_datagrams(0)  # everything committed is indexed
+    assert collector.wait_for_datagrams(0)  # everything committed is indexed
 
-    summaries = client.get_trace_summaries(
+    summaries = xray_client.get_trace_summaries(
         StartTime=started - 300, EndTime=time.time() + 300, TimeRangeType="Event"
     )["TraceSummaries"]
-    traces = client.batch_get_traces(TraceIds=[trace_id])["Traces"]
+    traces = xray_client.batch_get_traces(TraceIds=[trace_id])["Traces"]
 
     summary = next(s for s in summaries if s["Id"] == trace_id)
     assert summary["HasFault"] is True
@@ -67,4 +50,4 @@ def test_spans_sent_over_otlp_are_queryable_with_boto3(otlp_collector: Collector
     segment = json.loads(traces[0]["Segments"][0]["Document"])
     assert segment["name"] == "web-otlp"
     assert [sub["name"] for sub in segment["subsegments"]] == ["load items"]
-    assert otlp_collector.status()["otlp"]["documents_submitted"] == 2
+    assert collector.status()["otlp"]["documents_submitted"] == 2

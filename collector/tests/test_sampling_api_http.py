@@ -64,6 +64,28 @@ def statistics(rule: str, client_id: str) -> dict[str, Any]:
             "RequestCount": 20, "SampledCount": 4, "BorrowCount": 1}
 
 
+def test_default_rule_and_targets_parse_in_boto3(xray_client: Any) -> None:
+    records = xray_client.get_sampling_rules()["SamplingRuleRecords"]
+    targets = xray_client.get_sampling_targets(
+        SamplingStatisticsDocuments=[statistics("Default", "c" * 24)]
+    )
+
+    assert [r["SamplingRule"]["RuleName"] for r in records] == ["Default"]
+    rule = records[0]["SamplingRule"]
+    assert (rule["ReservoirSize"], rule["FixedRate"], rule["Priority"]) == (1, 0.05, 10000)
+    assert records[0]["ModifiedAt"].timestamp() > 0
+    assert targets["SamplingTargetDocuments"] == [
+        {
+            "RuleName": "Default",
+            "FixedRate": 0.05,
+            "ReservoirQuota": 1,
+            "ReservoirQuotaTTL": targets["SamplingTargetDocuments"][0]["ReservoirQuotaTTL"],
+            "Interval": 10,
+        }
+    ]
+    assert targets["UnprocessedStatistics"] == []
+
+
 def test_boto3_reads_the_rules(rules_collector: Collector) -> None:
     client = xray_client(rules_collector)
 

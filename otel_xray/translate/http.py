@@ -104,10 +104,15 @@ def _first(h: Mapping[str, Any], *keys: str) -> Any:
 
 
 def _build_url(h: Mapping[str, Any], is_server: bool) -> str | None:
-    full = _first(h, "url.full", "http.url")
-    if full is not None:
+    get = h.get
+    # _first(h, "url.full", "http.url") and, below, the scheme's, written out: this runs for
+    # every HTTP span and a call with varargs costs more than the lookups.
+    full = get("url.full")
+    if full is None or full == "":
+        full = get("http.url")
+    if full is not None and full != "":
         return str(full)
-    host = h.get("http.host")
+    host = get("http.host")
     port: Any = None
     if not host:
         if is_server:
@@ -126,7 +131,10 @@ def _build_url(h: Mapping[str, Any], is_server: bool) -> str | None:
             port = None
         else:
             host = _bracket_ipv6(host)
-    scheme = str(_first(h, "url.scheme", "http.scheme") or "http")
+    scheme = get("url.scheme")
+    if scheme is None or scheme == "":
+        scheme = get("http.scheme")
+    scheme = str(scheme) if scheme else "http"
     url = f"{scheme}://{host}"
     if port is not None:
         port = str(port)
@@ -238,60 +246,70 @@ def build_http(
         if present is None:
             return None
     present = consumed_http_keys(attrs, present)
-    block = http_block(attrs, is_server, events, present)
+    block = http_block(attrs, HttpPlan(present, is_server, attrs), events)
     for key in present:
         del attrs[key]
     return block
 
 
-def http_block(
-    attrs: Mapping[str, Any],
-    is_server: bool,
-    events: Any,
-    present: frozenset[str],
-) -> dict[str, Any]:
-    """The ``http`` block of a span whose HTTP keys are ``present`` (``consumed_http_keys``:
-    an address key is in it only when it holds an IP address). Reads, never changes, ``attrs``.
+class HttpPlan:
+    """Which parts of the http block one set of keys can feed, worked out once per attribute-key
+    layout (and span kind) so a span skips the parts it has no keys for.
+
+    ``present`` are the HTTP keys the block takes (an address key only when it holds an IP:
+    see ``consumed_http_keys``).
     """
+
+    __slots__ = ("present", "is_server", "url", "client_ip", "content_length")
+
+    def __init__(self, present: frozenset[str], is_server: bool, keys: Iterable[str]) -> None:
+        self.present = present
+        self.is_server = is_server
+        self.url = not _URL_KEYS.isdisjoint(present) or not (
+            (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(present)
+        )
+        self.client_ip = (
+            "http.client_ip" in present
+            or "client.address" in present
+            or (is_server and ("net.peer.ip" in present or "network.peer.address" in present))
+        )
+        self.content_length = (
+            "http.response.body.size" in present
+            or "http.response_content_length" in present
+            or "message.type" in keys
+        )
+
+
+def http_block(attrs: Mapping[str, Any], plan: HttpPlan, events: Any) -> dict[str, Any]:
+    """The ``http`` block of a span whose keys ``plan`` describes. Reads, never changes,
+    ``attrs``; the keys it takes are ``plan.present``."""
     get = attrs.get
     request: dict[str, Any] = {}
     method = get("http.request.method") or get("http.method")
     if method:
         request["method"] = method if type(method) is str and len(method) <= 250 else _clip(method)
-    if not _URL_KEYS.isdisjoint(present) or not (
-        (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(present)
-    ):
-        url = _build_url(attrs, is_server)
+    if plan.url:
+        url = _build_url(attrs, plan.is_server)
         if url:
             request["url"] = url if len(url) <= MAX_FIELD_LENGTH else url[:MAX_FIELD_LENGTH]
     agent = get("user_agent.original") or get("http.user_agent")
     if agent:
         request["user_agent"] = agent if type(agent) is str and len(agent) <= 250 else _clip(agent)
-    if (
-        "http.client_ip" in present
-        or "client.address" in present
-        or (is_server and ("net.peer.ip" in present or "network.peer.address" in present))
-    ):
-        client_ip, forwarded = _client_ip(attrs, is_server)
+    if plan.client_ip:
+        client_ip, forwarded = _client_ip(attrs, plan.is_server)
         if client_ip:
             request["client_ip"] = _clip(client_ip)
             if forwarded:
                 request["x_forwarded_for"] = True
 
-    response: dict[str, Any] = {}
     status = get("http.response.status_code")
     if status is None:
         status = get("http.status_code")
+    code = 0
     if status is not None:
         code = status if type(status) is int else status_code(status)
-        if code:
-            response["status"] = code
-    if (
-        events
-        or "http.response.body.size" in present
-        or "http.response_content_length" in present
-        or "message.type" in attrs
-    ):
+    response: dict[str, Any] = {"status": code} if code else {}
+    if events or plan.content_length:
         length = _content_length(attrs, events)
         if length is not None:
             response["content_length"] = length

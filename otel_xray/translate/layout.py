@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from otel_xray.translate.annotations import ANNOTATIONS_ATTRIBUTE, has_metadata_namespaces
 from otel_xray.translate.aws import consumed_aws_keys, has_aws_keys, has_sdk_only_keys
-from otel_xray.translate.http import http_keys, ip_only_keys
+from otel_xray.translate.http import HttpPlan, http_keys, ip_only_keys
 from otel_xray.translate.names import name_candidates
 from otel_xray.translate.sql import consumed_sql_keys, has_db_system
 
@@ -64,7 +64,8 @@ class Layout:
 
     ``http`` is the key set the http block reads (None: not an HTTP span); ``http_ip_keys`` are
     those of its keys taken only when they hold an IP address, and ``http_by_ip`` the key set
-    the block reads for each combination of them (indexed by the ``Consumed.IP_FIRST`` bits).
+    the block takes for each combination of them (indexed by the ``Consumed.IP_FIRST`` bits).
+    ``http_plans[2 * ip_bits + is_server]`` is the block's plan for each of those sets.
     ``namespaces``: some key is an ``aws.xray.metadata.<ns>`` attribute. ``plain``: no key asks
     for annotations or metadata namespaces, so, unless the options index attributes, the
     leftovers are plain metadata.
@@ -79,6 +80,7 @@ class Layout:
         "http",
         "http_ip_keys",
         "http_by_ip",
+        "http_plans",
         "aws",
         "aws_sdk_keys",
         "sql",
@@ -87,7 +89,7 @@ class Layout:
         "remote_service",
         "namespaces",
         "plain",
-        "_leftovers",
+        "leftovers",
     )
 
     def __init__(self, keys: tuple[str, ...]) -> None:
@@ -100,10 +102,16 @@ class Layout:
         self.http = http_keys(present)
         self.http_ip_keys: tuple[str, ...] = ()
         self.http_by_ip: tuple[frozenset[str], ...] = ()
+        self.http_plans: tuple[HttpPlan, ...] = ()
         if self.http is not None:
             self.http_ip_keys = ip_only_keys(self.http)
             self.http_by_ip = tuple(
                 self._http_for_mask(mask) for mask in range(1 << len(self.http_ip_keys))
+            )
+            self.http_plans = tuple(
+                HttpPlan(http, is_server, present)
+                for http in self.http_by_ip
+                for is_server in (False, True)
             )
         self.aws = has_aws_keys(present)
         self.aws_sdk_keys = has_sdk_only_keys(present)
@@ -113,7 +121,8 @@ class Layout:
         self.remote_service = "aws.remote.service" in present
         self.namespaces = has_metadata_namespaces(keys)
         self.plain = ANNOTATIONS_ATTRIBUTE not in present and not self.namespaces
-        self._leftovers: dict[int, Leftover] = {}
+        # Consumed mask -> leftover keys; read directly by the translator, filled by leftover().
+        self.leftovers: dict[int, Leftover] = {}
 
     def _http_for_mask(self, mask: int) -> frozenset[str]:
         assert self.http is not None
@@ -122,9 +131,9 @@ class Layout:
 
     def leftover(self, consumed: int) -> Leftover:
         """The keys no block took, for the ``Consumed`` mask of one span."""
-        found = self._leftovers.get(consumed)
+        found = self.leftovers.get(consumed)
         if found is None:
-            found = self._leftovers[consumed] = Leftover(self._leftover_keys(consumed))
+            found = self.leftovers[consumed] = Leftover(self._leftover_keys(consumed))
         return found
 
     def _leftover_keys(self, consumed: int) -> tuple[str, ...]:
@@ -140,15 +149,16 @@ class Layout:
         return tuple(key for key in self.keys if key not in taken)
 
 
-_layouts: dict[tuple[str, ...], Layout] = {}
+# Read directly (``LAYOUT_CACHE.get``) on the per-span path; filled through ``layout_of``.
+LAYOUT_CACHE: dict[tuple[str, ...], Layout] = {}
 
 
 def layout_of(keys: tuple[str, ...]) -> Layout:
     """The cached plan for ``keys`` (bounded: an unbounded variety of layouts resets it)."""
-    layout = _layouts.get(keys)
+    layout = LAYOUT_CACHE.get(keys)
     if layout is None:
         layout = Layout(keys)
-        if len(_layouts) >= _LAYOUT_CACHE_LIMIT:
-            _layouts.clear()
-        _layouts[keys] = layout
+        if len(LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
+            LAYOUT_CACHE.clear()
+        LAYOUT_CACHE[keys] = layout
     return layout

@@ -294,9 +294,7 @@ class _Parser:
 
     def service(self) -> Predicate:
         self.expect("(")
-        matches: Callable[[list[Any]], bool] = lambda key: True
-        if self.token.text != ")":
-            matches = self.target()
+        matches = self.target() if self.token.text != ")" else _any_node
         self.expect(")")
         inner = self.block()
 
@@ -324,6 +322,10 @@ class _Parser:
             return False
 
         return predicate
+
+
+def _any_node(key: list[Any]) -> bool:
+    return True
 
 
 def _node_context(node: dict[str, Any]) -> dict[str, Any]:

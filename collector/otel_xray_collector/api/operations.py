@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from ..ingest.pipeline import Busy, IngestPipeline
 from ..ingest.validate import dumps
-from ..store.model import EDGE, INFERRED_NODE, NODE
 from ..store.codec import parse_edge_key, parse_node_key
+from ..store.model import EDGE, INFERRED_NODE, NODE
 from ..store.queries import TIME_COLUMNS, TraceQueries
 from .errors import ApiError, invalid_request, throttled
 from .filter import compile_filter, parse_entity_selector
@@ -41,6 +41,12 @@ class XRayOperations:
         self.queries = queries
         self.sampling = sampling
         self.telemetry: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
+        # Page sizes (instance attributes so tests can exercise paging with few items).
+        self.summary_page = SUMMARY_PAGE
+        self.summary_scan_budget = SUMMARY_SCAN_BUDGET
+        self.traces_page = TRACES_PAGE
+        self.services_page = SERVICES_PAGE
+        self.series_page = SERIES_PAGE
         self.routes: dict[str, Handler] = {
             "/TraceSegments": self.put_trace_segments,
             "/TelemetryRecords": self.put_telemetry_records,
@@ -105,7 +111,7 @@ class XRayOperations:
         cursor = _read_token(body, scope)
         summaries, examined, next_cursor = self._store().scan_summaries(
             start, end, range_type, tuple(cursor) if cursor else None, predicate,
-            SUMMARY_PAGE, SUMMARY_SCAN_BUDGET)
+            self.summary_page, self.summary_scan_budget)
         result: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": cursor[0] if cursor else end,
@@ -118,7 +124,7 @@ class XRayOperations:
     def batch_get_traces(self, body: dict[str, Any]) -> dict[str, Any]:
         trace_ids = _trace_ids(body)
         offset = _read_token(body, ["traces", trace_ids]) or 0
-        page = trace_ids[offset:offset + TRACES_PAGE]
+        page = trace_ids[offset:offset + self.traces_page]
         found = self._store().full_traces(page)
         traces = []
         for trace_id in page:
@@ -142,8 +148,8 @@ class XRayOperations:
             "Traces": traces,
             "UnprocessedTraceIds": [t for t in page if t not in found],
         }
-        if offset + TRACES_PAGE < len(trace_ids):
-            result["NextToken"] = _make_token(["traces", trace_ids], offset + TRACES_PAGE)
+        if offset + self.traces_page < len(trace_ids):
+            result["NextToken"] = _make_token(["traces", trace_ids], offset + self.traces_page)
         return result
 
     def get_service_graph(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -154,11 +160,11 @@ class XRayOperations:
         result: dict[str, Any] = {
             "StartTime": start,
             "EndTime": end,
-            "Services": services[offset:offset + SERVICES_PAGE],
+            "Services": services[offset:offset + self.services_page],
             "ContainsOldGroupVersions": False,
         }
-        if offset + SERVICES_PAGE < len(services):
-            result["NextToken"] = _make_token(scope, offset + SERVICES_PAGE)
+        if offset + self.services_page < len(services):
+            result["NextToken"] = _make_token(scope, offset + self.services_page)
         return result
 
     def get_trace_graph(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -166,9 +172,9 @@ class XRayOperations:
         scope = ["tracegraph", trace_ids]
         offset = _read_token(body, scope) or 0
         services = self._store().trace_graph(trace_ids)
-        result: dict[str, Any] = {"Services": services[offset:offset + SERVICES_PAGE]}
-        if offset + SERVICES_PAGE < len(services):
-            result["NextToken"] = _make_token(scope, offset + SERVICES_PAGE)
+        result: dict[str, Any] = {"Services": services[offset:offset + self.services_page]}
+        if offset + self.services_page < len(services):
+            result["NextToken"] = _make_token(scope, offset + self.services_page)
         return result
 
     def get_time_series_service_statistics(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -206,11 +212,11 @@ class XRayOperations:
         scope = ["series", start, end, period, expression]
         offset = _read_token(body, scope) or 0
         result: dict[str, Any] = {
-            "TimeSeriesServiceStatistics": items[offset:offset + SERIES_PAGE],
+            "TimeSeriesServiceStatistics": items[offset:offset + self.series_page],
             "ContainsOldGroupVersions": False,
         }
-        if offset + SERIES_PAGE < len(items):
-            result["NextToken"] = _make_token(scope, offset + SERIES_PAGE)
+        if offset + self.series_page < len(items):
+            result["NextToken"] = _make_token(scope, offset + self.series_page)
         return result
 
 
@@ -274,7 +280,10 @@ def _read_token(body: dict[str, Any], scope: list[Any]) -> Any:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if data["h"] != _scope_hash(scope):
             raise ValueError("token belongs to another request")
-        return data["p"]
+        position = data["p"]
+        if isinstance(position, int) and position < 0:
+            raise ValueError("negative offset")
+        return position
     except (ValueError, KeyError, TypeError) as exc:
         raise invalid_request("NextToken is invalid or belongs to a different request") from exc
 

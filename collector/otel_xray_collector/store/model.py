@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 from .codec import edge_key, node_key_text
 from .stats import Stats, bucket_of
 
-NodeKey = Tuple[str, Optional[str], Optional[str]]  # (name, type, account id)
+NodeKey = tuple[str, Optional[str], Optional[str]]  # (name, type, account id)
 
 
 @dataclass
