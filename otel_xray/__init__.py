@@ -29,14 +29,14 @@ _EXPORTS = {
 
 __all__ = [*_EXPORTS, "__version__"]
 
-if TYPE_CHECKING:
-    from otel_xray.config import configure
-    from otel_xray.daemon import DaemonAddress
-    from otel_xray.exporter import XRayUdpSpanExporter
-    from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator
-    from otel_xray.recorder import put_annotation, put_metadata, set_user
-    from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler
-    from otel_xray.translate import TranslateOptions, span_to_documents
+if TYPE_CHECKING:  # names for type checkers and IDEs; imported lazily at run time below
+    from otel_xray.config import configure  # noqa: F401
+    from otel_xray.daemon import DaemonAddress  # noqa: F401
+    from otel_xray.exporter import XRayUdpSpanExporter  # noqa: F401
+    from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator  # noqa: F401
+    from otel_xray.recorder import put_annotation, put_metadata, set_user  # noqa: F401
+    from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler  # noqa: F401
+    from otel_xray.translate import TranslateOptions, span_to_documents  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
