@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from examples.microservices.scenario import DriveResult, Scenario
 
@@ -42,6 +42,8 @@ class Style:
 
 
 def progress_bar(label: str, done: int, total: int, result: DriveResult) -> None:
+    if not sys.stderr.isatty() and done < total:
+        return  # a log file gets the final line only
     width = 30
     filled = width * done // total
     bar = "#" * filled + "." * (width - filled)
@@ -63,13 +65,20 @@ def _counts(stats: dict[str, Any]) -> str:
             f"fault {faults:>3}  avg {avg:7.1f} ms")
 
 
+def _label(service: dict[str, Any]) -> str:
+    """The client node carries its root service's name; show it as the client it is."""
+    return "client" if service.get("Type") == "client" else str(service.get("Name", "?"))
+
+
 def render_service_map(graph: dict[str, Any], style: Style) -> list[str]:
     services = graph.get("Services", [])
     by_ref = {service["ReferenceId"]: service for service in services}
     lines = [style("Service map", "1")]
     for service in sorted(services, key=lambda s: (s.get("Type") != "client", s.get("Name", ""))):
+        if service.get("Type") == "client":
+            continue  # drawn through its edge below
         stats = service.get("SummaryStatistics") or {}
-        name = f"{service.get('Name', '?')} ({service.get('Type', '?')})"
+        name = f"{_label(service)} ({service.get('Type') or 'service'})"
         counts = _counts(stats) if stats else "(no own statistics)"
         lines.append(f"  {style.health('●', stats)} {name:<40} {counts}")
     lines.append(style("Edges", "1"))
@@ -79,22 +88,27 @@ def render_service_map(graph: dict[str, Any], style: Style) -> list[str]:
             if target is None:
                 continue
             stats = edge.get("SummaryStatistics") or {}
-            arrow = f"{service.get('Name', '?')} → {target.get('Name', '?')}"
+            arrow = f"{_label(service)} → {_label(target)}"
             lines.append(f"  {style.health('━━▶', stats)} {arrow:<38} {_counts(stats)}")
     return lines
 
 
-def _exceptions(document: dict[str, Any]) -> list[tuple[str, str]]:
-    """(entity name, exception text) for every exception recorded in a document tree."""
-    found: list[tuple[str, str]] = []
+def _failing_entity(document: dict[str, Any], depth: int = 0
+                    ) -> tuple[int, dict[str, Any]] | None:
+    """The deepest entity in a document tree that recorded an exception: the failed call."""
+    best: tuple[int, dict[str, Any]] | None = None
     cause = document.get("cause")
-    if isinstance(cause, dict):
-        for exception in cause.get("exceptions", []):
-            text = f"{exception.get('type', '')}: {exception.get('message', '')}".strip(": ")
-            found.append((str(document.get("name")), text))
+    if isinstance(cause, dict) and cause.get("exceptions"):
+        best = (depth, document)
     for child in document.get("subsegments", []) or []:
-        found.extend(_exceptions(child))
-    return found
+        found = _failing_entity(child, depth + 1)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
+    return best
+
+
+def _exception_text(exception: dict[str, Any]) -> str:
+    return f"{exception.get('type', '')}: {exception.get('message', '')}".strip(": ")
 
 
 def render_traces(scenario: Scenario, style: Style) -> list[str]:
@@ -113,17 +127,21 @@ def render_traces(scenario: Scenario, style: Style) -> list[str]:
         traces = client.batch_get_traces(TraceIds=ids).get("Traces", [])
         for trace in traces:
             lines.append(f"  {trace['Id']}")
-            shown = set()
-            for segment in trace.get("Segments", []):
-                for entity, text in _exceptions(json.loads(segment["Document"])):
-                    if (entity, text) in shown:
-                        continue
-                    shown.add((entity, text))
-                    lines.append(f"    {style('✖', '1;31')} {entity}: {text[:160]}")
+            failures = [_failing_entity(json.loads(segment["Document"]))
+                        for segment in trace.get("Segments", [])]
+            found = [f for f in failures if f is not None]
+            if not found:
+                continue
+            entity = max(found, key=lambda item: item[0])[1]
+            exceptions = entity["cause"]["exceptions"]
+            lines.append(f"    {style('✖', '1;31')} {entity.get('name')}: "
+                         f"{_exception_text(exceptions[0])[:150]}")
+            if len(exceptions) > 1:
+                lines.append(f"      root cause: {_exception_text(exceptions[-1])[:140]}")
     return lines
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exit", action="store_true", default=os.environ.get("DEMO_EXIT") == "1",
                         help="exit after printing instead of serving the console until Ctrl-C")

@@ -9,6 +9,7 @@ stops everything it started, child processes included, whatever happens.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, TextIO
 
 HERE = Path(__file__).resolve().parent
 RULES_FILE = HERE / "sampling-rules.json"
@@ -82,11 +83,11 @@ class Scenario:
     """front -> back (x3), front -> SQLite, front -> DynamoDB (moto), spans -> the collector."""
 
     def __init__(self, workdir: Path, *, prefer_default_ports: bool = True,
-                 log: Optional[TextIO] = None) -> None:
+                 log: TextIO | None = None) -> None:
         self.workdir = workdir
         self.prefer_default_ports = prefer_default_ports
         self.log = log or sys.stderr
-        self.collector: Optional[subprocess.Popen[bytes]] = None
+        self.collector: subprocess.Popen[bytes] | None = None
         self.addresses: dict[str, str] = {}
         self.services: dict[str, Service] = {}
         self._moto: Any = None
@@ -158,6 +159,8 @@ class Scenario:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -211,7 +214,7 @@ class Scenario:
 
     # -- traffic -----------------------------------------------------------------------------
     def drive(self, count: int, *, label: str = "traffic",
-              progress: Optional[Callable[[str, int, int, DriveResult], None]] = None,
+              progress: Callable[[str, int, int, DriveResult], None] | None = None,
               ) -> DriveResult:
         """``count`` orders on front, each preceded by a health check (which sampling drops)."""
         front = self.services["front"].url
@@ -237,9 +240,9 @@ class Scenario:
             aws_access_key_id="demo", aws_secret_access_key="demo",
         )
 
-    def wait_for_traces(self, minimum: int, *, filter_expression: Optional[str] = None,
+    def wait_for_traces(self, minimum: int, *, filter_expression: str | None = None,
                         timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Poll GetTraceSummaries until ``minimum`` traces are there (spans arrive asynchronously)."""
+        """Poll GetTraceSummaries until ``minimum`` traces are in (spans arrive asynchronously)."""
         client = self.xray()
         deadline = time.monotonic() + timeout
         while True:
@@ -249,7 +252,7 @@ class Scenario:
             time.sleep(0.2)
 
     def trace_summaries(self, client: Any = None,
-                        filter_expression: Optional[str] = None) -> Iterator[dict[str, Any]]:
+                        filter_expression: str | None = None) -> Iterator[dict[str, Any]]:
         client = client or self.xray()
         kwargs: dict[str, Any] = {"StartTime": self.started_at - 60, "EndTime": time.time() + 60}
         if filter_expression:

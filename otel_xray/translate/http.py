@@ -103,15 +103,18 @@ def _first(h: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _build_url(h: Mapping[str, Any], is_server: bool) -> str | None:
+def _build_url(h: Mapping[str, Any], is_server: bool, full_url: bool = True) -> str | None:
+    """``url.full``/``http.url``, else the URL rebuilt from scheme, host, port and target.
+    ``full_url`` false promises neither full-URL key is present."""
     get = h.get
     # _first(h, "url.full", "http.url") and, below, the scheme's, written out: this runs for
     # every HTTP span and a call with varargs costs more than the lookups.
-    full = get("url.full")
-    if full is None or full == "":
-        full = get("http.url")
-    if full is not None and full != "":
-        return str(full)
+    if full_url:
+        full = get("url.full")
+        if full is None or full == "":
+            full = get("http.url")
+        if full is not None and full != "":
+            return str(full)
     host = get("http.host")
     port: Any = None
     if not host:
@@ -121,8 +124,7 @@ def _build_url(h: Mapping[str, Any], is_server: bool) -> str | None:
         else:
             host = _first(h, "net.peer.name", "server.address", "net.peer.ip")
             if host is None:
-                peer = h.get("network.peer.address")
-                host = peer if isinstance(peer, str) and is_ip(peer) else None
+                host = _ip_or_none(h.get("network.peer.address"))
             port = _first(h, "net.peer.port", "server.port")
         if not host:
             return None
@@ -157,6 +159,10 @@ _CLIENT_HOSTS = frozenset({"net.peer.name", "net.peer.ip", "network.peer.address
 _URL_KEYS = frozenset({"url.full", "http.url", "http.host"})
 
 
+def _ip_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and is_ip(value) else None
+
+
 def _client_ip(h: Mapping[str, Any], is_server: bool) -> tuple[str | None, bool]:
     """``client_ip`` and ``x_forwarded_for``.
 
@@ -167,15 +173,11 @@ def _client_ip(h: Mapping[str, Any], is_server: bool) -> tuple[str | None, bool]
     """
     peer: str | None = None
     if is_server:
-        peer = h.get("net.peer.ip")
-        if not peer:
-            candidate = h.get("network.peer.address")
-            peer = candidate if isinstance(candidate, str) and is_ip(candidate) else None
+        peer = h.get("net.peer.ip") or _ip_or_none(h.get("network.peer.address"))
     forwarded = h.get("http.client_ip")
     from_client_ip_key = bool(forwarded)
     if not forwarded:
-        candidate = h.get("client.address")
-        forwarded = candidate if isinstance(candidate, str) and is_ip(candidate) else None
+        forwarded = _ip_or_none(h.get("client.address"))
     if forwarded:
         forwarded = str(forwarded)
         xff = (forwarded != peer) if peer else from_client_ip_key
@@ -260,7 +262,15 @@ class HttpPlan:
     see ``consumed_http_keys``).
     """
 
-    __slots__ = ("present", "is_server", "url", "client_ip", "content_length")
+    __slots__ = (
+        "present",
+        "is_server",
+        "url",
+        "full_url",
+        "client_ip",
+        "forwarded",
+        "content_length",
+    )
 
     def __init__(self, present: frozenset[str], is_server: bool, keys: Iterable[str]) -> None:
         self.present = present
@@ -268,10 +278,11 @@ class HttpPlan:
         self.url = not _URL_KEYS.isdisjoint(present) or not (
             (_SERVER_HOSTS if is_server else _CLIENT_HOSTS).isdisjoint(present)
         )
-        self.client_ip = (
-            "http.client_ip" in present
-            or "client.address" in present
-            or (is_server and ("net.peer.ip" in present or "network.peer.address" in present))
+        self.full_url = "url.full" in present or "http.url" in present
+        # Without a forwarded-address key, the client is the socket peer (server spans only).
+        self.forwarded = "http.client_ip" in present or "client.address" in present
+        self.client_ip = self.forwarded or (
+            is_server and ("net.peer.ip" in present or "network.peer.address" in present)
         )
         self.content_length = (
             "http.response.body.size" in present
@@ -289,16 +300,22 @@ def http_block(attrs: Mapping[str, Any], plan: HttpPlan, events: Any) -> dict[st
     if method:
         request["method"] = method if type(method) is str and len(method) <= 250 else _clip(method)
     if plan.url:
-        url = _build_url(attrs, plan.is_server)
+        url = _build_url(attrs, plan.is_server, plan.full_url)
         if url:
             request["url"] = url if len(url) <= MAX_FIELD_LENGTH else url[:MAX_FIELD_LENGTH]
     agent = get("user_agent.original") or get("http.user_agent")
     if agent:
         request["user_agent"] = agent if type(agent) is str and len(agent) <= 250 else _clip(agent)
     if plan.client_ip:
-        client_ip, forwarded = _client_ip(attrs, plan.is_server)
+        if plan.forwarded:
+            client_ip, forwarded = _client_ip(attrs, plan.is_server)
+        else:  # what _client_ip comes to for a server span without forwarded-address keys
+            peer = get("net.peer.ip") or _ip_or_none(get("network.peer.address"))
+            client_ip, forwarded = (str(peer) if peer else None), False
         if client_ip:
-            request["client_ip"] = _clip(client_ip)
+            request["client_ip"] = (
+                client_ip if len(client_ip) <= MAX_FIELD_LENGTH else client_ip[:MAX_FIELD_LENGTH]
+            )
             if forwarded:
                 request["x_forwarded_for"] = True
 

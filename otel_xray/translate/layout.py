@@ -15,10 +15,6 @@ mask, so even the value-dependent cases cost one small-int dict lookup after the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from operator import itemgetter
-from typing import Any, Callable
-
 from otel_xray.translate.annotations import ANNOTATIONS_ATTRIBUTE, has_metadata_namespaces
 from otel_xray.translate.aws import consumed_aws_keys, has_aws_keys, has_sdk_only_keys
 from otel_xray.translate.http import HttpPlan, http_keys, ip_only_keys
@@ -37,26 +33,6 @@ class Consumed:
     SQL = 4  # the db.* keys made an sql block
     STATUS_TEXT = 8  # http.status_text became the cause
     IP_FIRST = 16  # first bit for the address keys (Layout.http_ip_keys) holding an IP
-
-
-def _values_getter(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """``mapping -> tuple of the values of keys``, in C (itemgetter) whatever the key count."""
-    if len(keys) > 1:
-        return itemgetter(*keys)
-    if keys:
-        key = keys[0]
-        return lambda mapping: (mapping[key],)
-    return lambda mapping: ()
-
-
-class Leftover:
-    """The keys left for annotations and metadata, and a fast reader of their values."""
-
-    __slots__ = ("keys", "values")
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = keys
-        self.values = _values_getter(keys)
 
 
 class Layout:
@@ -122,18 +98,18 @@ class Layout:
         self.namespaces = has_metadata_namespaces(keys)
         self.plain = ANNOTATIONS_ATTRIBUTE not in present and not self.namespaces
         # Consumed mask -> leftover keys; read directly by the translator, filled by leftover().
-        self.leftovers: dict[int, Leftover] = {}
+        self.leftovers: dict[int, tuple[str, ...]] = {}
 
     def _http_for_mask(self, mask: int) -> frozenset[str]:
         assert self.http is not None
         hostnames = {key for bit, key in enumerate(self.http_ip_keys) if not mask & (1 << bit)}
         return self.http.difference(hostnames)
 
-    def leftover(self, consumed: int) -> Leftover:
-        """The keys no block took, for the ``Consumed`` mask of one span."""
+    def leftover(self, consumed: int) -> tuple[str, ...]:
+        """The keys no block took, in span order, for the ``Consumed`` mask of one span."""
         found = self.leftovers.get(consumed)
         if found is None:
-            found = self.leftovers[consumed] = Leftover(self._leftover_keys(consumed))
+            found = self.leftovers[consumed] = self._leftover_keys(consumed)
         return found
 
     def _leftover_keys(self, consumed: int) -> tuple[str, ...]:

@@ -87,6 +87,7 @@ class ResourceInfo:
         self.service = service_block(attrs)
         name = attrs.get("service.name")
         self.service_name: str | None = str(name) if name not in (None, "") else None
+        # The segment name unless the span names its service (``aws.local.service``).
         self.segment_name = options.tracing_name or self.service_name
         language = attrs.get("telemetry.sdk.language")
         self.language = language if isinstance(language, str) else ""

@@ -27,7 +27,7 @@ from .validate import Accepted, Outcome, Rejected, check_dict, parse_body, split
 _logger = logging.getLogger("otel_xray_collector.ingest")
 
 MAX_BATCH = 8192
-INDEX_CHUNK = 2000
+INDEX_CHUNK = 500
 LOG_EVERY_SECONDS = 60.0
 
 

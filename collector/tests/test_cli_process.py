@@ -1,0 +1,129 @@
+"""The console script as a process: listening line, clean shutdown, kill -9 durability."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .conftest import xray_client_for
+from .support.process import CONSOLE_SCRIPT, CollectorProcess
+from .support.segments import HEADER, segment
+
+
+def test_listening_line_and_sigterm_shutdown(collector_process: CollectorProcess) -> None:
+    event = collector_process.listening
+    assert event["event"] == "listening"
+    assert event["db"] == str(collector_process.db)
+    for key in ("udp", "tcp", "otlp"):
+        host, port = event[key].rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) > 0
+    assert collector_process.status()["stored"] == 0
+    assert collector_process.terminate() == 0
+    assert "shutting down" in collector_process.stderr_text()
+
+
+def test_udp_documents_survive_a_restart(tmp_path: Path) -> None:
+    docs = [segment("persisted") for _ in range(20)]
+    first = CollectorProcess(tmp_path / "xray.db", otlp=False)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for doc in docs:
+                udp.sendto(HEADER + json.dumps(doc).encode(), first.udp_address)
+        client = xray_client_for(first.endpoint_url)
+        # PutTraceSegments is acknowledged after commit; by then earlier datagrams are queued
+        # or written, and SIGTERM writes everything queued before exiting.
+        client.put_trace_segments(TraceSegmentDocuments=[json.dumps(segment("marker"))])
+        assert first.terminate() == 0
+    finally:
+        first.kill()
+    second = CollectorProcess(tmp_path / "xray.db", otlp=False)
+    try:
+        client = xray_client_for(second.endpoint_url)
+        found = client.batch_get_traces(TraceIds=[d["trace_id"] for d in docs[:25]])
+        assert {t["Id"] for t in found["Traces"]} == {d["trace_id"] for d in docs}
+    finally:
+        second.kill()
+
+
+def _stored_trace_ids(client: Any, trace_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    paginator = client.get_paginator("batch_get_traces")
+    for start in range(0, len(trace_ids), 500):
+        for page in paginator.paginate(TraceIds=trace_ids[start:start + 500]):
+            found.update(t["Id"] for t in page["Traces"])
+    return found
+
+
+def test_kill_9_mid_ingest_keeps_every_acknowledged_document(tmp_path: Path) -> None:
+    db = tmp_path / "xray.db"
+    victim = CollectorProcess(db, otlp=False)
+    acknowledged: list[str] = []
+    udp_sent: list[str] = []
+    stop = threading.Event()
+
+    def flood() -> None:  # UDP traffic keeps the writer busy while we kill it
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            while not stop.is_set() and len(udp_sent) < 3000:
+                doc = segment("flood")
+                udp_sent.append(doc["trace_id"])
+                udp.sendto(HEADER + json.dumps(doc).encode(), victim.udp_address)
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    try:
+        client = xray_client_for(victim.endpoint_url)
+        committed_udp = 0
+        for _ in range(10):
+            batch = [segment("acked") for _ in range(10)]
+            answer = client.put_trace_segments(
+                TraceSegmentDocuments=[json.dumps(d) for d in batch])
+            assert answer["UnprocessedTraceSegments"] == []
+            acknowledged.extend(d["trace_id"] for d in batch)
+            # /status counts only committed documents: a lower bound of what must survive
+            committed_udp = victim.status()["stored"] - len(acknowledged)
+        victim.kill()
+    finally:
+        stop.set()
+        flooder.join()
+        victim.kill()
+    assert committed_udp > 0
+    survivor = CollectorProcess(db, otlp=False)
+    try:
+        client = xray_client_for(survivor.endpoint_url)
+        assert _stored_trace_ids(client, acknowledged) == set(acknowledged)
+        assert len(_stored_trace_ids(client, udp_sent)) >= committed_udp
+    finally:
+        survivor.kill()
+
+
+def test_bad_arguments_exit_with_usage_error(tmp_path: Path) -> None:
+    run = subprocess.run([str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:notaport"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert "invalid port 'notaport'" in run.stderr
+    assert run.stdout == ""
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:0", "--tcp", f"127.0.0.1:{port}",
+             "--otlp", "off", "--db", str(tmp_path / "x.db")],
+            capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert "cannot start" in run.stderr and "Address already in use" in run.stderr
+    assert run.stdout == ""
+
+
+def test_module_entry_point_prints_version() -> None:
+    run = subprocess.run([sys.executable, "-m", "otel_xray_collector.cli", "--version"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and "otel-xray-collector" in run.stdout
