@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.environment_variables import OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
 from opentelemetry.sdk.resources import (
+    SERVICE_INSTANCE_ID,
     SERVICE_NAME,
     Resource,
     ResourceDetector,
@@ -26,7 +28,7 @@ from opentelemetry.sdk.resources import (
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.util._importlib_metadata import entry_points
 
 _logger = logging.getLogger("otel_xray.config")
@@ -105,6 +107,7 @@ def configure(
         raise TypeError(f"exporter options {sorted(exporter_options)} given with exporter=")
 
     provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator)
+    _keep_detected_instance_id_after_fork(provider)
     for processor in span_processors:
         provider.add_span_processor(processor)
     provider.add_span_processor(
@@ -129,27 +132,53 @@ def build_resource(
 ) -> Resource:
     """Detected attributes, overridden by ``OTEL_*`` variables, overridden by ``service_name``."""
     if detectors is None:
-        detectors = _default_detectors()
+        from otel_xray.detectors import default_detectors
+
+        detectors = default_detectors()
     detected = get_aggregated_resources(list(detectors), Resource.get_empty())
     attributes = {SERVICE_NAME: service_name} if service_name else {}
     # Resource.create adds the SDK's telemetry.* keys, OTEL_RESOURCE_ATTRIBUTES and
     # OTEL_SERVICE_NAME, and an "unknown_service" name when nothing named the service.
     created = Resource.create(attributes)
     merged = detected.merge(created)
+    restore: dict[str, Any] = {}
     detected_name = detected.attributes.get(SERVICE_NAME)
     created_name = str(created.attributes.get(SERVICE_NAME, ""))
     if detected_name and created_name.startswith("unknown_service"):
-        merged = merged.merge(Resource({SERVICE_NAME: detected_name}))
-    return merged
+        restore[SERVICE_NAME] = detected_name
+    detected_instance = detected.attributes.get(SERVICE_INSTANCE_ID)
+    if detected_instance is not None and not _user_set(SERVICE_INSTANCE_ID):
+        # The SDK adds a random service.instance.id; a detected one (Elastic Beanstalk's
+        # deployment id, which the segment's aws.elastic_beanstalk block shows) means more.
+        restore[SERVICE_INSTANCE_ID] = detected_instance
+    return merged.merge(Resource(restore)) if restore else merged
+
+
+def _user_set(key: str) -> bool:
+    return f"{key}=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").replace(" ", "")
+
+
+def _keep_detected_instance_id_after_fork(provider: TracerProvider) -> None:
+    """The SDK gives a forked child a fresh random ``service.instance.id`` (gunicorn workers,
+    for instance); put the detected one back, or every worker loses its Beanstalk deployment id.
+    """
+    instance_id = provider.resource.attributes.get(SERVICE_INSTANCE_ID)
+    if instance_id is None or not hasattr(os, "register_at_fork"):
+        return
+    reference = weakref.ref(provider)
+
+    def restore() -> None:
+        alive = reference()
+        if alive is not None and alive.resource.attributes.get(SERVICE_INSTANCE_ID) != instance_id:
+            alive._update_resource(Resource({SERVICE_INSTANCE_ID: instance_id}))
+
+    os.register_at_fork(after_in_child=restore)
 
 
 def default_sampler(resource: Resource | None = None, daemon_address: str | None = None) -> Sampler:
     """Parent-based centralized X-Ray sampling with the 1/s + 5 % local fallback."""
-    try:
-        from otel_xray.sampling import XRayParentBased, XRayRemoteSampler
-    except ImportError:  # the sampling package is optional for this module
-        _logger.warning("otel_xray.sampling unavailable: sampling every trace")
-        return ParentBased(ALWAYS_ON)
+    from otel_xray.sampling import XRayParentBased, XRayRemoteSampler
+
     return XRayParentBased(XRayRemoteSampler(resource=resource, daemon_address=daemon_address))
 
 
@@ -187,21 +216,8 @@ def default_propagator() -> TextMapPropagator:
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    propagators: list[TextMapPropagator] = []
-    try:
-        from otel_xray.propagator import XRayPropagator
+    from otel_xray.propagator import XRayPropagator
 
-        propagators.append(XRayPropagator())
-    except ImportError:
-        _logger.warning("otel_xray.propagator unavailable: X-Amzn-Trace-Id is not propagated")
-    propagators += [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
-    return CompositePropagator(propagators)
-
-
-def _default_detectors() -> list[ResourceDetector]:
-    try:
-        from otel_xray.detectors import default_detectors
-    except ImportError:
-        _logger.warning("otel_xray.detectors unavailable: no AWS resource detection")
-        return []
-    return default_detectors()
+    return CompositePropagator(
+        [XRayPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+    )

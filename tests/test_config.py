@@ -180,3 +180,54 @@ def test_configure_installs_the_global_provider_and_propagators(udp_daemon: UdpD
     assert result.returncode == 0, result.stderr
     (doc,) = udp_daemon.documents(1)
     assert doc["name"] == "front" and "type" not in doc
+
+
+BEANSTALK = {
+    "cloud.provider": "aws",
+    "cloud.platform": "aws_elastic_beanstalk",
+    "service.namespace": "shop-prod",
+    "service.version": "v42",
+    "service.instance.id": "23",
+}
+
+
+def test_detected_beanstalk_deployment_id_survives_the_sdk_random_instance_id(
+    udp_daemon: UdpDaemon, providers: list[TracerProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    provider = configure(
+        "shop", daemon_address=udp_daemon.address, detectors=[StaticDetector(BEANSTALK)],
+        sampler=ALWAYS_ON, set_global=False, batch=False,
+    )
+    providers.append(provider)
+    assert provider.resource.attributes["service.instance.id"] == "23"
+    with provider.get_tracer("t").start_as_current_span("GET /", kind=trace.SpanKind.SERVER):
+        pass
+    (doc,) = udp_daemon.documents(1)
+    assert doc["origin"] == "AWS::ElasticBeanstalk::Environment"
+    assert doc["aws"]["elastic_beanstalk"]["deployment_id"] == 23
+
+
+def test_a_forked_worker_keeps_the_detected_instance_id(
+    providers: list[TracerProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pre-fork servers (gunicorn): the SDK re-randomises service.instance.id in each child."""
+    import os
+
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    provider = configure(
+        "shop", daemon_address="127.0.0.1:9", detectors=[StaticDetector(BEANSTALK)],
+        sampler=ALWAYS_ON, set_global=False, batch=False,
+    )
+    providers.append(provider)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: report what it sees, then leave without running pytest's atexit
+        os.close(read_end)
+        os.write(write_end, str(provider.resource.attributes["service.instance.id"]).encode())
+        os._exit(0)
+    os.close(write_end)
+    seen = os.read(read_end, 200).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert seen == "23"
