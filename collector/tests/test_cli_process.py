@@ -68,10 +68,14 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_document(tmp_path: Path) -> 
 
     def flood() -> None:  # UDP traffic keeps the writer busy while we kill it
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            while not stop.is_set() and len(udp_sent) < 3000:
-                doc = segment("flood")
-                udp_sent.append(doc["trace_id"])
-                udp.sendto(HEADER + json.dumps(doc).encode(), victim.udp_address)
+            while len(udp_sent) < 3000:
+                for _ in range(50):
+                    doc = segment("flood")
+                    udp_sent.append(doc["trace_id"])
+                    udp.sendto(HEADER + json.dumps(doc).encode(), victim.udp_address)
+                # pace in bursts so this thread doesn't starve the test's HTTP calls of the GIL
+                if stop.wait(0.002):
+                    return
 
     flooder = threading.Thread(target=flood)
     flooder.start()

@@ -1,9 +1,10 @@
 """``fault`` / ``error`` / ``throttle`` and the ``cause`` block.
 
 Flags follow the HTTP status first (4xx error, 429 also throttle, 5xx fault) and the span status
-otherwise (ERROR = fault), as the Collector does. The cause comes from ``exception`` events;
-without one, an ERROR status message becomes the cause, so a failure recorded only as a status
-(what the Flask and requests instrumentations do) still explains itself in the console.
+otherwise (ERROR = fault), as the Collector does; ``segment.py`` works them out inline, as it
+runs for every span. The cause comes from ``exception`` events; without one, an ERROR status
+message becomes the cause, so a failure recorded only as a status (what the Flask and requests
+instrumentations do) still explains itself in the console.
 """
 
 from __future__ import annotations
@@ -26,15 +27,6 @@ _TYPED_MESSAGE = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.DOTALL)
 
 def new_id() -> str:
     return os.urandom(8).hex()
-
-
-def flags(status_code: StatusCode, http_status: int) -> tuple[bool, bool, bool]:
-    """(fault, error, throttle)."""
-    if 400 <= http_status <= 499:
-        return False, True, http_status == 429
-    if 500 <= http_status <= 599:
-        return True, False, False
-    return status_code is StatusCode.ERROR, False, False
 
 
 def _limit_frames(exception: dict[str, Any], frames: list[dict[str, object]], limit: int) -> None:

@@ -38,10 +38,11 @@ class Consumed:
 class Layout:
     """What the translator needs to know about one tuple of attribute keys.
 
-    ``http`` is the key set the http block reads (None: not an HTTP span); ``http_ip_keys`` are
-    those of its keys taken only when they hold an IP address, and ``http_by_ip`` the key set
-    the block takes for each combination of them (indexed by the ``Consumed.IP_FIRST`` bits).
-    ``http_plans[2 * ip_bits + is_server]`` is the block's plan for each of those sets.
+    ``http`` is the key set the http block reads (None: not an HTTP span). ``http_ip_keys``
+    are those of its keys taken only when they hold an IP address, each with its bit in an
+    ``http_plans`` index; ``http_by_ip`` is the key set the block takes for each combination of
+    them (indexed by the ``Consumed.IP_FIRST`` bits), and ``http_plans[2 * ip_bits + is_server]``
+    the block's plan for each set and span kind.
     ``namespaces``: some key is an ``aws.xray.metadata.<ns>`` attribute. ``plain``: no key asks
     for annotations or metadata namespaces, so, unless the options index attributes, the
     leftovers are plain metadata.
@@ -60,7 +61,6 @@ class Layout:
         "aws",
         "aws_sdk_keys",
         "sql",
-        "status_text",
         "user",
         "remote_service",
         "namespaces",
@@ -76,13 +76,18 @@ class Layout:
         self.local_service = "aws.local.service" in present
         self.name_candidates = name_candidates(present)
         self.http = http_keys(present)
-        self.http_ip_keys: tuple[str, ...] = ()
+        self.http_ip_keys: tuple[tuple[str, int], ...] = ()
         self.http_by_ip: tuple[frozenset[str], ...] = ()
         self.http_plans: tuple[HttpPlan, ...] = ()
         if self.http is not None:
-            self.http_ip_keys = ip_only_keys(self.http)
+            ip_keys = ip_only_keys(self.http)
+            # (key, its bit in an http_plans index: bit 0 there is "server span").
+            self.http_ip_keys = tuple((key, 2 << bit) for bit, key in enumerate(ip_keys))
             self.http_by_ip = tuple(
-                self._http_for_mask(mask) for mask in range(1 << len(self.http_ip_keys))
+                self.http.difference(
+                    key for bit, key in enumerate(ip_keys) if not mask & (1 << bit)
+                )
+                for mask in range(1 << len(ip_keys))
             )
             self.http_plans = tuple(
                 HttpPlan(http, is_server, present)
@@ -92,18 +97,12 @@ class Layout:
         self.aws = has_aws_keys(present)
         self.aws_sdk_keys = has_sdk_only_keys(present)
         self.sql = has_db_system(present)
-        self.status_text = "http.status_text" in present
         self.user = USER_ATTRIBUTE in present
         self.remote_service = "aws.remote.service" in present
         self.namespaces = has_metadata_namespaces(keys)
         self.plain = ANNOTATIONS_ATTRIBUTE not in present and not self.namespaces
         # Consumed mask -> leftover keys; read directly by the translator, filled by leftover().
         self.leftovers: dict[int, tuple[str, ...]] = {}
-
-    def _http_for_mask(self, mask: int) -> frozenset[str]:
-        assert self.http is not None
-        hostnames = {key for bit, key in enumerate(self.http_ip_keys) if not mask & (1 << bit)}
-        return self.http.difference(hostnames)
 
     def leftover(self, consumed: int) -> tuple[str, ...]:
         """The keys no block took, in span order, for the ``Consumed`` mask of one span."""

@@ -1,7 +1,10 @@
 """Span -> segment / independent subsegment documents: type, ids, times, name, namespace.
 
-The block modules each consume the attributes they understand from one working copy of the
-span's attributes; what is left becomes annotations or metadata. Which documents a span makes:
+Each block module reads the attributes it understands and says which keys it used up; what is
+left becomes annotations or metadata. The span's attributes are never copied or changed: which
+keys each block takes depends (almost) only on which keys a span has, so ``layout.py`` works it
+out once per attribute-key layout, and the per-span path reads values only. Which documents a
+span makes:
 
 * a span that starts this process's part of a trace (no parent, a remote parent, or the
   ``aws.span.kind=LOCAL_ROOT`` marker) is a **segment**, because X-Ray draws a service node only
@@ -29,7 +32,7 @@ from otel_xray.translate.aws import aws_block
 from otel_xray.translate.cause import build_cause, new_id
 from otel_xray.translate.http import http_block, is_ip
 from otel_xray.translate.layout import LAYOUT_CACHE, USER_ATTRIBUTE, Consumed, Layout, layout_of
-from otel_xray.translate.links import build_links, span_id_hex, xray_trace_id
+from otel_xray.translate.links import build_links, xray_trace_id
 from otel_xray.translate.names import AWS_API, annotation_key, dependency_name, sanitize_name
 from otel_xray.translate.options import DEFAULT_OPTIONS, TranslateOptions
 from otel_xray.translate.resource import ResourceInfo, resource_info
@@ -126,9 +129,11 @@ def span_to_documents(
         local_root = True
         parent_id = None
     else:
-        remote = parent.is_remote
+        # SpanContext is typed as the tuple (trace_id, span_id, is_remote, ...); indexing it
+        # costs a third of its properties.
+        remote = parent[2]
         local_root = marked or remote
-        parent_span_id = parent.span_id
+        parent_span_id = parent[1]
         parent_id = hex(parent_span_id)[2:].zfill(16) if parent_span_id else None
         if remote and parent_id is not None and is_synthetic_parent(parent):
             parent_id = None  # a Root-only header (ALB): the trace continues, with no parent
@@ -148,36 +153,6 @@ def _segment_name(raw: Mapping[str, Any], layout: Layout, info: ResourceInfo) ->
     return info.segment_name
 
 
-def _leftovers(
-    raw: Mapping[str, Any],
-    keys: tuple[str, ...],
-    layout: Layout,
-    info: ResourceInfo,
-    options: TranslateOptions,
-    is_segment: bool,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(annotations, metadata) from the keys no block took."""
-    if layout.plain and info.plain_options:
-        # The common case: plain metadata. Copy value by value (faster than building from
-        # zipped tuples at these sizes), unless a value needs converting for JSON.
-        default = dict(info.metadata) if is_segment else {}
-        for key in keys:
-            value = raw[key]
-            if type(value) in _CONVERTED_TYPES:
-                break
-            default[key] = value
-        else:
-            return None, ({DEFAULT_NAMESPACE: default} if default else None)
-    return build_annotations_and_metadata(
-        {key: raw[key] for key in keys},
-        raw,
-        options,
-        info.annotations if is_segment else None,
-        info.metadata if is_segment else None,
-        layout.namespaces,
-    )
-
-
 def _document(
     span: ReadableSpan,
     raw: Mapping[str, Any],
@@ -194,7 +169,9 @@ def _document(
     kind = span._kind
     aws_sdk = layout.aws_sdk_possible and raw.get("rpc.system") == AWS_API
     from_aws_service = False
-    name = _segment_name(raw, layout, info) if is_segment else None
+    name: str | None = None
+    if is_segment:
+        name = _segment_name(raw, layout, info) if layout.local_service else info.segment_name
     if not name:
         name, from_aws_service = dependency_name(
             raw,
@@ -204,18 +181,19 @@ def _document(
         )
 
     consumed = 0
-    events = _sequence(span._events)
+    events = span._events
+    events = getattr(events, "_dq", events)  # see _sequence
     http: dict[str, Any] | None = None
     http_status = 0
     if layout.http_plans:
+        # Index into Layout.http_plans: bit 0 "server span", the bits above "this address key
+        # holds an IP" (the block takes it; a hostname stays metadata).
         plan = 1 if kind is _SERVER else 0
         if layout.http_ip_keys:
-            bit = 2
-            for key in layout.http_ip_keys:
+            for key, bit in layout.http_ip_keys:
                 value = raw[key]
                 if isinstance(value, str) and is_ip(value):
                     plan |= bit
-                bit <<= 1
             consumed = (plan >> 1) * Consumed.IP_FIRST
         http = http_block(raw, layout.http_plans[plan], events)
         http_status = http["response"].get("status", 0)
@@ -257,14 +235,41 @@ def _document(
     keys = layout.leftovers.get(consumed)
     if keys is None:
         keys = layout.leftover(consumed)
-    annotations, metadata = _leftovers(raw, keys, layout, info, options, is_segment)
+    # The keys left become metadata: in the common case plain, copied value by value (faster
+    # than building from zipped tuples at these sizes), unless a value needs converting for
+    # JSON or the options / keys ask for annotations or metadata namespaces.
+    plain = layout.plain and info.plain_options
+    default: dict[str, Any] = info.metadata.copy() if plain and is_segment else {}
+    if plain:
+        for key in keys:
+            value = raw[key]
+            if type(value) in _CONVERTED_TYPES:
+                plain = False
+                break
+            default[key] = value
+    annotations: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if plain:
+        if default:
+            metadata = {DEFAULT_NAMESPACE: default}
+    else:
+        annotations, metadata = build_annotations_and_metadata(
+            {key: raw[key] for key in keys},
+            raw,
+            options,
+            info.annotations if is_segment else None,
+            info.metadata if is_segment else None,
+            layout.namespaces,
+        )
 
-    context = span._context
+    context = span._context  # (trace_id, span_id, ...): see span_to_documents
+    if context is None:
+        raise ValueError(f"span {span._name!r} has no SpanContext")
     start = span._start_time
     end = span._end_time
     doc: dict[str, Any] = {
         "name": sanitize_name(name or span._name),
-        "id": hex(context.span_id)[2:].zfill(16),  # = f"{:016x}", measured faster
+        "id": hex(context[1])[2:].zfill(16),  # = f"{:016x}", measured faster
         "start_time": start / 1e9 if start else 0.0,
     }
     if info.service is not None:
@@ -277,10 +282,11 @@ def _document(
             user = user if isinstance(user, str) else str(user)
             doc["user"] = user[:MAX_USER_LENGTH]
     if with_links:
-        links = _sequence(span._links)
+        links = span._links
+        links = getattr(links, "_dq", links)  # see _sequence
         if links:
             doc["links"] = build_links(links)
-    doc["trace_id"] = xray_trace_id(context.trace_id)
+    doc["trace_id"] = xray_trace_id(context[0])
     doc["end_time"] = end / 1e9 if end else 0
     if http is not None:
         doc["http"] = http

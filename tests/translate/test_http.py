@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import SpanKind
 
-from otel_xray.translate.http import build_http
+from otel_xray.translate.http import build_http, is_ip
 from tests.translate.spans import make_span, one
 
 
@@ -324,3 +325,37 @@ def test_build_http_returns_none_without_http_keys() -> None:
 @pytest.mark.parametrize("kind", [SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER])
 def test_http_block_for_any_kind(kind: SpanKind) -> None:
     assert http_of(kind, {"http.method": "POST"})["request"]["method"] == "POST"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.1.2.3",
+        "0.0.0.0",
+        "255.255.255.255",
+        "01.2.3.4",
+        "1.2.3.256",
+        "1.2.3",
+        "1.2.3.4.5",
+        " 1.2.3.4",
+        "1.2.3.4\x00",
+        "::",
+        "::1",
+        "2001:db8::1",
+        "::ffff:1.2.3.4",
+        "fe80::1%eth0",
+        "1::2::3",
+        "12345::1",
+        "[::1]",
+        "1:2:3:4:5:6:7:8:9",
+        "example.com",
+        "",
+    ],
+)
+def test_is_ip_accepts_exactly_what_ipaddress_accepts(value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+        expected = True
+    except ValueError:
+        expected = False
+    assert is_ip(value) is expected

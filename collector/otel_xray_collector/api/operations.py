@@ -23,7 +23,7 @@ from .errors import ApiError, invalid_request, throttled
 from .filter import compile_filter, parse_entity_selector
 
 SUMMARY_PAGE = 100
-SUMMARY_SCAN_BUDGET = 20_000
+SUMMARY_SCAN_BUDGET = 2_000  # traces examined per page; fewer matches -> NextToken
 TRACES_PAGE = 25
 SERVICES_PAGE = 100
 SERIES_PAGE = 100

@@ -73,6 +73,12 @@ def _make_handler(
         protocol_version = "HTTP/1.1"
         server_version = "otel-xray-collector"
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes; without NODELAY, Nagle + delayed ACK
+            # add ~40 ms to every keep-alive response.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             _logger.debug("%s - " + format, self.address_string(), *args)
 

@@ -162,15 +162,39 @@ def parse_body(body: bytes) -> list[Outcome]:
 
 def check_document(doc: dict[str, Any], body: bytes | None) -> Outcome:
     """Check one decoded document; ``body`` is its original bytes when it came alone."""
-    problem = _problem(doc)
-    if problem is not None:
-        reason, message = problem
-        return Rejected(reason, message, _str_or_none(doc.get("id")))
+    if not _plainly_valid(doc):
+        problem = _problem(doc)
+        if problem is not None:
+            reason, message = problem
+            return Rejected(reason, message, _str_or_none(doc.get("id")))
     if body is None:
         body = dumps(doc)
-    end_time = doc.get("end_time")
-    in_progress = end_time is None
-    return Accepted(doc["trace_id"], doc["id"], in_progress, body)
+    return Accepted(doc["trace_id"], doc["id"], doc.get("end_time") is None, body)
+
+
+def _plainly_valid(doc: dict[str, Any]) -> bool:
+    """One-expression check of the common valid shape (the hot path); ``_problem`` explains."""
+    segment_id = doc.get("id")
+    trace_id = doc.get("trace_id")
+    name = doc.get("name")
+    start = doc.get("start_time")
+    end = doc.get("end_time")
+    parent_id = doc.get("parent_id")
+    subsegments = doc.get("subsegments")
+    return (
+        type(segment_id) is str and len(segment_id) == 16 and not segment_id.strip(_HEX)
+        and type(trace_id) is str and len(trace_id) == 35 and trace_id[:2] == "1-"
+        and trace_id[10] == "-" and not trace_id[2:10].strip(_HEX)
+        and not trace_id[11:].strip(_HEX)
+        and type(name) is str and 0 < len(name) <= MAX_NAME_CHARS
+        and (type(start) is float or type(start) is int)
+        and ((type(end) is float or type(end) is int)
+             or (end is None and doc.get("in_progress") is True))
+        and (parent_id is None or (type(parent_id) is str and len(parent_id) == 16
+                                   and not parent_id.strip(_HEX)))
+        and (parent_id is not None or doc.get("type") != "subsegment")
+        and (subsegments is None or _subsegments_problem(subsegments, "subsegments") is None)
+    )
 
 
 def check_dict(doc: Any) -> Outcome:

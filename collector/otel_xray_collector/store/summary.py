@@ -72,82 +72,120 @@ def _annotation_value(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _node_fact(key: NodeKey, doc: dict[str, Any], root: bool, inferred: bool) -> dict[str, Any]:
-    fault, error, throttle = classify(doc)
-    return {
+def _node_fact(key: NodeKey, doc: dict[str, Any], flags: tuple[bool, bool, bool],
+               root: bool, inferred: bool) -> dict[str, Any]:
+    fault, error, throttle = flags
+    fact: dict[str, Any] = {
         "n": key[0], "t": key[1], "a": key[2], "root": root, "inferred": inferred,
         "fault": fault, "error": error, "throttle": throttle,
-        "ok": not (fault or error or throttle), "rt": _elapsed(doc), "http": http_fields(doc),
+        "ok": not (fault or error or throttle), "rt": _elapsed(doc),
         "partial": not is_complete(doc),
     }
+    http = http_fields(doc)
+    if http:
+        fact["http"] = http
+    return fact
+
+
+def _collect_annotations(node: dict[str, Any], key: NodeKey,
+                         into: dict[str, dict[Any, tuple[dict[str, Any], dict[NodeKey, None]]]]
+                         ) -> None:
+    found = node.get("annotations")
+    if isinstance(found, dict):
+        for name, value in found.items():
+            api_value = _annotation_value(value)
+            if api_value is not None:
+                marker = (type(value).__name__, value)
+                entry = into.setdefault(str(name), {}).setdefault(marker, (api_value, {}))
+                entry[1][key] = None
+    children = node.get("subsegments")
+    if isinstance(children, list):
+        for child in children:
+            if isinstance(child, dict):
+                _collect_annotations(child, key, into)
+
+
+def _time_range(node: dict[str, Any], bounds: list[float | None]) -> None:
+    start = node.get("start_time")
+    if isinstance(start, (int, float)) and (bounds[0] is None or start < bounds[0]):
+        bounds[0] = float(start)
+    end = node.get("end_time")
+    if isinstance(end, (int, float)) and node.get("in_progress") is not True and (
+            bounds[1] is None or end > bounds[1]):
+        bounds[1] = float(end)
+    children = node.get("subsegments")
+    if isinstance(children, list):
+        for child in children:
+            if isinstance(child, dict):
+                _time_range(child, bounds)
 
 
 def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(TraceSummary without Revision, filter facts) for one assembled trace."""
-    everything = [d for s in trace.segments for d in _walk(s)] + trace.orphans
-    starts = [float(d["start_time"]) for d in everything
-              if isinstance(d.get("start_time"), (int, float))]
-    ends = [float(d["end_time"]) for d in everything if is_complete(d)]
-    start = min(starts) if starts else 0.0
-    duration = max(0.0, max(ends) - start) if ends else None
+    bounds: list[float | None] = [None, None]
+    for doc in trace.segments:
+        _time_range(doc, bounds)
+    for doc in trace.orphans:
+        _time_range(doc, bounds)
+    start = bounds[0] if bounds[0] is not None else 0.0
+    duration = max(0.0, bounds[1] - start) if bounds[1] is not None else None
     root = trace.root()
     entry = root if root is not None else (
         min(trace.segments, key=lambda s: s.get("start_time", 0.0)) if trace.segments else None)
 
     nodes: dict[NodeKey, None] = {}
-    annotations: dict[str, dict[str, tuple[dict[str, Any], dict[NodeKey, None]]]] = {}
+    annotations: dict[str, dict[Any, tuple[dict[str, Any], dict[NodeKey, None]]]] = {}
     users: dict[str, dict[NodeKey, None]] = {}
     arns: dict[str, None] = {}
     instances: dict[str, None] = {}
     zones: dict[str, None] = {}
     node_facts: list[dict[str, Any]] = []
     partial = root is None or bool(trace.orphans)
-    has_throttle = False
+    has_throttle = any_fault = any_error = False
+    entry_flags = (False, False, False)
     for segment in trace.segments:
         key = trace.node_key(segment)
         nodes[key] = None
-        node_facts.append(_node_fact(key, segment, not segment.get("parent_id"), False))
+        flags = classify(segment)
+        if segment is entry:
+            entry_flags = flags
+        any_fault = any_fault or flags[0]
+        any_error = any_error or flags[1]
+        has_throttle = has_throttle or flags[2]
+        node_facts.append(_node_fact(key, segment, flags, not segment.get("parent_id"), False))
         partial = partial or not is_complete(segment)
-        has_throttle = has_throttle or classify(segment)[2]
         user = segment.get("user")
         if isinstance(user, str) and user:
             users.setdefault(user, {})[key] = None
         arn = segment.get("resource_arn")
         if isinstance(arn, str) and arn:
             arns[arn] = None
-        ec2 = segment.get("aws", {}).get("ec2") if isinstance(segment.get("aws"), dict) else None
+        aws = segment.get("aws")
+        ec2 = aws.get("ec2") if isinstance(aws, dict) else None
         if isinstance(ec2, dict):
             if isinstance(ec2.get("instance_id"), str):
                 instances[ec2["instance_id"]] = None
             if isinstance(ec2.get("availability_zone"), str):
                 zones[ec2["availability_zone"]] = None
-        for doc in _walk(segment):
-            found = doc.get("annotations")
-            if not isinstance(found, dict):
-                continue
-            for name, value in found.items():
-                api_value = _annotation_value(value)
-                if api_value is None:
-                    continue
-                distinct = annotations.setdefault(str(name), {})
-                marker = repr(sorted(api_value.items()))
-                entry_value = distinct.setdefault(marker, (api_value, {}))
-                entry_value[1][key] = None
+        _collect_annotations(segment, key, annotations)
     for inferred in trace.inferred_segments:
         key = (str(inferred["name"]), str(inferred["origin"]), None)
         nodes[key] = None
-        node_facts.append(_node_fact(key, inferred, False, True))
-        has_throttle = has_throttle or classify(inferred)[2]
+        flags = classify(inferred)
+        any_fault = any_fault or flags[0]
+        any_error = any_error or flags[1]
+        has_throttle = has_throttle or flags[2]
+        node_facts.append(_node_fact(key, inferred, flags, False, True))
 
-    root_flags = classify(entry) if entry is not None else (False, False, False)
+    http = http_fields(entry) if entry is not None else {}
     summary: dict[str, Any] = {
         "Id": trace.trace_id,
         "StartTime": start,
-        "HasFault": root_flags[0],
-        "HasError": root_flags[1],
+        "HasFault": entry_flags[0],
+        "HasError": entry_flags[1],
         "HasThrottle": has_throttle,
         "IsPartial": partial,
-        "Http": http_fields(entry) if entry is not None else {},
+        "Http": http,
         "Annotations": {
             name: [{"AnnotationValue": value, "ServiceIds": [service_id(k) for k in keys]}
                    for value, keys in distinct.values()]
@@ -159,8 +197,8 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
         "ResourceARNs": [{"ARN": a} for a in arns],
         "InstanceIds": [{"Id": i} for i in instances],
         "AvailabilityZones": [{"Name": z} for z in zones],
-        "FaultRootCauses": root_causes(trace, "fault", root_flags[0]),
-        "ErrorRootCauses": root_causes(trace, "error", root_flags[1]),
+        "FaultRootCauses": root_causes(trace, "fault", entry_flags[0]) if any_fault else [],
+        "ErrorRootCauses": root_causes(trace, "error", entry_flags[1]) if any_error else [],
         "ResponseTimeRootCauses": [],
     }
     if duration is not None:
@@ -172,14 +210,11 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
         summary["EntryPoint"] = service_id(trace.node_key(entry))
 
     facts: dict[str, Any] = {
-        "fault": root_flags[0], "error": root_flags[1], "throttle": has_throttle,
-        "ok": not any(root_flags) and not has_throttle,
+        "fault": entry_flags[0], "error": entry_flags[1], "throttle": has_throttle,
+        "ok": not any(entry_flags) and not has_throttle,
         "rt": response_time, "duration": duration, "partial": partial,
         "inferred": bool(trace.inferred_segments),
-        "http": summary["Http"], "name": entry.get("name") if entry is not None else None,
-        "users": list(users),
-        "ann": {name: [next(iter(v[0].values())) for v in distinct.values()]
-                for name, distinct in annotations.items()},
+        "http": http, "name": entry.get("name") if entry is not None else None,
         "nodes": node_facts,
         "edges": [
             {"s": list(trace.node_key(c.owner)), "d": list(c.target), **_flags(c.subsegment)}
@@ -188,8 +223,19 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
             {"s": [s.get("name"), "client", None], "d": list(trace.node_key(s)), **_flags(s)}
             for s in trace.segments if not s.get("parent_id")
         ],
-        "az": list(zones), "iid": list(instances), "arn": list(arns),
     }
+    # optional facts only when present: keeps the stored blob small for plain traces
+    if users:
+        facts["users"] = list(users)
+    if annotations:
+        facts["ann"] = {name: [v[0][next(iter(v[0]))] for v in distinct.values()]
+                        for name, distinct in annotations.items()}
+    if zones:
+        facts["az"] = list(zones)
+    if instances:
+        facts["iid"] = list(instances)
+    if arns:
+        facts["arn"] = list(arns)
     return summary, facts
 
 
