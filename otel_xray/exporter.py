@@ -61,7 +61,8 @@ class XRayUdpSpanExporter(SpanExporter):
 
     The translation options (``indexed_attributes``, ``index_all_attributes``,
     ``tracing_name`` — default ``AWS_XRAY_TRACING_NAME`` —, ``log_group_names`` — default
-    ``AWS_LOG_GROUP``, comma-separated —, ``allow_dot``) are those of
+    ``AWS_LOG_GROUP``, comma-separated —, ``allow_dot``, ``keep_url_query`` — off: URLs lose
+    their query string, as with the X-Ray SDK —) are those of
     :class:`otel_xray.translate.TranslateOptions`.
     """
 
@@ -74,6 +75,7 @@ class XRayUdpSpanExporter(SpanExporter):
         tracing_name: str | None = None,
         log_group_names: Iterable[str] | None = None,
         allow_dot: bool = True,
+        keep_url_query: bool = False,
         embed_subsegments: bool = True,
         environ: Mapping[str, str] | None = None,
         resolver: Callable[[DaemonAddress], AddressResolver] | None = None,
@@ -89,6 +91,7 @@ class XRayUdpSpanExporter(SpanExporter):
             log_group_names=[g for g in log_group_names if g],
             allow_dot=allow_dot,
             environ=env,
+            keep_url_query=keep_url_query,
         )
         self.embed_subsegments = embed_subsegments
         udp = self.daemon_address.udp

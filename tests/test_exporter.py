@@ -19,6 +19,8 @@ from opentelemetry.util._importlib_metadata import entry_points
 
 from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
 from otel_xray.exporter import XRayUdpSpanExporter
+from otel_xray.sampling import XRayRemoteSampler
+from tests.sampling.api_server import SamplingApiServer, sampling_rule
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon, parse_datagram
 
@@ -151,6 +153,52 @@ def test_translation_options_reach_the_documents(udp_daemon: UdpDaemon, spans: S
     assert doc["name"] == "storefront"
     assert doc["annotations"]["customer"] == "alice"
     exp.shutdown()
+
+
+def test_url_query_is_left_out_unless_kept(udp_daemon: UdpDaemon, spans: SpanFactory) -> None:
+    span = spans.single("GET /login", **{"http.url": "http://front.local/login?token=s3cr3t"})
+    default = XRayUdpSpanExporter(udp_daemon.address)
+    kept = XRayUdpSpanExporter(udp_daemon.address, keep_url_query=True)
+    try:
+        default.export([span])
+        (doc,) = udp_daemon.documents(1)
+        assert doc["http"]["request"]["url"] == "http://front.local/login"
+        assert "s3cr3t" not in udp_daemon.datagrams[0].decode()
+        udp_daemon.clear()
+        kept.export([span])
+        (doc,) = udp_daemon.documents(1)
+        assert doc["http"]["request"]["url"] == "http://front.local/login?token=s3cr3t"
+    finally:
+        default.shutdown()
+        kept.shutdown()
+
+
+def test_centralized_rule_name_reaches_the_segment(udp_daemon: UdpDaemon) -> None:
+    """The real remote sampler, fed by a real sampling API, names its rule on the span; the
+    segment carries it where the X-Ray SDKs write it."""
+    api = SamplingApiServer()
+    api.rules = [sampling_rule("checkout-gets", priority=1, fixed_rate=1.0, method="GET")]
+    sampler = XRayRemoteSampler(daemon_address=api.address, autostart=False)
+    exp = XRayUdpSpanExporter(udp_daemon.address)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "checkout"}), sampler=sampler
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exp))
+    try:
+        assert sampler.refresh_rules()
+        tracer = provider.get_tracer("tests")
+        with tracer.start_as_current_span(
+            "GET /cart", kind=SpanKind.SERVER, attributes={"http.request.method": "GET"}
+        ):
+            pass
+        (segment,) = udp_daemon.documents(1)
+        assert_valid(segment)
+        assert segment["aws"]["xray"]["sampling_rule_name"] == "checkout-gets"
+        assert "aws.xray.sampling_rule_name" not in segment["metadata"]["default"]
+    finally:
+        provider.shutdown()
+        sampler.shutdown()
+        api.stop()
 
 
 # -- addresses --------------------------------------------------------------------------------

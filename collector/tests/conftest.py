@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig
 

@@ -15,10 +15,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
-from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import format_address
+
+from otel_xray.exporter import XRayUdpSpanExporter
 
 SDK_APP = Path(__file__).parent / "support" / "xray_sdk_app.py"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from otel_xray_collector.api.errors import ApiError
 from otel_xray_collector.api.filter import compile_filter, parse_entity_selector
 

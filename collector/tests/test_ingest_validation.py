@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from otel_xray_collector.ingest.validate import (
     BAD_FIELD,
     BAD_HEADER,
@@ -115,8 +114,8 @@ def test_bad_framing_is_rejected(datagram: bytes, reason: str) -> None:
 
 
 def _doc(**changes: object) -> bytes:
-    doc = {"name": "svc", "id": "0123456789abcdef", "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
-           "start_time": 1.0, "end_time": 2.0}
+    doc = {"name": "svc", "id": "0123456789abcdef",
+           "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37", "start_time": 1.0, "end_time": 2.0}
     doc.update(changes)
     return json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
 
@@ -172,4 +171,5 @@ def test_array_of_subsegments_is_split_into_documents() -> None:
     assert isinstance(outcomes[0], Accepted) and outcomes[0].segment_id == "000000000000000a"
     assert json.loads(outcomes[0].body)["name"] == "a"
     assert isinstance(outcomes[1], Rejected) and outcomes[1].reason == BAD_FIELD
-    assert isinstance(outcomes[2], Rejected) and "only independent subsegments" in outcomes[2].message
+    assert isinstance(outcomes[2], Rejected)
+    assert "only independent subsegments" in outcomes[2].message

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from otel_xray_collector.ingest.validate import Accepted, parse_body
 from otel_xray_collector.store.database import Database
 from otel_xray_collector.store.queries import TraceQueries

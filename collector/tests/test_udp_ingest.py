@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from otel_xray_collector.app import Collector
 from otel_xray_collector.ingest.pipeline import IngestPipeline
 

@@ -13,7 +13,6 @@ import boto3
 import botocore.config
 import pytest
 from botocore.exceptions import ClientError
-
 from otel_xray_collector.app import Collector
 from otel_xray_collector.console import STATIC_ROOT
 
@@ -50,7 +49,8 @@ def test_put_trace_segments_reports_rejects_and_stores_the_rest(
         TraceSegmentDocuments=[json.dumps(good), json.dumps(bad), "{not json"])
     assert answer["UnprocessedTraceSegments"] == [
         {"Id": bad["id"], "ErrorCode": "MissingParam", "Message": 'missing "start_time"'},
-        {"ErrorCode": "JSONFormatError", "Message": answer["UnprocessedTraceSegments"][1]["Message"]},
+        {"ErrorCode": "JSONFormatError",
+         "Message": answer["UnprocessedTraceSegments"][1]["Message"]},
     ]
     # acknowledged means committed: readable at once, no waiting
     traces = xray_client.batch_get_traces(TraceIds=[good["trace_id"], bad["trace_id"]])

@@ -95,3 +95,14 @@ def aws_block(
             block.pop("table_name", None)
             block["table_names"] = list(tables)
     return block
+
+
+def with_sampling_rule(block: dict[str, Any] | None, rule: Any) -> dict[str, Any] | None:
+    """``block`` plus ``xray.sampling_rule_name``, where the X-Ray SDKs name the centralized
+    rule that sampled the trace. Copies what it extends: resource parts are shared."""
+    if rule is None or rule == "":
+        return block
+    extended = dict(block) if block is not None else {}
+    xray = extended.get("xray")
+    extended["xray"] = {**(xray if isinstance(xray, dict) else {}), "sampling_rule_name": str(rule)}
+    return extended

@@ -115,9 +115,23 @@ def _first(h: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _build_url(h: Mapping[str, Any], is_server: bool, full_url: bool = True) -> str | None:
-    """``url.full``/``http.url``, else the URL rebuilt from scheme, host, port and target.
-    ``full_url`` false promises neither full-URL key is present."""
+def without_query(url: str) -> str:
+    """``url`` up to its query string or fragment: what the X-Ray SDK's Flask middleware
+    (``request.base_url``) and its ``requests`` patch record. Queries carry tokens and e-mail
+    addresses often enough that X-Ray users expect them to stay out of their traces."""
+    cut = url.find("?")
+    if cut >= 0:
+        url = url[:cut]
+    cut = url.find("#")
+    return url if cut < 0 else url[:cut]
+
+
+def _build_url(
+    h: Mapping[str, Any], is_server: bool, full_url: bool = True, keep_query: bool = False
+) -> str | None:
+    """``url.full``/``http.url``, else the URL rebuilt from scheme, host, port and target;
+    without its query string unless ``keep_query``. ``full_url`` false promises neither
+    full-URL key is present."""
     get = h.get
     # _first(h, "url.full", "http.url") and, below, the scheme's, written out: this runs for
     # every HTTP span and a call with varargs costs more than the lookups.
@@ -126,7 +140,8 @@ def _build_url(h: Mapping[str, Any], is_server: bool, full_url: bool = True) -> 
         if full is None or full == "":
             full = get("http.url")
         if full is not None and full != "":
-            return str(full)
+            full = full if type(full) is str else str(full)
+            return full if keep_query else without_query(full)
     host = get("http.host")
     port: Any = None
     if not host:
@@ -156,10 +171,10 @@ def _build_url(h: Mapping[str, Any], is_server: bool, full_url: bool = True) -> 
             url = f"{url}:{port}"
     target = h.get("http.target")
     if target:
-        return f"{url}{target}"
+        return f"{url}{target}" if keep_query else url + without_query(str(target))
     path = h.get("url.path") or "/"
     url += str(path)
-    query = h.get("url.query")
+    query = h.get("url.query") if keep_query else None
     if query:
         query = str(query)
         url += query if query.startswith("?") else "?" + query
@@ -249,6 +264,7 @@ def build_http(
     is_server: bool,
     events: Any = (),
     present: frozenset[str] | None = None,
+    keep_query: bool = False,
 ) -> dict[str, Any] | None:
     """Consume the HTTP and network keys of ``attrs`` and return the ``http`` block, or None.
 
@@ -260,7 +276,7 @@ def build_http(
         if present is None:
             return None
     present = consumed_http_keys(attrs, present)
-    block = http_block(attrs, HttpPlan(present, is_server, attrs), events)
+    block = http_block(attrs, HttpPlan(present, is_server, attrs), events, keep_query)
     for key in present:
         del attrs[key]
     return block
@@ -303,16 +319,20 @@ class HttpPlan:
         )
 
 
-def http_block(attrs: Mapping[str, Any], plan: HttpPlan, events: Any) -> dict[str, Any]:
+def http_block(
+    attrs: Mapping[str, Any], plan: HttpPlan, events: Any, keep_query: bool = False
+) -> dict[str, Any]:
     """The ``http`` block of a span whose keys ``plan`` describes. Reads, never changes,
-    ``attrs``; the keys it takes are ``plan.present``."""
+    ``attrs``; the keys it takes are ``plan.present``. The URL keeps its query string only
+    with ``keep_query`` (``TranslateOptions.keep_url_query``); the query keys are consumed
+    either way, so a query left out of the URL does not reappear as metadata."""
     get = attrs.get
     request: dict[str, Any] = {}
     method = get("http.request.method") or get("http.method")
     if method:
         request["method"] = method if type(method) is str and len(method) <= 250 else _clip(method)
     if plan.url:
-        url = _build_url(attrs, plan.is_server, plan.full_url)
+        url = _build_url(attrs, plan.is_server, plan.full_url, keep_query)
         if url:
             request["url"] = url if len(url) <= MAX_FIELD_LENGTH else url[:MAX_FIELD_LENGTH]
     agent = get("user_agent.original") or get("http.user_agent")

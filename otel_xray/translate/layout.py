@@ -22,6 +22,9 @@ from otel_xray.translate.names import name_candidates
 from otel_xray.translate.sql import consumed_sql_keys, has_db_system
 
 USER_ATTRIBUTE = "enduser.id"
+#: Where ``XRayRemoteSampler`` names the centralized rule that sampled a trace (its
+#: ``SAMPLING_RULE_ATTRIBUTE``); segments carry it as ``aws.xray.sampling_rule_name``.
+SAMPLING_RULE_ATTRIBUTE = "aws.xray.sampling_rule_name"
 _LAYOUT_CACHE_LIMIT = 1024
 
 
@@ -62,6 +65,7 @@ class Layout:
         "aws_sdk_keys",
         "sql",
         "user",
+        "sampling_rule",
         "remote_service",
         "namespaces",
         "plain",
@@ -98,6 +102,7 @@ class Layout:
         self.aws_sdk_keys = has_sdk_only_keys(present)
         self.sql = has_db_system(present)
         self.user = USER_ATTRIBUTE in present
+        self.sampling_rule = SAMPLING_RULE_ATTRIBUTE in present
         self.remote_service = "aws.remote.service" in present
         self.namespaces = has_metadata_namespaces(keys)
         self.plain = ANNOTATIONS_ATTRIBUTE not in present and not self.namespaces
@@ -112,7 +117,9 @@ class Layout:
         return found
 
     def _leftover_keys(self, consumed: int) -> tuple[str, ...]:
-        taken = {USER_ATTRIBUTE}
+        # The rule name goes to the segment's aws.xray and never to metadata: on a
+        # subsegment it is only our sampler's marker.
+        taken = {USER_ATTRIBUTE, SAMPLING_RULE_ATTRIBUTE}
         if self.http is not None:
             taken.update(self.http_by_ip[consumed // Consumed.IP_FIRST])
         if consumed & Consumed.AWS:

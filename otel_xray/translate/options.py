@@ -28,6 +28,9 @@ class TranslateOptions:
     ``truncated`` so one deep stack cannot push a document past the 64 KB datagram limit.
     ``validate_trace_id_timestamp``: reject trace ids whose first 32 bits are not a plausible
     epoch (the Collector's optional check; off by default, like the Collector).
+    ``keep_url_query``: keep the query string (and fragment) in ``http.request.url``. Off by
+    default, like the X-Ray SDK's Flask middleware and ``requests`` patch: queries carry tokens
+    and e-mail addresses, and X-Ray users do not expect them in their traces.
     """
 
     indexed_attributes: frozenset[str] = frozenset()
@@ -38,6 +41,7 @@ class TranslateOptions:
     sdk_from_resource: bool = False
     max_stack_frames: int = DEFAULT_MAX_STACK_FRAMES
     validate_trace_id_timestamp: bool = False
+    keep_url_query: bool = False
 
     @classmethod
     def build(
@@ -52,6 +56,7 @@ class TranslateOptions:
         sdk_from_resource: bool = False,
         max_stack_frames: int = DEFAULT_MAX_STACK_FRAMES,
         validate_trace_id_timestamp: bool = False,
+        keep_url_query: bool = False,
     ) -> TranslateOptions:
         env = os.environ if environ is None else environ
         name = tracing_name if tracing_name is not None else env.get(TRACING_NAME_ENV) or None
@@ -64,6 +69,7 @@ class TranslateOptions:
             sdk_from_resource=sdk_from_resource,
             max_stack_frames=max(0, int(max_stack_frames)),
             validate_trace_id_timestamp=validate_trace_id_timestamp,
+            keep_url_query=keep_url_query,
         )
 
 

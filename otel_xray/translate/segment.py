@@ -28,10 +28,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_xray.propagator import is_synthetic_parent
 from otel_xray.translate.annotations import DEFAULT_NAMESPACE, build_annotations_and_metadata
-from otel_xray.translate.aws import aws_block
+from otel_xray.translate.aws import aws_block, with_sampling_rule
 from otel_xray.translate.cause import build_cause, new_id
 from otel_xray.translate.http import http_block, is_ip
-from otel_xray.translate.layout import LAYOUT_CACHE, USER_ATTRIBUTE, Consumed, Layout, layout_of
+from otel_xray.translate.layout import (
+    LAYOUT_CACHE,
+    SAMPLING_RULE_ATTRIBUTE,
+    USER_ATTRIBUTE,
+    Consumed,
+    Layout,
+    layout_of,
+)
 from otel_xray.translate.links import build_links, xray_trace_id
 from otel_xray.translate.names import AWS_API, annotation_key, dependency_name, sanitize_name
 from otel_xray.translate.options import DEFAULT_OPTIONS, TranslateOptions
@@ -195,7 +202,7 @@ def _document(
                 if isinstance(value, str) and is_ip(value):
                     plan |= bit
             consumed = (plan >> 1) * Consumed.IP_FIRST
-        http = http_block(raw, layout.http_plans[plan], events)
+        http = http_block(raw, layout.http_plans[plan], events, options.keep_url_query)
         http_status = http["response"].get("status", 0)
 
     status = span._status
@@ -227,6 +234,8 @@ def _document(
         consumed |= Consumed.AWS
         if aws_sdk and layout.aws_sdk_keys:
             consumed |= Consumed.AWS_SDK
+    if is_segment and layout.sampling_rule:
+        aws = with_sampling_rule(aws, raw[SAMPLING_RULE_ATTRIBUTE])
     sql = None
     if layout.sql:
         sql = sql_block(raw, span._name)
@@ -359,8 +368,11 @@ def _split(
     segment["throttle"] = dependency["throttle"]
     if "cause" in dependency:
         segment["cause"] = dependency["cause"]
-    if info.aws is not None:
-        segment["aws"] = dict(info.aws)
+    aws = dict(info.aws) if info.aws is not None else None
+    if layout.sampling_rule:
+        aws = with_sampling_rule(aws, raw[SAMPLING_RULE_ATTRIBUTE])
+    if aws is not None:
+        segment["aws"] = aws
     annotations = dict(info.annotations)
     call_annotations = dependency.get("annotations")
     if call_annotations:

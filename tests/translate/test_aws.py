@@ -8,7 +8,9 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
-from tests.translate.spans import make_span, one
+from otel_xray.sampling import SAMPLING_RULE_ATTRIBUTE as REMOTE_SAMPLER_RULE_ATTRIBUTE
+from otel_xray.translate.layout import SAMPLING_RULE_ATTRIBUTE
+from tests.translate.spans import make_span, one, translate
 
 AWS_RESOURCE = Resource(
     {"service.name": "svc", "cloud.provider": "aws", "cloud.account_id": "123456789"}
@@ -149,3 +151,54 @@ def test_every_document_says_which_sdk_made_it() -> None:
         "sdk_version": otel_xray.__version__,
         "auto_instrumentation": False,
     }
+
+
+# -- aws.xray.sampling_rule_name: the centralized rule XRayRemoteSampler matched ---------------
+
+RULE = {SAMPLING_RULE_ATTRIBUTE: "checkout-gets", "http.method": "GET"}
+
+
+def test_sampling_rule_constant_is_the_remote_samplers() -> None:
+    assert SAMPLING_RULE_ATTRIBUTE == REMOTE_SAMPLER_RULE_ATTRIBUTE
+
+
+def test_sampling_rule_moves_into_the_segments_aws_xray() -> None:
+    segment = one(make_span(kind=SpanKind.SERVER, attributes=RULE, resource=AWS_RESOURCE))
+    assert segment["aws"]["xray"]["sampling_rule_name"] == "checkout-gets"
+    assert segment["aws"]["xray"]["sdk"]  # the rest of aws.xray is kept
+    assert SAMPLING_RULE_ATTRIBUTE not in segment.get("metadata", {}).get("default", {})
+
+
+def test_sampling_rule_is_never_an_annotation() -> None:
+    span = make_span(kind=SpanKind.SERVER, attributes=RULE, resource=AWS_RESOURCE)
+    segment = one(span, index_all_attributes=True)
+    assert segment["aws"]["xray"]["sampling_rule_name"] == "checkout-gets"
+    assert segment["annotations"]  # index_all_attributes is on ...
+    assert not [key for key in segment["annotations"] if "sampling_rule" in key]  # ... but not this
+
+
+def test_sampling_rule_without_an_aws_resource_still_reaches_the_segment() -> None:
+    gcp = Resource({"service.name": "svc", "cloud.provider": "gcp"})
+    segment = one(make_span(kind=SpanKind.SERVER, attributes=RULE, resource=gcp))
+    assert segment["aws"] == {"xray": {"sampling_rule_name": "checkout-gets"}}
+
+
+def test_sampling_rule_is_left_out_of_subsegments() -> None:
+    subsegment = one(make_span(kind=SpanKind.INTERNAL, attributes=RULE, resource=AWS_RESOURCE))
+    assert "sampling_rule_name" not in subsegment["aws"]["xray"]
+    assert SAMPLING_RULE_ATTRIBUTE not in subsegment.get("metadata", {}).get("default", {})
+
+
+def test_sampling_rule_of_a_root_call_goes_to_its_service_segment() -> None:
+    span = make_span(kind=SpanKind.CLIENT, attributes=RULE, resource=AWS_RESOURCE, parent=None)
+    call, service = translate(span)
+    assert service["aws"]["xray"]["sampling_rule_name"] == "checkout-gets"
+    assert "sampling_rule_name" not in call["aws"]["xray"]
+    assert SAMPLING_RULE_ATTRIBUTE not in call.get("metadata", {}).get("default", {})
+
+
+def test_sampling_rule_does_not_leak_into_the_next_segment() -> None:
+    """The resource's aws block is shared between documents: the rule is added to a copy."""
+    one(make_span(kind=SpanKind.SERVER, attributes=RULE, resource=AWS_RESOURCE))
+    later = one(make_span(kind=SpanKind.SERVER, resource=AWS_RESOURCE))
+    assert "sampling_rule_name" not in later["aws"]["xray"]

@@ -166,7 +166,59 @@ SERVER, CLIENT = SpanKind.SERVER, SpanKind.CLIENT
     ],
 )
 def test_request_url(kind: SpanKind, attributes: dict[str, Any], url: str) -> None:
-    assert http_of(kind, attributes)["request"]["url"] == url
+    """The Collector's cases, which keep the query string: ``keep_url_query`` opts back in."""
+    document = one(make_span(kind=kind, attributes=attributes), keep_url_query=True)
+    assert document["http"]["request"]["url"] == url
+
+
+@pytest.mark.parametrize(
+    ("kind", "attributes", "url"),
+    [
+        (
+            CLIENT,
+            {"url.full": "https://api.example.com/login?token=s3cr3t"},
+            "https://api.example.com/login",
+        ),
+        (CLIENT, {"http.url": "http://api.example.com/a#frag?x=1"}, "http://api.example.com/a"),
+        (
+            CLIENT,
+            {"http.url": "http://api.example.com/a?email=a@b.c#top"},
+            "http://api.example.com/a",
+        ),
+        (
+            SERVER,
+            {"http.scheme": "https", "http.host": "shop.example.com", "http.target": "/cart?id=7"},
+            "https://shop.example.com/cart",
+        ),
+        (
+            SERVER,
+            {
+                "url.scheme": "http",
+                "server.address": "localhost",
+                "url.path": "/api",
+                "url.query": "version=test",
+            },
+            "http://localhost/api",
+        ),
+        (
+            CLIENT,
+            {
+                "url.scheme": "http",
+                "net.peer.name": "kb234.example.com",
+                "url.query": "users=junit",
+            },
+            "http://kb234.example.com/",
+        ),
+    ],
+)
+def test_request_url_leaves_out_query_and_fragment_by_default(
+    kind: SpanKind, attributes: dict[str, Any], url: str
+) -> None:
+    document = one(make_span(kind=kind, attributes=attributes))
+    assert document["http"]["request"]["url"] == url
+    # The query keys are used up: the secret does not come back as metadata either.
+    leftovers = document.get("metadata", {}).get("default", {})
+    assert not {"url.full", "http.url", "http.target", "url.query"} & set(leftovers)
 
 
 def test_not_enough_for_a_url_in_any_convention() -> None:

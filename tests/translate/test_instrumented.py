@@ -116,7 +116,7 @@ def test_server_segment_and_client_subsegment(traced: Traced) -> None:
     assert segment["parent_id"] == f"{client_span.context.span_id:016x}"
     assert segment["http"]["request"] == {
         "method": "GET",
-        "url": f"http://127.0.0.1:{traced.port}/hello/bob?x=1",
+        "url": f"http://127.0.0.1:{traced.port}/hello/bob",  # the query is left out
         "user_agent": USER_AGENT,
         "client_ip": "127.0.0.1",
     }
@@ -130,7 +130,11 @@ def test_server_segment_and_client_subsegment(traced: Traced) -> None:
     assert client["type"] == "subsegment"
     assert client["parent_id"] == f"{job_span.context.span_id:016x}"
     assert client["http"]["request"]["method"] == "GET"
-    assert client["http"]["request"]["url"] == f"http://127.0.0.1:{traced.port}/hello/bob?x=1"
+    assert client["http"]["request"]["url"] == f"http://127.0.0.1:{traced.port}/hello/bob"
+    # keep_url_query opts back in, for the server's URL and the call's alike.
+    for span in (server_span, client_span):
+        (kept,) = translate(span, keep_url_query=True)
+        assert kept["http"]["request"]["url"] == f"http://127.0.0.1:{traced.port}/hello/bob?x=1"
     assert "client_ip" not in client["http"]["request"]
     assert client["http"]["response"]["status"] == 200
 

@@ -28,6 +28,7 @@ _logger = logging.getLogger("otel_xray_collector.ingest")
 
 MAX_BATCH = 8192
 INDEX_CHUNK = 500
+INDEX_WHEN_QUEUE_BELOW = 256  # indexing yields to writing while datagrams wait
 LOG_EVERY_SECONDS = 60.0
 
 
@@ -169,11 +170,16 @@ class IngestPipeline:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, index it, then stop the thread."""
+    def stop(self) -> None:
+        """Write everything queued, then stop the thread.
+
+        Indexing is left to the next start (its to-do list is in the database), so shutdown
+        takes only as long as writing the queue: at most ``buffer_bytes`` of datagrams.
+        """
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join()
 
     def wait_processed(self, datagrams: int, timeout: float = 10.0) -> bool:
         """Block until ``datagrams`` UDP datagrams were handled and everything is indexed."""
@@ -196,13 +202,15 @@ class IngestPipeline:
     def _run(self) -> None:
         while True:
             worked = self._drain_once()
-            if self.store is not None and len(self._datagrams) < MAX_BATCH:
+            if self._stopping:
+                if not self._datagrams and not self._submissions:
+                    break
+                continue
+            if self.store is not None and len(self._datagrams) < INDEX_WHEN_QUEUE_BELOW:
                 worked = self._index_some() or worked
             self._maybe_enforce_retention()
             with self._idle:
                 self._idle.notify_all()
-            if self._stopping and self._caught_up():
-                break
             if not worked:
                 self._wake.wait(0.5)
                 self._wake.clear()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..ingest.validate import Accepted, loads
+from ..ingest.validate import Accepted, dumps, loads
 from .codec import decode, encode
 from .database import Database
 from .model import assemble, contributions
@@ -28,8 +28,12 @@ from .summary import summarize
 
 _logger = logging.getLogger("otel_xray_collector.store")
 
+# The whole batch goes in as ONE statement over a JSON array (json_each): executemany would
+# release and re-acquire the GIL once per row, and with the UDP thread busy each re-acquisition
+# can wait a switch interval (measured: 3 us/row idle, over 100 us/row with a busy thread).
 _UPSERT = (
-    "INSERT INTO segments(seq, trace_id, seg_id, in_progress, doc) VALUES (?,?,?,?,?) "
+    "INSERT INTO segments(seq, trace_id, seg_id, in_progress, doc) "
+    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true "
     "ON CONFLICT(trace_id, seg_id) DO UPDATE SET seq=excluded.seq, "
     "in_progress=excluded.in_progress, doc=excluded.doc "
     # a late in-progress copy never replaces the complete document
@@ -81,14 +85,15 @@ class SegmentStore:
         """Upsert documents in one transaction; later documents with the same id win."""
         if not documents:
             return
-        seq = self._next_seq
-        rows = []
-        for doc in documents:
-            rows.append((seq, doc.trace_id, doc.segment_id, 1 if doc.in_progress else 0, doc.body))
-            seq += 1
+        first = self._next_seq
+        rows = [
+            (seq, doc.trace_id, doc.segment_id, 1 if doc.in_progress else 0,
+             doc.body.decode("utf-8", "replace") if isinstance(doc.body, bytes) else doc.body)
+            for seq, doc in enumerate(documents, first)
+        ]
         with self.db.write() as conn:
-            conn.executemany(_UPSERT, rows)
-        self._next_seq = seq
+            conn.execute(_UPSERT, (dumps(rows),))
+        self._next_seq = first + len(rows)
 
     # -- step 2: indexes and aggregates -----------------------------------------------------
 
