@@ -21,6 +21,7 @@ from .config import CollectorConfig, format_address, parse_address
 from .console import STATIC_ROOT
 from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
+from .ingest.validate import Rejected
 from .store.database import Database
 from .store.queries import TraceQueries
 from .store.store import SegmentStore
@@ -90,10 +91,11 @@ class Collector:
         self._started_at = time.time()
         return self
 
-    def _submit_otlp(self, documents: list[dict[str, Any]]) -> None:
-        """OTLP documents are acknowledged (the gRPC reply) only after they are committed."""
+    def _submit_otlp(self, documents: list[dict[str, Any]]) -> list[Rejected]:
+        """OTLP documents are acknowledged (the gRPC reply) only after they are committed; the
+        refused ones go back to the receiver, which reports them as a partial success."""
         assert self.pipeline is not None
-        self.pipeline.put_dicts(documents)
+        return self.pipeline.put_dicts(documents)
 
     def stop(self) -> None:
         if self._otlp is not None:
