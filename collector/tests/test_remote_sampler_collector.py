@@ -8,8 +8,9 @@ from pathlib import Path
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind
-from otel_xray.sampling import XRayRemoteSampler
 from otel_xray_collector.app import Collector
+
+from otel_xray.sampling import XRayRemoteSampler
 
 from .conftest import make_config
 
