@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit after printing instead of serving the console until Ctrl-C")
     parser.add_argument("--requests", type=int, default=24, help="requests per phase")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
+    parser.add_argument("--dns", action="store_true",
+                        help="also show the DNS failure: front calls a host name that does not "
+                             "resolve (back.invalid)")
     args = parser.parse_args(argv)
     style = Style(sys.stdout)
     out = sys.stdout
@@ -163,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         scenario.stop_back()
         print("  back stopped: front's calls to it now fail (connection refused)", file=sys.stderr)
         broken = scenario.drive(args.requests, label="back is down", progress=progress_bar)
-        scenario.wait_for_traces(healthy.ok + healthy.failed + broken.ok + broken.failed)
+        expected = healthy.ok + healthy.failed + broken.ok + broken.failed
+        if args.dns:
+            scenario.point_front_at("http://back.invalid:8080")
+            print("  front now calls back.invalid: the name does not resolve", file=sys.stderr)
+            unresolved = scenario.drive(max(1, args.requests // 2), label="back's name is gone",
+                                        progress=progress_bar)
+            expected += unresolved.ok + unresolved.failed
+        scenario.wait_for_traces(expected)
         print(file=out)
         for line in render_service_map(scenario.service_graph(), style):
             print(line, file=out)

@@ -128,6 +128,14 @@ class Scenario:
             self._moto.stop()
             self._moto = None
 
+    def point_front_at(self, back_url: str) -> None:
+        """Restart front calling ``back_url``. With a host name that does not resolve, its calls
+        fail as when a downstream's DNS record is gone ("Name or service not known")."""
+        _stop_process(self.services.pop("front").process)
+        self.services["front"] = self._start_service(
+            "front", BACK_URL=back_url, ORDERS_TABLE=TABLE,
+        )
+
     def stop_back(self) -> None:
         """Take the downstream away, as when its host dies: front's calls get connection refused."""
         service = self.services.pop("back")
