@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also show the DNS failure: front calls a host name that does not "
                              "resolve (back.invalid)")
     args = parser.parse_args(argv)
+    # Ctrl-C must stop everything even when started from a script that ignores SIGINT for
+    # background jobs; services started from here inherit the default handling too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     style = Style(sys.stdout)
     out = sys.stdout
 

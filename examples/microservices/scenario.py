@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -117,6 +118,16 @@ class Scenario:
         )
 
     def stop(self) -> None:
+        # A second Ctrl-C while stopping must not abandon the processes still to be stopped.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        try:
+            self._stop_all()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+
+    def _stop_all(self) -> None:
         for name in ("front", "back"):
             service = self.services.pop(name, None)
             if service is not None:
