@@ -1,17 +1,29 @@
 """Per-span cost of the awsxray exporter against its peers, on the same realistic spans.
 
 Prints ONE JSON line. Spans: 600 requests as Flask + requests record them (one SERVER span with
-the WSGI/Flask attributes and two CLIENT spans with the requests attributes each), exported in
-BatchSpanProcessor-sized batches (512). Measured in the same run, medians of REPEAT runs:
+the WSGI/Flask attributes and two CLIENT spans with the requests attributes each, every request
+with its own URLs), exported in BatchSpanProcessor-sized batches (512). Medians of REPEAT
+samples, taken round-robin (see ``race``):
 
-* ``ours_ns_per_span``: ``XRayUdpSpanExporter.export`` (translate + encode + embed + sendto to a
-  loopback UDP socket drained by a thread), embedding on (the default); ``ours_no_embed_*`` off;
-* ``translate_ns_per_span``: ``span_to_documents`` alone (the translator's share);
+* ``ours_ns_per_span``: ``XRayUdpSpanExporter.export`` (translate + encode + embed + one
+  ``sendto`` per datagram), embedding on (the default); ``ours_no_embed_*`` off. The daemon
+  stand-in is another process, as the real daemon is (a reader thread in this process competed
+  for the GIL and was counted as exporter time), and reads between samples: the exporter pays
+  the kernel's send and loopback delivery, not the wake-up of an idle reader, which depends on
+  the scheduler and the VM rather than on the exporter. ``ours_reader_waiting_*`` is the same
+  with the reader blocked in ``recv`` all along (the wake-ups included). Every datagram sent is
+  counted on arrival, so a drop would fail the run;
+* ``translate_ns_per_span``: ``span_to_documents`` alone; ``sendto_ns_per_datagram``: a bare
+  ``sendto`` of a request-sized datagram; ``glue_ns_per_span``: what the exporter adds around
+  the translator, the encoder and ``sendto`` (trace grouping, framing, bookkeeping);
 * ``otlp_ns_per_span``: the official OTLP encoder on the same spans (``encode_spans`` +
   ``SerializeToString``), the work an OTLP exporter does before its network call;
 * ``sdk_lifecycle_ns_per_span``: the SDK creating the same spans (start_span with the same
   attributes + end) with a no-op span processor: the cost the application already pays;
 * ``encode_*_ns_per_doc``: encoding the translated documents with orjson vs the stdlib.
+
+The spans are frozen out of the cyclic GC before measuring, so no peer pays for the young
+collections that would otherwise walk the just-made spans (whoever ran first did, ~3 µs/span).
 
 Targets: ``ours_vs_sdk_lifecycle`` <= 0.2 and ``otlp_vs_ours`` >= 4.
 """
@@ -41,6 +53,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from opentelemetry.trace import SpanKind  # noqa: E402
 
 from otel_xray import encode  # noqa: E402
+from otel_xray.daemon import HEADER  # noqa: E402
 from otel_xray.exporter import XRayUdpSpanExporter  # noqa: E402
 from otel_xray.translate import DEFAULT_OPTIONS, span_to_documents  # noqa: E402
 
@@ -115,17 +128,43 @@ def batches(spans: Sequence[ReadableSpan]) -> list[Sequence[ReadableSpan]]:
     return [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
 
 
-def median_ns_per_item(
-    run: Callable[[], None], items: int, between: Callable[[], object] | None = None
-) -> float:
-    samples = []
-    for _ in range(REPEAT):
-        if between is not None:
-            between()  # untimed
-        start = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - start) / items)
-    return statistics.median(samples)
+class Entrant:
+    """One measured thing: ``run`` handles ``items`` items; ``before``/``after`` are untimed."""
+
+    def __init__(
+        self,
+        run: Callable[[], object],
+        items: int,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
+    ) -> None:
+        self.run = run
+        self.items = items
+        self.before = before
+        self.after = after
+        self.samples: list[float] = []
+
+    @property
+    def ns_per_item(self) -> float:
+        return statistics.median(self.samples)
+
+
+def race(entrants: dict[str, Entrant], repeat: int = REPEAT) -> None:
+    """Sample every entrant once per round, round after round.
+
+    On a shared VM the speed of the machine drifts by tens of percent over seconds; measuring
+    one peer after another would fold that drift into the ratios. Interleaved, a slow spell
+    costs every peer alike, and the medians compare like with like.
+    """
+    for _ in range(repeat):
+        for entrant in entrants.values():
+            if entrant.before is not None:
+                entrant.before()
+            start = time.perf_counter_ns()
+            entrant.run()
+            entrant.samples.append((time.perf_counter_ns() - start) / entrant.items)
+            if entrant.after is not None:
+                entrant.after()
 
 
 # The daemon stand-in: a process of its own, as the real daemon is, so its receive loop neither
@@ -206,13 +245,13 @@ class Drain:
         self._process.wait(timeout=30)
 
 
-def measure_exporter(
+def exporter_entrant(
     spans: list[ReadableSpan], drain: Drain, embed: bool, reader_waiting: bool = False
-) -> dict[str, float]:
-    """The exporter's cost per span. By default the daemon reads between timed runs only: the
-    exporter then pays what it always pays, the kernel's send and loopback delivery, but not
-    waking an idle reader, whose cost depends on the scheduler and the VM (an IPI), not on
-    the exporter. ``reader_waiting`` keeps the reader blocked in ``recv`` instead."""
+) -> tuple[Entrant, XRayUdpSpanExporter]:
+    """The exporter's cost per span. By default the daemon stand-in reads between timed runs
+    only: the exporter then pays what it always pays, the kernel's send and loopback delivery,
+    but not waking an idle reader, whose cost depends on the scheduler and the VM (an IPI)
+    rather than on the exporter. ``reader_waiting`` keeps the reader blocked in ``recv``."""
     exporter = XRayUdpSpanExporter(drain.address, embed_subsegments=embed)
     groups = batches(spans)
 
@@ -221,24 +260,11 @@ def measure_exporter(
             exporter.export(group)
 
     if reader_waiting:
-        drain.follow()
-        cost = median_ns_per_item(run, len(spans))
-        drain.pause()
-    else:
-        cost = median_ns_per_item(run, len(spans), between=drain.drain)
-    drain.drain()
-    counters = exporter.counters
-    exporter.shutdown()
-    assert counters.dropped == 0, counters
-    return {
-        "ns_per_span": cost,
-        "datagrams": counters.datagrams_sent,
-        "datagrams_per_span": counters.datagrams_sent / counters.spans_exported,
-        "bytes_per_span": counters.bytes_sent / counters.spans_exported,
-    }
+        return Entrant(run, len(spans), before=drain.follow, after=drain.pause), exporter
+    return Entrant(run, len(spans), before=drain.drain), exporter
 
 
-def measure_sdk_lifecycle(spans: list[ReadableSpan]) -> float:
+def sdk_lifecycle_entrant(spans: list[ReadableSpan]) -> Entrant:
     provider = TracerProvider(resource=RESOURCE)
     provider.add_span_processor(SpanProcessor())  # no-op: the SDK's own work only
     tracer = provider.get_tracer("bench")
@@ -249,37 +275,40 @@ def measure_sdk_lifecycle(spans: list[ReadableSpan]) -> float:
         for name, kind, attributes in prepared:
             start_span(name, kind=kind, attributes=attributes).end()
 
-    cost = median_ns_per_item(run, len(spans))
-    provider.shutdown()
-    return cost
+    return Entrant(run, len(spans))
+
+
+def sendto_entrant(drain: Drain, payload: bytes, count: int) -> Entrant:
+    """A bare non-blocking ``sendto`` of a typical datagram: the fixed cost per datagram."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    destination = ("127.0.0.1", drain.port)
+
+    def run() -> None:
+        sendto = sock.sendto
+        for _ in range(count):
+            sendto(payload, destination)
+
+    return Entrant(run, count, before=drain.drain)
 
 
 def main() -> None:
     spans = make_spans()
     groups = batches(spans)
+    documents = [d for span in spans for d in span_to_documents(span, DEFAULT_OPTIONS)]
+    # The datagram an embedded request makes: its documents' bytes, one header per segment.
+    segments = sum(1 for d in documents if "type" not in d)
+    typical = sum(len(encode.dumps(d)) for d in documents) // segments + len(HEADER)
     # The spans were just made, so the cyclic GC's young collections, which every peer's own
     # allocations trigger, would keep walking them (and their attribute dicts) until they got
-    # promoted: whoever ran first paid ~3 µs per span more. Frozen, they are old for everyone,
-    # and each peer pays only for the collections of what it allocates itself.
+    # promoted: whoever ran first would pay for it. Frozen, they are old for everyone, and
+    # each peer pays only for the collections of what it allocates itself.
     gc.collect()
     gc.freeze()
-    drain = Drain()
-    try:
-        embedded = measure_exporter(spans, drain, embed=True)
-        flat = measure_exporter(spans, drain, embed=False)
-        waiting = measure_exporter(spans, drain, embed=True, reader_waiting=True)
-        received = drain.drain()
-    finally:
-        drain.close()
-    sent = embedded["datagrams"] + flat["datagrams"] + waiting["datagrams"]
-    assert received == sent, f"the daemon stand-in received {received} of {sent} datagrams"
 
     def translate_all() -> None:
         for span in spans:
             span_to_documents(span, DEFAULT_OPTIONS)
-
-    translate_ns = median_ns_per_item(translate_all, len(spans))
-    documents = [d for span in spans for d in span_to_documents(span, DEFAULT_OPTIONS)]
 
     def encode_each(dumps: Callable[[Any], bytes]) -> Callable[[], None]:
         def run() -> None:
@@ -288,38 +317,76 @@ def main() -> None:
 
         return run
 
-    encode_orjson = median_ns_per_item(encode_each(encode.dumps_orjson), len(documents))
-    encode_json = median_ns_per_item(encode_each(encode.dumps_json), len(documents))
-    otlp_ns = median_ns_per_item(
-        lambda: [encode_spans(group).SerializeToString() for group in groups], len(spans)
-    )
-    sdk_ns = measure_sdk_lifecycle(spans)
+    drain = Drain()
+    try:
+        ours, embedded = exporter_entrant(spans, drain, embed=True)
+        flat, not_embedded = exporter_entrant(spans, drain, embed=False)
+        waiting, waited = exporter_entrant(spans, drain, embed=True, reader_waiting=True)
+        entrants = {
+            "ours": ours,
+            "no_embed": flat,
+            "reader_waiting": waiting,
+            "translate": Entrant(translate_all, len(spans)),
+            "encode_orjson": Entrant(encode_each(encode.dumps_orjson), len(documents)),
+            "encode_json": Entrant(encode_each(encode.dumps_json), len(documents)),
+            "sendto": sendto_entrant(drain, b"x" * typical, 200),
+            "otlp": Entrant(
+                lambda: [encode_spans(group).SerializeToString() for group in groups], len(spans)
+            ),
+            "sdk_lifecycle": sdk_lifecycle_entrant(spans),
+        }
+        race(entrants)
+        received = drain.drain()
+    finally:
+        drain.close()
+    exporters = (embedded, not_embedded, waited)
+    counters = [exporter.counters for exporter in exporters]
+    for exporter in exporters:
+        exporter.shutdown()
+    sent = sum(c.datagrams_sent for c in counters) + REPEAT * entrants["sendto"].items
+    assert received == sent, f"the daemon stand-in received {received} of {sent} datagrams"
+    assert not any(c.dropped for c in counters), counters
 
-    ours = embedded["ns_per_span"]
+    cost = {name: entrant.ns_per_item for name, entrant in entrants.items()}
+    embed_counters, flat_counters = counters[0], counters[1]
+    datagrams_per_span = embed_counters.datagrams_sent / embed_counters.spans_exported
+    docs_per_span = len(documents) / len(spans)
+    # What the exporter adds around the translator, the encoder and the sendto calls.
+    glue = (
+        cost["ours"]
+        - cost["translate"]
+        - cost["encode_orjson"] * docs_per_span
+        - cost["sendto"] * datagrams_per_span
+    )
     result = {
         "bench": "exporter",
         "spans": len(spans),
         "batch": BATCH,
         "repeat": REPEAT,
         "encoder": encode.ENCODER_NAME,
-        "ours_ns_per_span": round(ours),
-        "ours_no_embed_ns_per_span": round(flat["ns_per_span"]),
-        "ours_reader_waiting_ns_per_span": round(waiting["ns_per_span"]),
-        "translate_ns_per_span": round(translate_ns),
-        "otlp_ns_per_span": round(otlp_ns),
-        "sdk_lifecycle_ns_per_span": round(sdk_ns),
-        "ours_vs_sdk_lifecycle": round(ours / sdk_ns, 3),
-        "otlp_vs_ours": round(otlp_ns / ours, 2),
-        "embed_datagrams_per_span": round(embedded["datagrams_per_span"], 3),
-        "no_embed_datagrams_per_span": round(flat["datagrams_per_span"], 3),
-        "no_embed_vs_embed_cost": round(flat["ns_per_span"] / ours, 2),
-        "embed_bytes_per_span": round(embedded["bytes_per_span"]),
-        "encode_orjson_ns_per_doc": round(encode_orjson),
-        "encode_json_ns_per_doc": round(encode_json),
-        "json_vs_orjson": round(encode_json / encode_orjson, 2),
+        "ours_ns_per_span": round(cost["ours"]),
+        "ours_no_embed_ns_per_span": round(cost["no_embed"]),
+        "ours_reader_waiting_ns_per_span": round(cost["reader_waiting"]),
+        "translate_ns_per_span": round(cost["translate"]),
+        "sendto_ns_per_datagram": round(cost["sendto"]),
+        "glue_ns_per_span": round(glue),
+        "otlp_ns_per_span": round(cost["otlp"]),
+        "sdk_lifecycle_ns_per_span": round(cost["sdk_lifecycle"]),
+        "ours_vs_sdk_lifecycle": round(cost["ours"] / cost["sdk_lifecycle"], 3),
+        "translate_vs_sdk_lifecycle": round(cost["translate"] / cost["sdk_lifecycle"], 3),
+        "otlp_vs_ours": round(cost["otlp"] / cost["ours"], 2),
+        "embed_datagrams_per_span": round(datagrams_per_span, 3),
+        "no_embed_datagrams_per_span": round(
+            flat_counters.datagrams_sent / flat_counters.spans_exported, 3
+        ),
+        "no_embed_vs_embed_cost": round(cost["no_embed"] / cost["ours"], 2),
+        "embed_bytes_per_span": round(embed_counters.bytes_sent / embed_counters.spans_exported),
+        "encode_orjson_ns_per_doc": round(cost["encode_orjson"]),
+        "encode_json_ns_per_doc": round(cost["encode_json"]),
+        "json_vs_orjson": round(cost["encode_json"] / cost["encode_orjson"], 2),
         "targets": {
-            "ours_vs_sdk_lifecycle<=0.2": ours / sdk_ns <= 0.2,
-            "otlp_vs_ours>=4": otlp_ns / ours >= 4,
+            "ours_vs_sdk_lifecycle<=0.2": cost["ours"] / cost["sdk_lifecycle"] <= 0.2,
+            "otlp_vs_ours>=4": cost["otlp"] / cost["ours"] >= 4,
         },
     }
     print(json.dumps(result))

@@ -8,15 +8,27 @@ prefixed by a JSON header line, and serves the sampling API over HTTP on a TCP a
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
-import socket
-import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+
+# The transport (resolver, sockets, rate-limited logging) lives in otel_xray.transport; its
+# names stay importable from here.
+from otel_xray.transport import (
+    ERROR_REFRESH_INTERVAL_S,
+    REFRESH_INTERVAL_S,
+    AddressResolver,
+    Destination,
+    RateLimitedLog,
+    Resolve,
+    Sender,
+    SendOutcome,
+    SocketAddress,
+    Spawn,
+    UdpTransport,
+    numeric_destination,
+    resolve_udp,
+)
 
 DAEMON_ADDRESS_ENV = "AWS_XRAY_DAEMON_ADDRESS"
 DEFAULT_HOST = "127.0.0.1"
@@ -121,316 +133,25 @@ def _parse_endpoint(text: str) -> Endpoint:
     return Endpoint(host, int(port_text))
 
 
-# --------------------------------------------------------------------------------------------
-# Transport: resolving the daemon's address and sending datagrams to it.
-
-SocketAddress = tuple[Any, ...]
-#: A resolved UDP destination: (address family, socket address for ``sendto``).
-Destination = tuple[int, SocketAddress]
-Resolve = Callable[[str, int], Destination]
-Spawn = Callable[[Callable[[], None]], None]
-
-#: How long a resolved host name is trusted, and the least time between two resolutions.
-REFRESH_INTERVAL_S = 60.0
-#: After a send error the name is re-resolved (in the background) at most this often.
-ERROR_REFRESH_INTERVAL_S = 5.0
-
-_logger = logging.getLogger("otel_xray.daemon")
-
-
-def resolve_udp(host: str, port: int) -> Destination:
-    """Resolve ``host`` for UDP, preferring IPv4 like the daemon's default listener does.
-
-    ``localhost`` commonly resolves to both ``::1`` and ``127.0.0.1`` while daemons bind
-    ``127.0.0.1:2000`` or ``0.0.0.0:2000``: taking the first IPv6 answer would lose everything.
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
-    if not infos:
-        raise OSError(f"no address for {host}")
-    best = min(infos, key=lambda info: 0 if info[0] == socket.AF_INET else 1)
-    return int(best[0]), tuple(best[4])
-
-
-def numeric_destination(endpoint: Endpoint) -> Destination | None:
-    """The destination of an IP-literal endpoint, found without any DNS; None for names."""
-    try:
-        infos = socket.getaddrinfo(
-            endpoint.host, endpoint.port, type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST
-        )
-    except (socket.gaierror, UnicodeError):
-        return None
-    return int(infos[0][0]), tuple(infos[0][4])
-
-
-def _spawn_daemon_thread(target: Callable[[], None]) -> None:
-    threading.Thread(target=target, name="otel-xray-resolve", daemon=True).start()
-
-
-class RateLimitedLog:
-    """Say a recurring problem once, then at most once per ``interval`` with a count.
-
-    A daemon that is down or a name that does not resolve fails every export; logging each one
-    would flood the application's logs with the same line.
-    """
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        interval: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._logger = logger
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-        self._suppressed = 0
-        self._lock = threading.Lock()
-
-    def warning(self, message: str, *args: object) -> bool:
-        """Log unless logged less than ``interval`` ago; True when a line was written."""
-        now = self._clock()
-        with self._lock:
-            if self._last is not None and now - self._last < self._interval:
-                self._suppressed += 1
-                return False
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        if suppressed:
-            message += f" ({suppressed} similar messages suppressed)"
-        self._logger.warning(message, *args)
-        return True
-
-    def reinit_after_fork(self) -> None:
-        self._lock = threading.Lock()
-
-
-class AddressResolver:
-    """Where datagrams go, resolving a host name rarely and never per span.
-
-    IP literals never touch DNS. A host name (the ``xray-service:2000`` Kubernetes service) is
-    resolved when first needed on the exporting thread (the batch processor's worker, not the
-    application), then trusted for ``refresh_interval`` seconds. Refreshes — periodic, or after a
-    send error — run in a background thread while sends keep using the known address, so a slow
-    resolver never stalls export. With no address at all, a new synchronous attempt is made at
-    most once per ``refresh_interval``; until then callers get ``None`` immediately.
-    """
-
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        refresh_interval: float = REFRESH_INTERVAL_S,
-        error_refresh_interval: float = ERROR_REFRESH_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-        resolve: Resolve = resolve_udp,
-        spawn: Spawn = _spawn_daemon_thread,
-    ) -> None:
-        self.endpoint = endpoint
-        self._refresh_interval = refresh_interval
-        self._error_refresh_interval = error_refresh_interval
-        self._clock = clock
-        self._resolve = resolve
-        self._spawn = spawn
-        self._fixed = numeric_destination(endpoint)
-        self._current: Destination | None = self._fixed
-        self._resolved_at = 0.0
-        self._attempted_at: float | None = None
-        self._stale = False
-        self._refreshing = False
-        self._lock = threading.Lock()
-        self._log = RateLimitedLog(_logger, refresh_interval, clock)
-        #: Number of resolution attempts (synchronous and background), for tests and stats.
-        self.resolutions = 0
-        self.last_error: BaseException | None = None
-
-    @property
-    def is_literal(self) -> bool:
-        return self._fixed is not None
-
-    def destination(self) -> Destination | None:
-        """The address to send to now, or None when the name cannot be resolved."""
-        if self._fixed is not None:
-            return self._fixed
-        now = self._clock()
-        with self._lock:
-            current = self._current
-            attempted = self._attempted_at
-            if current is None:
-                if attempted is not None and now - attempted < self._refresh_interval:
-                    return None
-                self._attempted_at = now
-                # Holding the lock makes concurrent first exports wait for this one answer
-                # instead of each resolving (or each giving up).
-                return self._resolve_locked()
-            assert attempted is not None
-            since_attempt = now - attempted
-            due = (self._stale and since_attempt >= self._error_refresh_interval) or (
-                now - self._resolved_at >= self._refresh_interval
-                and since_attempt >= self._refresh_interval
-            )
-            start_refresh = due and not self._refreshing
-            if start_refresh:
-                self._refreshing = True
-                self._attempted_at = now
-        if start_refresh:
-            try:
-                self._spawn(self._refresh)
-            except RuntimeError:  # no new threads at interpreter shutdown: keep the address
-                with self._lock:
-                    self._refreshing = False
-        return current
-
-    def invalidate(self) -> None:
-        """A send failed: the name may point elsewhere now (a rescheduled daemon pod)."""
-        if self._fixed is None:
-            with self._lock:
-                self._stale = True
-
-    def reinit_after_fork(self) -> None:
-        # A refresh thread of the parent does not exist in the child: forget it was running.
-        self._lock = threading.Lock()
-        self._refreshing = False
-        self._log.reinit_after_fork()
-
-    def _resolve_locked(self) -> Destination | None:
-        self.resolutions += 1
-        try:
-            found = self._resolve(self.endpoint.host, self.endpoint.port)
-        except (OSError, UnicodeError) as exc:
-            self.last_error = exc
-            self._log.warning(
-                "Cannot resolve X-Ray daemon address %s: %s; spans are dropped until it resolves"
-                " (next attempt in %.0f s)",
-                self.endpoint,
-                exc,
-                self._refresh_interval,
-            )
-            return None
-        self._current = found
-        self._resolved_at = self._clock()
-        self._stale = False
-        return found
-
-    def _refresh(self) -> None:
-        self.resolutions += 1
-        try:
-            found: Destination | None = self._resolve(self.endpoint.host, self.endpoint.port)
-        except (OSError, UnicodeError) as exc:
-            found = None
-            self.last_error = exc
-            self._log.warning(
-                "Cannot re-resolve X-Ray daemon address %s: %s; still sending to %s",
-                self.endpoint,
-                exc,
-                self._current[1] if self._current else None,
-            )
-        with self._lock:
-            if found is not None:
-                if found != self._current:
-                    _logger.info("X-Ray daemon %s now resolves to %s", self.endpoint, found[1])
-                self._current = found
-                self._resolved_at = self._clock()
-                self._stale = False
-            self._refreshing = False
-
-
-@dataclass
-class SendOutcome:
-    """What one ``UdpTransport.send_all`` call achieved, per datagram and in total."""
-
-    ok: list[bool]
-    sent: int = 0
-    bytes_sent: int = 0
-    errors: int = 0
-
-
-class UdpTransport:
-    """Unconnected, non-blocking UDP sockets to the daemon, safe across threads and fork().
-
-    Unconnected ``sendto`` because a connected UDP socket turns the ICMP "port unreachable" of a
-    stopped daemon into ``ECONNREFUSED`` on a later, unrelated send. Non-blocking because a full
-    socket buffer must cost a dropped datagram, never a stalled application. After ``fork()``
-    (gunicorn pre-fork workers, multiprocessing) the child opens its own socket on first use.
-    """
-
-    def __init__(self, endpoint: Endpoint, resolver: AddressResolver | None = None) -> None:
-        self.endpoint = endpoint
-        self.resolver = resolver if resolver is not None else AddressResolver(endpoint)
-        self._sockets: dict[int, socket.socket] = {}
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._log = RateLimitedLog(_logger)
-
-    def send_all(self, datagrams: Sequence[bytes]) -> SendOutcome:
-        """Send each datagram once; never raises. ``ok[i]`` says whether datagram i left."""
-        outcome = SendOutcome(ok=[False] * len(datagrams))
-        if not datagrams or self._closed:
-            return outcome
-        destination = self.resolver.destination()
-        if destination is None:
-            return outcome
-        family, address = destination
-        sock = self._socket(family)
-        if sock is None:
-            return outcome
-        sendto = sock.sendto
-        ok = outcome.ok
-        for index, datagram in enumerate(datagrams):
-            try:
-                sendto(datagram, address)
-            except OSError as exc:
-                outcome.errors += 1
-                self._on_error(exc, address)
-                continue
-            ok[index] = True
-            outcome.sent += 1
-            outcome.bytes_sent += len(datagram)
-        return outcome
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            sockets, self._sockets = self._sockets, {}
-        for sock in sockets.values():
-            sock.close()
-
-    def _socket(self, family: int) -> socket.socket | None:
-        pid = os.getpid()
-        if pid != self._pid:
-            self._after_fork(pid)
-        sock = self._sockets.get(family)
-        if sock is not None:
-            return sock
-        with self._lock:
-            if self._closed:
-                return None
-            sock = self._sockets.get(family)
-            if sock is None:
-                try:
-                    sock = socket.socket(family, socket.SOCK_DGRAM)
-                    sock.setblocking(False)
-                except OSError as exc:
-                    self._log.warning("Cannot open a UDP socket for the X-Ray daemon: %s", exc)
-                    return None
-                self._sockets[family] = sock
-            return sock
-
-    def _after_fork(self, pid: int) -> None:
-        # The parent's socket and locks are not ours: leave the socket to the parent (closing
-        # the shared descriptor would be harmless, but a fresh socket is simplest to reason about).
-        self._lock = threading.Lock()
-        self._sockets = {}
-        self._pid = pid
-        self._log.reinit_after_fork()
-        self.resolver.reinit_after_fork()
-
-    def _on_error(self, exc: OSError, address: SocketAddress) -> None:
-        if not isinstance(exc, BlockingIOError) and exc.errno not in _TRANSIENT_ERRNOS:
-            self.resolver.invalidate()
-        self._log.warning("Cannot send to the X-Ray daemon at %s: %s", address, exc)
-
-
-# A full send buffer or a daemon that is not listening says nothing about the address itself.
-_TRANSIENT_ERRNOS = frozenset(
-    {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE}
-)
+__all__ = [
+    "DAEMON_ADDRESS_ENV",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "ERROR_REFRESH_INTERVAL_S",
+    "HEADER",
+    "MAX_DATAGRAM_BYTES",
+    "REFRESH_INTERVAL_S",
+    "AddressResolver",
+    "DaemonAddress",
+    "Destination",
+    "Endpoint",
+    "RateLimitedLog",
+    "Resolve",
+    "SendOutcome",
+    "Sender",
+    "SocketAddress",
+    "Spawn",
+    "UdpTransport",
+    "numeric_destination",
+    "resolve_udp",
+]

@@ -195,22 +195,25 @@ def _candidates(document: dict[str, Any], encode: Callable[[Any], bytes]) -> Ite
 
 
 class EncodedDocument:
-    """One encoded document plus what embedding needs to know about it."""
+    """One encoded document plus what embedding needs to know about it.
 
-    __slots__ = ("body", "key", "parent_key", "embeddable", "span_index", "children", "size")
+    ``parent_key`` is set only for a subsegment (only subsegments nest: a segment whose parent
+    is in this process, a server span called by our own client span, is still its own
+    segment). Made once per document on the export path, so it reads the dict and nothing else.
+    """
+
+    __slots__ = ("body", "key", "parent_key", "span_index", "children", "size")
 
     def __init__(self, document: dict[str, Any], body: bytes, span_index: int) -> None:
         self.body = body
-        trace_id = document.get("trace_id")
-        self.key: tuple[Any, Any] = (trace_id, document.get("id"))
-        parent = document.get("parent_id")
-        self.parent_key: tuple[Any, Any] | None = (trace_id, parent) if parent else None
-        # Only subsegments nest: a segment whose parent is in this process (a server span
-        # called by our own client span) is still its own segment.
-        self.embeddable = document.get("type") == "subsegment" and self.parent_key is not None
         self.span_index = span_index
-        self.children: list[EncodedDocument] = []
         self.size = len(body)
+        self.children: list[EncodedDocument] = []
+        get = document.get
+        trace_id = get("trace_id")
+        self.key: tuple[Any, Any] = (trace_id, get("id"))
+        parent = get("parent_id") if get("type") == "subsegment" else None
+        self.parent_key: tuple[Any, Any] | None = (trace_id, parent) if parent else None
 
 
 class Datagram:
@@ -267,18 +270,20 @@ def assemble(
     by_key = {d.key: d for d in documents}
     roots: list[EncodedDocument] = []
     for doc in documents:
-        parent = (
-            by_key.get(doc.parent_key) if doc.parent_key is not None and doc.embeddable else None
-        )
-        if parent is None or parent is doc:
-            roots.append(doc)
-        else:
-            parent.children.append(doc)
+        if doc.parent_key is not None:
+            parent = by_key.get(doc.parent_key)
+            if parent is not None and parent is not doc:
+                parent.children.append(doc)
+                continue
+        roots.append(doc)
     out: list[Datagram] = []
     split = 0
     placed = 0
     for root in roots:
-        split += _fit(root, budget, out)
+        if root.children:
+            split += _fit(root, budget, out)
+        else:
+            out.append(Datagram(HEADER + root.body, [root.span_index], 1))
     for datagram in out:
         placed += datagram.documents
     if placed != len(documents):  # a parent_id cycle: send the unreached ones on their own
@@ -290,11 +295,64 @@ def assemble(
     return out, split
 
 
+#: A document, its encoded body and the index of the span it came from: what the exporter has
+#: for each document of a trace before framing.
+Encoded = tuple[dict[str, Any], bytes, int]
+
+
+def pack(
+    trace: Sequence[Encoded], embed: bool = True, budget: int = BODY_BUDGET
+) -> tuple[list[Datagram], int]:
+    """:func:`assemble` for the documents of one trace, with shortcuts for the usual shapes.
+
+    A lone document, and a segment (last: spans end after their children) with the
+    subsegments it directly holds, are framed straight from their bodies; anything else goes
+    through :func:`assemble`. This runs once per trace on the export path, where making an
+    :class:`EncodedDocument` per document costs as much as the framing itself.
+    """
+    if len(trace) == 1 or not embed:
+        return [Datagram(HEADER + body, [index], 1) for _, body, index in trace], 0
+    family = _family(trace, budget)
+    if family is not None:
+        return [family], 0
+    return assemble([EncodedDocument(*encoded) for encoded in trace], embed, budget)
+
+
+def _family(trace: Sequence[Encoded], budget: int) -> Datagram | None:
+    """The last document with all the others embedded in it, or None when they are not all
+    its subsegments or do not fit together."""
+    root, root_body, root_index = trace[-1]
+    root_id = root.get("id")
+    if not root_id:
+        return None
+    trace_id = root.get("trace_id")
+    above = root.get("parent_id")  # none of the children may be the root's own parent
+    size = len(root_body) + _EMBED_OVERHEAD - 1
+    # One join copies every body once; the memoryview drops the root's "}" without a copy.
+    chunks: list[Any] = [HEADER, memoryview(root_body)[:-1], _SUBSEGMENTS_OPEN]
+    spans = [root_index]
+    for position in range(len(trace) - 1):
+        document, body, index = trace[position]
+        if (
+            document.get("parent_id") != root_id
+            or document.get("type") != "subsegment"
+            or document.get("trace_id") != trace_id
+            or document.get("id") == above
+        ):
+            return None
+        if position:
+            chunks.append(b",")
+        chunks.append(body)
+        spans.append(index)
+        size += len(body) + 1
+    if size > budget:
+        return None
+    chunks.append(_SUBSEGMENTS_CLOSE)
+    return Datagram(b"".join(chunks), spans, len(spans))
+
+
 def _fit(root: EncodedDocument, budget: int, out: list[Datagram]) -> int:
     """Fit ``root``'s subtree into ``budget`` bottom-up, emitting detached subtrees to ``out``."""
-    if not root.children:
-        out.append(Datagram(HEADER + root.body, [root.span_index], 1))
-        return 0
     split = 0
     # Iterative post-order: span trees can be deep and recursion would be the wrong failure.
     order: list[EncodedDocument] = []

@@ -12,14 +12,15 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_xray import encode as _encode
-from otel_xray.daemon import AddressResolver, DaemonAddress, RateLimitedLog, UdpTransport
+from otel_xray.daemon import DaemonAddress
 from otel_xray.translate import TranslateOptions, span_to_documents
+from otel_xray.transport import AddressResolver, RateLimitedLog, UdpTransport
 
 _logger = logging.getLogger("otel_xray.exporter")
 
@@ -129,10 +130,27 @@ class XRayUdpSpanExporter(SpanExporter):
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         tally = _Tally()
-        # One trace at a time: embedding never crosses traces, and a small working set keeps
-        # memory warm instead of building (and freeing) a whole batch of documents at once.
+        sender = self._transport.sender()
+        embed = self.embed_subsegments
+        # One trace at a time: embedding never crosses traces, and each trace's datagrams are
+        # sent as soon as they are made, so the encoder's output and the payloads are freed
+        # before the next trace and their memory reused (held for a whole batch, fresh memory
+        # costs more than the encoding).
         for indexes in _group_by_trace(spans):
-            self._export_trace(spans, indexes, tally)
+            documents = self._encode_trace(spans, indexes, tally)
+            if not documents:
+                continue
+            datagrams, split = _encode.pack(documents, embed)
+            tally.split += split
+            for datagram in datagrams:
+                if sender is not None and sender.send(datagram.payload):
+                    tally.documents_sent += datagram.documents
+                else:
+                    tally.lost.update(datagram.span_indexes)
+        if sender is not None:
+            tally.datagrams_sent = sender.sent
+            tally.bytes_sent = sender.bytes_sent
+            tally.send_errors = sender.errors
         lost = len(tally.lost)
         self._add(
             spans_exported=len(spans) - lost,
@@ -147,13 +165,14 @@ class XRayUdpSpanExporter(SpanExporter):
         )
         return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
 
-    def _export_trace(
+    def _encode_trace(
         self, spans: Sequence[ReadableSpan], indexes: list[int], tally: _Tally
-    ) -> None:
+    ) -> list[_encode.Encoded]:
+        """The documents of one trace's spans, each encoded once and fitted to a datagram."""
         options = self.options
         encode = self._encode
         budget = _encode.BODY_BUDGET
-        documents: list[_encode.EncodedDocument] = []
+        documents: list[_encode.Encoded] = []
         for index in indexes:
             span = spans[index]
             try:
@@ -163,32 +182,27 @@ class XRayUdpSpanExporter(SpanExporter):
                 tally.lost.add(index)
                 self._errors_log.warning("Cannot translate span %r: %r", span.name, exc)
                 continue
-            for document in produced:
-                parts = _encode.flatten(document) if "subsegments" in document else (document,)
-                for part in parts:
-                    body = encode(part)
-                    if len(body) > budget:
-                        fitted, report = _encode.truncate_to_fit(part, body, budget, encode)
-                        self._note_truncation(report, span)
-                        if fitted is None:
-                            tally.lost.add(index)
-                            continue
-                        tally.truncated += 1
-                        body = fitted
-                    documents.append(_encode.EncodedDocument(part, body, index))
-        if not documents:
-            return
-        datagrams, split = _encode.assemble(documents, self.embed_subsegments, budget)
-        tally.split += split
-        outcome = self._transport.send_all([d.payload for d in datagrams])
-        tally.datagrams_sent += outcome.sent
-        tally.bytes_sent += outcome.bytes_sent
-        tally.send_errors += outcome.errors
-        for datagram, ok in zip(datagrams, outcome.ok):
-            if ok:
-                tally.documents_sent += datagram.documents
-            else:
-                tally.lost.update(datagram.span_indexes)
+            for document in produced:  # the translator never embeds subsegments itself
+                body = encode(document)
+                if len(body) > budget:
+                    fitted = self._fit(document, body, span, tally)
+                    if fitted is None:
+                        tally.lost.add(index)
+                        continue
+                    body = fitted
+                documents.append((document, body, index))
+        return documents
+
+    def _fit(
+        self, document: dict[str, Any], body: bytes, span: ReadableSpan, tally: _Tally
+    ) -> bytes | None:
+        """A document over the datagram budget, cut to fit; None (counted, said once) when
+        even cutting cannot make it fit."""
+        fitted, report = _encode.truncate_to_fit(document, body, _encode.BODY_BUDGET, self._encode)
+        self._note_truncation(report, span)
+        if fitted is not None:
+            tally.truncated += 1
+        return fitted
 
     def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
         # Once per exporter: a service that produces one oversized segment produces thousands.
@@ -263,8 +277,8 @@ def _group_by_trace(spans: Sequence[ReadableSpan]) -> Iterable[list[int]]:
     """Indexes of ``spans`` grouped by trace, in first-seen order."""
     groups: dict[object, list[int]] = {}
     for index, span in enumerate(spans):
-        context = span.context
-        key = context.trace_id if context is not None else None
+        context = span._context  # the property is a plain getter, at a call's cost per span
+        key = context[0] if context is not None else None  # trace_id
         group = groups.get(key)
         if group is None:
             groups[key] = [index]

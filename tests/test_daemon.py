@@ -284,6 +284,19 @@ def test_daemon_down_never_raises_and_later_sends_still_work(udp_daemon: UdpDaem
     transport.close()
 
 
+def test_sender_counts_what_left_and_what_did_not(udp_daemon: UdpDaemon) -> None:
+    transport = UdpTransport(DaemonAddress.parse(udp_daemon.address).udp)
+    sender = transport.sender()
+    assert sender is not None
+    assert sender.send(HEADER + b'{"id":"small"}') is True
+    assert sender.send(HEADER + b"x" * 70_000) is False  # over the UDP limit: EMSGSIZE
+    assert (sender.sent, sender.errors) == (1, 1)
+    assert sender.bytes_sent == len(HEADER + b'{"id":"small"}')
+    assert [d["id"] for d in udp_daemon.documents(1)] == ["small"]
+    transport.close()
+    assert transport.sender() is None  # closed: nothing to send with
+
+
 def test_closed_transport_sends_nothing(udp_daemon: UdpDaemon) -> None:
     transport = UdpTransport(DaemonAddress.parse(udp_daemon.address).udp)
     transport.close()

@@ -19,6 +19,7 @@ from otel_xray.encode import (
     dumps_json,
     dumps_orjson,
     flatten,
+    pack,
     truncate_to_fit,
 )
 from tests.support.schema import assert_valid
@@ -48,6 +49,10 @@ def subsegment(id_: str, parent: str, **extra: Any) -> dict[str, Any]:
 
 def encoded(docs: list[dict[str, Any]]) -> list[EncodedDocument]:
     return [EncodedDocument(d, encode.dumps(d), i) for i, d in enumerate(docs)]
+
+
+def triples(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes, int]]:
+    return [(d, encode.dumps(d), i) for i, d in enumerate(docs)]
 
 
 def ids_in(document: dict[str, Any]) -> list[str]:
@@ -269,3 +274,74 @@ def test_parent_id_cycles_still_deliver_every_document() -> None:
 def test_payloads_start_with_the_daemon_header() -> None:
     datagrams, _ = assemble(encoded([segment("1111111111111111")]))
     assert datagrams[0].payload.startswith(HEADER)
+
+
+# -- pack: the exporter's per-trace entry point ------------------------------------------------
+
+
+def test_pack_embeds_a_segments_direct_subsegments_exactly_like_assemble() -> None:
+    docs = [
+        subsegment("2222222222222222", "1111111111111111"),
+        subsegment("3333333333333333", "1111111111111111"),
+        segment("1111111111111111"),  # last: a span ends after its children
+    ]
+    datagrams, split = pack(triples(docs))
+    general, _ = assemble(encoded(docs))
+    assert split == 0 and len(datagrams) == 1
+    assert datagrams[0].payload == general[0].payload
+    assert datagrams[0].documents == 3 and sorted(datagrams[0].span_indexes) == [0, 1, 2]
+    root = parse_datagram(datagrams[0].payload)
+    assert_valid(root)
+    assert [c["id"] for c in root["subsegments"]] == ["2222222222222222", "3333333333333333"]
+
+
+@pytest.mark.parametrize(
+    "docs",
+    [
+        # A grandchild: not a family of direct subsegments.
+        [
+            subsegment("3333333333333333", "2222222222222222"),
+            subsegment("2222222222222222", "1111111111111111"),
+            segment("1111111111111111"),
+        ],
+        # A segment whose parent is in the batch stays a segment.
+        [segment("2222222222222222", parent_id="1111111111111111"), segment("1111111111111111")],
+        # Another trace's subsegment with the same parent id is never embedded.
+        [
+            subsegment("2222222222222222", "1111111111111111", trace_id="1-5759e988-" + "0" * 24),
+            segment("1111111111111111"),
+        ],
+        # A parent_id cycle.
+        [
+            subsegment("1111111111111111", "2222222222222222"),
+            subsegment("2222222222222222", "1111111111111111"),
+        ],
+        # The parent is not last.
+        [segment("1111111111111111"), subsegment("2222222222222222", "1111111111111111")],
+    ],
+)
+def test_pack_gives_what_assemble_gives_for_every_other_shape(docs: list[dict[str, Any]]) -> None:
+    packed, packed_split = pack(triples(docs))
+    general, general_split = assemble(encoded(docs))
+    assert packed_split == general_split
+    assert sorted(d.payload for d in packed) == sorted(d.payload for d in general)
+
+
+def test_pack_splits_a_family_too_big_for_one_datagram() -> None:
+    children = [
+        subsegment(f"{i:016x}", "a" * 16, metadata={"default": {"blob": "y" * 9_000}})
+        for i in range(1, 11)
+    ]
+    datagrams, split = pack(triples([*children, segment("a" * 16)]))
+    assert all(len(d.payload) <= MAX_DATAGRAM_BYTES for d in datagrams)
+    assert 0 < split == len(datagrams) - 1
+    delivered = [i for d in datagrams for i in ids_in(parse_datagram(d.payload))]
+    assert sorted(delivered) == sorted([c["id"] for c in children] + ["a" * 16])
+
+
+def test_pack_of_one_document_or_without_embedding() -> None:
+    (datagram,), _ = pack(triples([segment("1111111111111111")]))
+    assert datagram.payload == HEADER + encode.dumps(segment("1111111111111111"))
+    docs = [subsegment("2222222222222222", "1111111111111111"), segment("1111111111111111")]
+    flat, _ = pack(triples(docs), embed=False)
+    assert [parse_datagram(d.payload) for d in flat] == docs

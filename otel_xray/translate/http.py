@@ -119,11 +119,11 @@ def without_query(url: str) -> str:
     """``url`` up to its query string or fragment: what the X-Ray SDK's Flask middleware
     (``request.base_url``) and its ``requests`` patch record. Queries carry tokens and e-mail
     addresses often enough that X-Ray users expect them to stay out of their traces."""
-    cut = url.find("?")
-    if cut >= 0:
-        url = url[:cut]
-    cut = url.find("#")
-    return url if cut < 0 else url[:cut]
+    if "?" in url:  # `in` first: cheaper than a method call, and most URLs have no "#"
+        url = url[: url.index("?")]
+    if "#" in url:
+        url = url[: url.index("#")]
+    return url
 
 
 def _build_url(

@@ -62,32 +62,31 @@ def url_host(url: str) -> str:
 
     Client URLs differ per request (ids in paths, queries) while their authority repeats, so
     a cache keyed by the URL misses on every span and ``urlsplit`` costs more than the rest of
-    a translation. An ``http``/``https`` URL's authority is cut out here with two ``find``
-    calls, and only the authority is parsed and cached; other URLs take ``urlsplit`` as they are.
+    the name. An ``http``/``https`` URL's authority is cut out with one ``split`` and its host
+    looked up by authority; other URLs take ``urlsplit`` as they are.
     """
-    if url.startswith("http://"):
-        start = 7
-    elif url.startswith("https://"):
-        start = 8
-    else:
-        return _parsed_host(url)
-    end = url.find("/", start)
-    if end < 0:
-        end = len(url)
-    found = url.find("?", start, end)
-    if found >= 0:
-        end = found
-    found = url.find("#", start, end)
-    if found >= 0:
-        end = found
-    return _authority_host(url[start:end])
+    parts = url.split("/", 3)  # "http://authority/rest" -> ["http:", "", "authority", "rest"]
+    if len(parts) > 2 and parts[1] == "" and parts[0] in _WEB_SCHEMES:
+        authority = parts[2]
+        if "?" not in authority and "#" not in authority:
+            host = _HOSTS.get(authority)
+            return host if host is not None else _authority_host(authority)
+    return _parsed_host(url)
 
 
-@lru_cache(maxsize=1024)
+_WEB_SCHEMES = frozenset({"http:", "https:"})
+_HOSTS: dict[str, str] = {}  # authority -> host, read directly on the per-span path
+_HOSTS_LIMIT = 1024
+
+
 def _authority_host(authority: str) -> str:
     # "//" makes urlsplit read the authority exactly as it would inside the whole URL
     # (user info, port, brackets, the characters it drops or refuses).
-    return _parsed_host("//" + authority)
+    host = _parsed_host("//" + authority)
+    if len(_HOSTS) >= _HOSTS_LIMIT:  # an unbounded variety of hosts: start over
+        _HOSTS.clear()
+    _HOSTS[authority] = host
+    return host
 
 
 def _parsed_host(url: str) -> str:
@@ -195,8 +194,11 @@ def dependency_name(
                 return (f"{db_name}@{host}" if host else db_name), False
         elif not url_done:  # url.full / http.url: only the first non-empty URL counts
             url_done = True
-            url = _text(get("url.full")) or _text(get("http.url"))
-            host = url_host(url) if url else ""
-            if host:
-                return host, False
+            url = get("url.full")  # _text(...) or _text(...), written out: every client span
+            if not isinstance(url, str) or not url:
+                url = get("http.url")
+            if isinstance(url, str) and url:
+                host = url_host(url)
+                if host:
+                    return host, False
     return None, False

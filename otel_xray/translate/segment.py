@@ -206,7 +206,7 @@ def _document(
         http_status = http["response"].get("status", 0)
 
     status = span._status
-    status_code = status.status_code
+    status_code = status._status_code  # the property is a plain getter (see span_to_documents)
     # fault / error / throttle: the HTTP status first, the span status otherwise.
     if http_status < 400 or http_status > 599:
         fault, error, throttle = status_code is _ERROR, False, False
@@ -276,10 +276,16 @@ def _document(
         raise ValueError(f"span {span._name!r} has no SpanContext")
     start = span._start_time
     end = span._end_time
+    # The fields every document has, in one literal (one build instead of a store each).
     doc: dict[str, Any] = {
         "name": sanitize_name(name or span._name),
         "id": hex(context[1])[2:].zfill(16),  # = f"{:016x}", measured faster
+        "trace_id": xray_trace_id(context[0]),
         "start_time": start / 1e9 if start else 0.0,
+        "end_time": end / 1e9 if end else 0,
+        "fault": fault,
+        "error": error,
+        "throttle": throttle,
     }
     if info.service is not None:
         doc["service"] = info.service
@@ -295,13 +301,8 @@ def _document(
         links = getattr(links, "_dq", links)  # see _sequence
         if links:
             doc["links"] = build_links(links)
-    doc["trace_id"] = xray_trace_id(context[0])
-    doc["end_time"] = end / 1e9 if end else 0
     if http is not None:
         doc["http"] = http
-    doc["fault"] = fault
-    doc["error"] = error
-    doc["throttle"] = throttle
     if cause is not None:
         doc["cause"] = cause
     if aws is not None:

@@ -47,3 +47,8 @@ def test_url_host_of_many_urls_on_one_host() -> None:
     """Every request's URL is new; its host is not."""
     hosts = {url_host(f"http://inventory.internal:8081/items/{i}?page={i}") for i in range(3000)}
     assert hosts == {"inventory.internal"}
+
+
+def test_url_host_stays_right_past_its_cache_bound() -> None:
+    for i in range(3000):  # more authorities than the cache holds
+        assert url_host(f"https://user@h{i}.example.com:8443/x?y=1") == f"h{i}.example.com"
