@@ -62,7 +62,7 @@ def configure(
     daemon_address: str | None = None,
     propagators: Sequence[TextMapPropagator] | None = None,
     span_processors: Sequence[SpanProcessor] = (),
-    batch: bool = True,
+    batch: bool | None = None,
     set_global: bool = True,
     environ: Mapping[str, str] | None = None,
     **exporter_options: Any,
@@ -79,7 +79,8 @@ def configure(
     to :class:`~otel_xray.exporter.XRayUdpSpanExporter`. ``propagators`` replaces the global
     propagator; by default it becomes ``awsxray,tracecontext,baggage`` unless
     ``OTEL_PROPAGATORS`` chose otherwise. ``batch=False`` exports each span as it ends (tests,
-    short scripts). ``set_global=False`` leaves the global provider and propagator alone.
+    short scripts, and the default on Lambda, where a frozen function never runs a batch
+    processor's timer). ``set_global=False`` leaves the global provider and propagator alone.
 
     With ``AWS_XRAY_SDK_ENABLED=false`` nothing is installed and the returned provider samples
     nothing, as the X-Ray SDK's disabled recorder emits nothing.
@@ -110,6 +111,8 @@ def configure(
     _keep_detected_instance_id_after_fork(provider)
     for processor in span_processors:
         provider.add_span_processor(processor)
+    if batch is None:
+        batch = not env.get("AWS_LAMBDA_FUNCTION_NAME")
     provider.add_span_processor(
         BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     )

@@ -231,3 +231,18 @@ def test_a_forked_worker_keeps_the_detected_instance_id(
     os.close(read_end)
     os.waitpid(pid, 0)
     assert seen == "23"
+
+
+def test_on_lambda_spans_are_sent_as_they_end(
+    udp_daemon: UdpDaemon, providers: list[TracerProvider]
+) -> None:
+    """Lambda freezes the process after the handler returns: no batch timer would ever fire."""
+    provider = configure(
+        "fn", daemon_address=udp_daemon.address, detectors=[], sampler=ALWAYS_ON,
+        set_global=False, environ={"AWS_LAMBDA_FUNCTION_NAME": "fn"},
+    )
+    providers.append(provider)
+    with provider.get_tracer("t").start_as_current_span("handler"):
+        pass
+    (doc,) = udp_daemon.documents(1)  # no force_flush: it was sent when the span ended
+    assert doc["name"] == "fn"
