@@ -21,6 +21,7 @@ from .config import CollectorConfig, format_address, parse_address
 from .console import STATIC_ROOT
 from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
+from .ingest.udp_process import UdpReceiverProcess
 from .ingest.validate import Rejected
 from .store.database import Database
 from .store.queries import TraceQueries
@@ -37,7 +38,7 @@ class Collector:
         self._store: SegmentStore | None = None
         self._forwarder: Any = None
         self._otlp: Any = None
-        self._udp: UdpReceiver | None = None
+        self._udp: UdpReceiver | UdpReceiverProcess | None = None
         self._api: ApiServer | None = None
         self._sampling: Any = None
         self.pipeline: IngestPipeline | None = None
@@ -73,7 +74,13 @@ class Collector:
             self._sampling = SamplingService(config.sampling_rules)
             self.operations = XRayOperations(self.pipeline, queries, self._sampling)
             udp_host, udp_port = parse_address(config.udp)
-            self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
+            if config.receiver_process and os.name == "posix":
+                receiver = UdpReceiverProcess(udp_host, udp_port, self.pipeline.put_frame,
+                                              config.buffer_mb * 1024 * 1024)
+                self.pipeline.attach_receiver(receiver)
+                self._udp = receiver
+            else:
+                self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
             self._udp.start()
             tcp_host, tcp_port = parse_address(config.tcp)
             static = Path(config.static_root) if config.static_root else STATIC_ROOT
@@ -180,6 +187,9 @@ class Collector:
                 "address": format_address(udp.address) if udp is not None else None,
                 "datagrams_received": udp.received if udp is not None else 0,
                 "bytes_received": udp.bytes_received if udp is not None else 0,
+                # the receiver process (None: receiving on a thread of this process)
+                "receiver_pid": getattr(udp, "pid", None),
+                "receiver_restarts": getattr(udp, "restarts", 0),
             },
             "ingest": ingest,
             "store": self._store_status(),

@@ -110,8 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    # Shorter GIL switch interval: the UDP thread gets the GIL back sooner while the ingest
-    # thread is busy (measured: about 1.5x more documents written under a UDP flood).
+    # Shorter GIL switch interval: threads waiting on I/O (the frame reader, HTTP handlers, or
+    # the in-process UDP thread when there is no receiver process) get the GIL back sooner
+    # while the ingest thread is busy (measured with the UDP thread: about 1.5x more documents
+    # written under a flood).
     sys.setswitchinterval(0.001)
     collector = Collector(config)
     try:

@@ -71,6 +71,9 @@ class CollectorConfig:
     durable: bool = False  # synchronous=FULL: also survive power loss, slower commits
     max_waiting_documents: int = 100_000  # acknowledged submissions in flight before 429
     static_root: str | None = None  # the console's files; None = the packaged console
+    # UDP receive + validation in a child process (POSIX), so it runs beside the writer on
+    # another core; False keeps it on a thread of this process.
+    receiver_process: bool = True
     log_level: str = "info"
 
     def db_path(self) -> str:

@@ -1,9 +1,12 @@
 """The ingest thread: bounded queues in, validated documents committed in batches out.
 
-Three sources feed it: UDP datagrams (no acknowledgement, so a bounded queue that drops the
-*oldest* datagram when its byte budget is spent, like the daemon), and PutTraceSegments /
-OTLP documents (the caller waits until its documents are committed, so those are never
-dropped; when too many are waiting the caller is told to back off).
+Three sources feed it: UDP (no acknowledgement, so bounded memory that drops the *oldest*
+datagrams when its byte budget is spent, like the daemon), and PutTraceSegments / OTLP
+documents (the caller waits until its documents are committed, so those are never dropped;
+when too many are waiting the caller is told to back off). UDP arrives either as frames of
+documents the receiver process already validated and packed (``put_frame``; the budget is
+enforced in that process) or as raw datagrams from an in-process receiver (``put_datagrams``;
+the budget is enforced here).
 
 One thread owns the SQLite writer: it drains everything queued, validates, writes one
 transaction, then acknowledges, forwards, and uses idle moments to index and enforce
@@ -22,11 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..store.store import SegmentStore
+from .frames import Frame, PackedDocuments, pack, unpack
+from .pacing import IngestPacing
+from .priority import make_current_thread_background
 from .validate import Accepted, Outcome, Rejected, check_dict, parse_body, split_datagram
 
 _logger = logging.getLogger("otel_xray_collector.ingest")
 
-MAX_BATCH = 8192
+MAX_BATCH = 8192  # documents per transaction; also what put_frame lets wait here
 INDEX_CHUNK = 500
 INDEX_WHEN_QUEUE_BELOW = 256  # indexing yields to writing while datagrams wait
 LOG_EVERY_SECONDS = 60.0
@@ -34,6 +40,19 @@ LOG_EVERY_SECONDS = 60.0
 
 class Forwarding(Protocol):
     def offer(self, document: str) -> None: ...
+
+
+class ReceiverCounters(Protocol):
+    """What a receiver process reports about the datagrams it holds or dropped."""
+
+    @property
+    def spillover(self) -> int: ...
+
+    @property
+    def queued_datagrams(self) -> int: ...
+
+    @property
+    def queued_bytes(self) -> int: ...
 
 
 class Busy(RuntimeError):
@@ -54,15 +73,15 @@ class _OncePerMinute:
         self._last: dict[str, float] = {}
         self._suppressed: collections.Counter[str] = collections.Counter()
 
-    def warn(self, reason: str, message: str) -> None:
+    def warn(self, reason: str, message: str, count: int = 1) -> None:
         now = time.monotonic()
         if now - self._last.get(reason, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
-            suppressed = self._suppressed.pop(reason, 0)
+            suppressed = self._suppressed.pop(reason, 0) + count - 1
             extra = f" ({suppressed} more since last report)" if suppressed else ""
             _logger.warning("rejected segment document (%s): %s%s", reason, message, extra)
             self._last[reason] = now
         else:
-            self._suppressed[reason] += 1
+            self._suppressed[reason] += count
 
 
 class IngestPipeline:
@@ -86,11 +105,19 @@ class IngestPipeline:
         self._next_retention = time.monotonic() + 1.0
         self._datagrams: collections.deque[bytes] = collections.deque()
         self._submissions: collections.deque[_Submission] = collections.deque()
+        self._frames: collections.deque[Frame] = collections.deque()
+        self._frame_room = threading.Condition()
+        self._receiver: ReceiverCounters | None = None
+        self._receiver_spilled = 0  # ingest thread: last spillover count seen (for the log)
         self._waiting_docs = 0
         self._lock = threading.Lock()  # guards _waiting_docs and rejected (many writers)
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # ends a group-commit wait: submissions, full, stop
+        self._frame_documents = 0
+        self._pacing = IngestPacing()
         self._idle = threading.Condition()
         self._stopping = False
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="otel-xray-ingest", daemon=True)
         self._log = _OncePerMinute()
         # Each counter has one writing thread, so no lock is needed (reads may lag slightly).
@@ -122,6 +149,22 @@ class IngestPipeline:
             self._log.warn("spillover", "ingest buffer full, dropping the oldest datagram")
         if was_empty:
             self._wake.set()
+
+    def put_frame(self, frame: Frame) -> None:
+        """Called by the receiver-process reader. Blocks while a transaction's worth of
+        documents waits, so the backlog (and its drop-oldest budget) stays in the receiver."""
+        with self._frame_room:
+            while self._frame_documents >= MAX_BATCH and not self._stopped:
+                self._frame_room.wait(1.0)
+            self._frames.append(frame)
+            self._frame_documents += frame.documents.total
+            if self._frame_documents >= MAX_BATCH:
+                self._urgent.set()
+        self._wake.set()
+
+    def attach_receiver(self, receiver: ReceiverCounters) -> None:
+        """Report (and log) what a receiver process holds and drops as this pipeline's own."""
+        self._receiver = receiver
 
     def put_documents(self, bodies: Sequence[bytes | str]) -> list[tuple[int, Rejected]]:
         """PutTraceSegments: returns (index, rejection) pairs once the rest is committed."""
@@ -160,6 +203,7 @@ class IngestPipeline:
         submission = _Submission(accepted)
         self._submissions.append(submission)
         self._wake.set()
+        self._urgent.set()
         if not submission.done.wait(timeout):
             raise Busy("timed out waiting for the store")
         if submission.error is not None:
@@ -178,8 +222,12 @@ class IngestPipeline:
         """
         self._stopping = True
         self._wake.set()
+        self._urgent.set()
         if self._thread.is_alive():
             self._thread.join()
+        with self._frame_room:
+            self._stopped = True
+            self._frame_room.notify_all()
 
     def wait_processed(self, datagrams: int, timeout: float = 10.0) -> bool:
         """Block until ``datagrams`` UDP datagrams were handled and everything is indexed."""
@@ -194,28 +242,113 @@ class IngestPipeline:
         return True
 
     def _caught_up(self) -> bool:
-        return (not self._datagrams and not self._submissions
+        return (not self._datagrams and not self._submissions and not self._frames
                 and (self.store is None or not self.store.has_pending()))
 
     # -- the ingest thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        backgrounded = False
         while True:
+            if self._receiver is not None and not backgrounded:
+                backgrounded = make_current_thread_background()
+            self._gather()
             worked = self._drain_once()
             if self._stopping:
-                if not self._datagrams and not self._submissions:
+                if not self._datagrams and not self._submissions and not self._frames:
                     break
                 continue
-            if self.store is not None and len(self._datagrams) < INDEX_WHEN_QUEUE_BELOW:
-                worked = self._index_some() or worked
+            pause = 0.5
+            if self.store is not None and self._backlog() < INDEX_WHEN_QUEUE_BELOW:
+                delay = self._pacing.index_delay()
+                if delay <= 0:
+                    started = self._pacing.now()
+                    if self._index_some():
+                        self._pacing.indexed(started)
+                        worked = True
+                elif self.store.has_pending():
+                    pause = delay
             self._maybe_enforce_retention()
             with self._idle:
                 self._idle.notify_all()
             if not worked:
-                self._wake.wait(0.5)
+                self._wake.wait(pause)
                 self._wake.clear()
 
+    def _gather(self) -> None:
+        """Group commit (see pacing.py), cut short by anything urgent: a waiting caller, a
+        full batch, stop."""
+        if not (self._frames or self._datagrams) or self._submissions or self._stopping:
+            return
+        delay = self._pacing.write_delay()
+        if delay > 0 and len(self._datagrams) < MAX_BATCH:
+            self._urgent.wait(delay)
+        self._urgent.clear()
+
+    def _backlog(self) -> int:
+        """Datagrams waiting to be written (indexing yields to writing while there are many)."""
+        waiting = len(self._datagrams) + sum(f.datagrams for f in list(self._frames))
+        if self._receiver is not None:
+            waiting += self._receiver.queued_datagrams
+        return waiting
+
     def _drain_once(self) -> bool:
+        frames = self._take_frames()
+        taken = self._take_datagrams()
+        submissions: list[_Submission] = []
+        while self._submissions:
+            submissions.append(self._submissions.popleft())
+        self._note_receiver_spillover()
+        if not taken and not submissions and not frames:
+            self._pacing.wrote(0, udp=False)
+            return False
+        batches = [frame.documents for frame in frames]
+        if taken:
+            batches.append(self._parse_datagrams(taken))
+        for submission in submissions:
+            batches.append(pack(submission.accepted))
+        count = sum(b.total for b in batches)
+        self._pacing.wrote(count, udp=bool(taken or frames))
+        error: BaseException | None = None
+        if self.store is not None:
+            try:
+                self.store.write_packed(batches)
+            except Exception as exc:  # disk full, locked file: keep running, tell the callers
+                error = exc
+                self.store_errors += 1
+                _logger.error("writing %d documents failed: %s", count, exc)
+        if error is None:
+            self.accepted += count
+            self._forward(batches)
+        self.batches += 1
+        self.datagrams_processed += len(taken) + sum(f.datagrams for f in frames)
+        for submission in submissions:
+            with self._lock:
+                self._waiting_docs -= len(submission.accepted)
+            submission.error = error
+            submission.done.set()
+        return True
+
+    def _take_frames(self) -> list[Frame]:
+        frames: list[Frame] = []
+        if not self._frames:
+            return frames
+        with self._frame_room:
+            documents = 0
+            while self._frames and documents < MAX_BATCH:
+                frame = self._frames.popleft()
+                frames.append(frame)
+                documents += frame.documents.total
+            self._frame_documents -= documents
+            self._frame_room.notify_all()
+        for frame in frames:
+            for reason, (count, message) in frame.rejects.items():
+                with self._lock:
+                    self.rejected[reason] += count
+                self._log.warn(reason, message, count)
+        return frames
+
+    def _take_datagrams(self) -> list[bytes]:
         datagrams = self._datagrams
         taken: list[bytes] = []
         popleft = datagrams.popleft
@@ -224,11 +357,9 @@ class IngestPipeline:
                 taken.append(popleft())
         except IndexError:
             pass
-        submissions: list[_Submission] = []
-        while self._submissions:
-            submissions.append(self._submissions.popleft())
-        if not taken and not submissions:
-            return False
+        return taken
+
+    def _parse_datagrams(self, taken: list[bytes]) -> PackedDocuments:
         accepted: list[Accepted] = []
         for data in taken:
             self._bytes_out += len(data)
@@ -241,32 +372,21 @@ class IngestPipeline:
                     accepted.append(outcome)
                 else:
                     self._count_reject(outcome)
-        for submission in submissions:
-            accepted.extend(submission.accepted)
-        error: BaseException | None = None
-        if self.store is not None:
-            try:
-                self.store.write(accepted)
-            except Exception as exc:  # disk full, locked file: keep running, tell the callers
-                error = exc
-                self.store_errors += 1
-                _logger.error("writing %d documents failed: %s", len(accepted), exc)
-        if error is None:
-            self.accepted += len(accepted)
-            self._forward(accepted)
-        self.batches += 1
-        self.datagrams_processed += len(taken)
-        for submission in submissions:
-            with self._lock:
-                self._waiting_docs -= len(submission.accepted)
-            submission.error = error
-            submission.done.set()
-        return True
+        return pack(accepted)
 
-    def _forward(self, accepted: list[Accepted]) -> None:
+    def _note_receiver_spillover(self) -> None:
+        if self._receiver is None:
+            return
+        spilled = self._receiver.spillover
+        if spilled > self._receiver_spilled:
+            self._log.warn("spillover", "ingest buffer full, dropping the oldest datagrams",
+                           spilled - self._receiver_spilled)
+            self._receiver_spilled = spilled
+
+    def _forward(self, batches: list[PackedDocuments]) -> None:
         if self.forwarder is None:
             return
-        for doc in accepted:
+        for doc in (doc for batch in batches for doc in unpack(batch)):
             try:
                 self.forwarder.offer(doc.body.decode("utf-8", "replace"))
             except Exception as exc:  # the forwarder must never stop local ingest
@@ -301,14 +421,19 @@ class IngestPipeline:
     def counters(self) -> dict[str, Any]:
         with self._lock:
             rejected = dict(self.rejected)
+        receiver = self._receiver
+        frames = list(self._frames)
         return {
             "datagrams_processed": self.datagrams_processed,
             "accepted": self.accepted,
             "rejected": rejected,
             "rejected_total": sum(rejected.values()),
-            "spillover": self._spilled,
-            "queued_datagrams": len(self._datagrams),
-            "queued_bytes": self._bytes_in - self._bytes_out - self._spilled_bytes,
+            "spillover": self._spilled + (receiver.spillover if receiver is not None else 0),
+            "queued_datagrams": len(self._datagrams) + sum(f.datagrams for f in frames) + (
+                receiver.queued_datagrams if receiver is not None else 0),
+            "queued_bytes": self._bytes_in - self._bytes_out - self._spilled_bytes + sum(
+                len(f.documents.blob) for f in frames) + (
+                receiver.queued_bytes if receiver is not None else 0),
             "store_errors": self.store_errors,
             "batches": self.batches,
             "stored_seq": self.store.stored_seq if self.store is not None else 0,

@@ -46,8 +46,18 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
 
 
-class _BatchReader:
+class BatchReader:
     """``recvmmsg`` with a preallocated buffer; ``read()`` returns the datagrams waiting now."""
+
+    @staticmethod
+    def create(sock: socket.socket) -> BatchReader | _RecvLoop:
+        """The fastest reader this platform has for a non-blocking socket."""
+        if sys.platform.startswith("linux"):
+            try:
+                return BatchReader(sock.fileno())
+            except (OSError, AttributeError) as exc:  # pragma: no cover - odd libc
+                _logger.info("recvmmsg unavailable (%s); using recv", exc)
+        return _RecvLoop(sock)
 
     def __init__(self, fd: int) -> None:
         libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: keep the GIL during the call
@@ -67,45 +77,86 @@ class _BatchReader:
             self._msgs[i].msg_hdr.msg_iov = ctypes.pointer(self._iov[i])
             self._msgs[i].msg_hdr.msg_iovlen = 1
 
-    def read(self) -> list[bytes] | None:
-        """Datagrams now waiting (possibly empty list); None when the socket would block."""
+    def read(self) -> list[bytes]:
+        """Up to ``BATCH`` datagrams now waiting (empty datagrams skipped); [] when none."""
         count = self._recvmmsg(self._fd, self._msgs, BATCH, MSG_DONTWAIT, None)
         if count < 0:
             err = ctypes.get_errno()
             if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-                return None
+                return []
             raise OSError(err, "recvmmsg failed")
         view = self._view
         msgs = self._msgs
         return [bytes(view[i * MAX_DATAGRAM:i * MAX_DATAGRAM + msgs[i].msg_len])
-                for i in range(count)]
+                for i in range(count) if msgs[i].msg_len]
+
+
+class _RecvLoop:
+    """Portable stand-in for ``BatchReader``: one ``recv`` per datagram."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def read(self) -> list[bytes]:
+        batch: list[bytes] = []
+        for _ in range(BATCH):
+            try:
+                data = self._sock.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            if data:
+                batch.append(data)
+        return batch
+
+
+def _set_receive_buffer(sock: socket.socket) -> None:
+    """Ask for RECEIVE_BUFFER_BYTES of kernel buffer: it is what absorbs the moments when the
+    receiver is not scheduled. ``SO_RCVBUF`` is capped by ``net.core.rmem_max``; a process
+    allowed to (CAP_NET_ADMIN, e.g. root in a container) gets the full size with
+    ``SO_RCVBUFFORCE``, as the daemon's users expect on a dedicated host."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, RECEIVE_BUFFER_BYTES)
+            return
+        except OSError:
+            pass  # not permitted: fall back to what rmem_max allows
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+    except OSError:
+        pass
+
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    _set_receive_buffer(sock)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 class UdpReceiver:
-    """Binds the UDP socket and feeds every datagram to ``deliver`` (a list at a time)."""
+    """In-process receiver: a thread feeds every datagram to ``deliver`` (a list at a time).
+
+    Used where a receiver process is not available (not POSIX) or not wanted; parsing then
+    happens on the collector's ingest thread, sharing one core with writing.
+    """
 
     def __init__(self, host: str, port: int, deliver: Callable[[list[bytes]], None]) -> None:
         self._deliver = deliver
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
-        except OSError:
-            pass
-        self._sock.bind((host, port))
-        self._sock.setblocking(False)
+        self._sock = bind_udp(host, port)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self.received = 0
         self.bytes_received = 0
         self._stopping = threading.Event()
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="otel-xray-udp", daemon=True)
-        self._reader: _BatchReader | None = None
-        if sys.platform.startswith("linux"):
-            try:
-                self._reader = _BatchReader(self._sock.fileno())
-            except (OSError, AttributeError) as exc:  # pragma: no cover - odd libc
-                _logger.info("recvmmsg unavailable (%s); using recv", exc)
+        self._reader = BatchReader.create(self._sock)
 
     def start(self) -> None:
         self._thread.start()
@@ -127,7 +178,7 @@ class UdpReceiver:
         selector.register(self._wakeup_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                batch = self._read_available()
+                batch = self._reader.read()
                 if batch:
                     self.received += len(batch)
                     self.bytes_received += sum(len(d) for d in batch)
@@ -139,17 +190,3 @@ class UdpReceiver:
                 _logger.error("UDP receive loop stopped: %s", exc)
         finally:
             selector.close()
-
-    def _read_available(self) -> list[bytes]:
-        if self._reader is not None:
-            found = self._reader.read()
-            return [d for d in found if d] if found else []
-        batch: list[bytes] = []
-        for _ in range(BATCH):
-            try:
-                data = self._sock.recv(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            if data:
-                batch.append(data)
-        return batch

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..ingest.priority import make_current_thread_background
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments(
     seq INTEGER PRIMARY KEY,
@@ -81,6 +83,7 @@ class Database:
 
     def _checkpoint_loop(self) -> None:
         """Copy committed WAL pages into the database file, off the ingest thread."""
+        make_current_thread_background()
         conn = self._connect(writer=False)
         try:
             while not self._checkpoint_stop.wait(CHECKPOINT_INTERVAL):

@@ -19,7 +19,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..ingest.validate import Accepted, dumps, loads
+from ..ingest.frames import PackedDocuments, pack
+from ..ingest.validate import Accepted, loads
 from .codec import decode, encode
 from .database import Database
 from .model import assemble, contributions
@@ -28,12 +29,15 @@ from .summary import summarize
 
 _logger = logging.getLogger("otel_xray_collector.store")
 
-# The whole batch goes in as ONE statement over a JSON array (json_each): executemany would
-# release and re-acquire the GIL once per row, and with the UDP thread busy each re-acquisition
+# A batch goes in as ONE statement over its packed form (ingest/frames.py): executemany would
+# release and re-acquire the GIL once per row, and with another busy thread each re-acquisition
 # can wait a switch interval (measured: 3 us/row idle, over 100 us/row with a busy thread).
+# Bodies are cut from one blob with substr() rather than escaped into the JSON array: that
+# halves the statement's cost (measured 2.4 vs 3.9 us/document for ~0.5 KB documents).
 _UPSERT = (
     "INSERT INTO segments(seq, trace_id, seg_id, in_progress, doc) "
-    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true "
+    "SELECT ?1 + key, value->>0, value->>1, value->>2, "
+    "CAST(substr(?3, value->>3, value->>4) AS TEXT) FROM json_each(?2) WHERE true "
     "ON CONFLICT(trace_id, seg_id) DO UPDATE SET seq=excluded.seq, "
     "in_progress=excluded.in_progress, doc=excluded.doc "
     # a late in-progress copy never replaces the complete document
@@ -59,7 +63,7 @@ class SegmentStore:
         self.db = db
         self._clock = clock
         conn = db.writer
-        self._next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segments")
+        self._next_seq: int = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segments")
                           .fetchone()[0]) + 1
         row = conn.execute("SELECT v FROM meta WHERE k='indexed_seq'").fetchone()
         self.indexed_seq: int = row[0] if row else 0
@@ -83,17 +87,25 @@ class SegmentStore:
 
     def write(self, documents: Sequence[Accepted]) -> None:
         """Upsert documents in one transaction; later documents with the same id win."""
-        if not documents:
-            return
-        first = self._next_seq
-        rows = [
-            (seq, doc.trace_id, doc.segment_id, 1 if doc.in_progress else 0,
-             doc.body.decode("utf-8", "replace") if isinstance(doc.body, bytes) else doc.body)
-            for seq, doc in enumerate(documents, first)
-        ]
+        if documents:
+            self.write_packed([pack(documents)])
+
+    def write_packed(self, batches: Sequence[PackedDocuments]) -> int:
+        """Upsert packed batches, in order, in ONE transaction; returns the documents written.
+
+        Sequence numbers follow arrival order, so the index watermark sees every document.
+        """
+        batches = [b for b in batches if b.total]
+        if not batches:
+            return 0
+        seq = self._next_seq
         with self.db.write() as conn:
-            conn.execute(_UPSERT, (dumps(rows),))
-        self._next_seq = first + len(rows)
+            for batch in batches:
+                conn.execute(_UPSERT, (seq, batch.meta, batch.blob))
+                seq += batch.total
+        written = seq - self._next_seq
+        self._next_seq = seq
+        return written
 
     # -- step 2: indexes and aggregates -----------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""Validated documents packed for one SQL statement, and the frames that carry them between
+the UDP receiver process and the writer.
+
+A batch is packed as two values: ``meta``, a JSON array of ``[trace_id, segment_id,
+in_progress, offset, length]`` per document, and ``blob``, the document bodies back to back.
+SQLite inserts the whole batch with one statement (``json_each`` over ``meta``, ``substr`` of
+``blob``), so the writer spends no Python time per document and the bodies are never escaped
+into a JSON string (that escaping and SQLite's unescaping cost more than the insert itself).
+
+A frame is one packed batch plus the bookkeeping the writer needs to keep ``/status`` exact:
+how many datagrams it accounts for and the rejections among them (counts and one message per
+reason, for the once-a-minute log). Frames go over a pipe: a fixed header, then the parts.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from .validate import Accepted, dumps, loads
+
+
+class PackedDocuments(NamedTuple):
+    total: int
+    meta: str
+    blob: bytes
+
+
+EMPTY = PackedDocuments(0, "[]", b"")
+
+
+class Packer:
+    """Collects accepted documents into the packed form, in arrival order."""
+
+    __slots__ = ("_meta", "_parts", "_offset")
+
+    def __init__(self) -> None:
+        self._meta: list[tuple[str, str, int, int, int]] = []
+        self._parts: list[bytes] = []
+        self._offset = 1  # SQL substr() counts from 1
+
+    def add(self, doc: Accepted) -> None:
+        self.add_fields(doc.trace_id, doc.segment_id, doc.in_progress, doc.body)
+
+    def add_fields(self, trace_id: str, segment_id: str, in_progress: bool,
+                   body: bytes) -> None:
+        size = len(body)
+        self._meta.append((trace_id, segment_id, 1 if in_progress else 0, self._offset, size))
+        self._parts.append(body)
+        self._offset += size
+
+    def __len__(self) -> int:
+        return len(self._meta)
+
+    @property
+    def size(self) -> int:
+        return self._offset - 1
+
+    def pack(self) -> PackedDocuments:
+        if not self._meta:
+            return EMPTY
+        # trace and segment ids are validated hex, so the meta array is plain ASCII
+        return PackedDocuments(len(self._meta), dumps(self._meta).decode("ascii"),
+                               b"".join(self._parts))
+
+
+def pack(documents: Iterable[Accepted]) -> PackedDocuments:
+    packer = Packer()
+    for doc in documents:
+        packer.add(doc)
+    return packer.pack()
+
+
+def unpack(packed: PackedDocuments) -> list[Accepted]:
+    """The documents again (for the forwarder, the only consumer that needs them one by one)."""
+    if not packed.total:
+        return []
+    blob = packed.blob
+    return [Accepted(trace_id, segment_id, bool(in_progress),
+                     blob[offset - 1:offset - 1 + size])
+            for trace_id, segment_id, in_progress, offset, size in loads(packed.meta)]
+
+
+class Frame(NamedTuple):
+    """What the receiver process hands the writer: documents + the datagrams they came from.
+
+    ``datagrams`` counts every datagram this frame accounts for (rejected ones included), so
+    the writer's ``datagrams_processed`` stays comparable with ``received``.
+    ``rejects`` maps a reason to (count, one example message).
+    """
+
+    documents: PackedDocuments
+    datagrams: int
+    rejects: dict[str, tuple[int, str]]
+
+
+# documents, datagrams, meta bytes, blob bytes, rejects bytes
+_HEADER = struct.Struct("<IIIII")
+
+
+def encode_frame(frame: Frame) -> bytes:
+    meta = frame.documents.meta.encode("ascii")
+    rejects = dumps({k: list(v) for k, v in frame.rejects.items()}) if frame.rejects else b""
+    return b"".join((
+        _HEADER.pack(frame.documents.total, frame.datagrams, len(meta),
+                     len(frame.documents.blob), len(rejects)),
+        meta, frame.documents.blob, rejects,
+    ))
+
+
+class FrameReader:
+    """Reads whole frames from a blocking pipe; ``None`` at end of file.
+
+    A frame cut short by the writer's death is discarded: its datagrams were never handed
+    over, exactly as if they had still been in the kernel buffer.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        if size == 0:
+            return b""
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            count = os.readv(self._fd, [view[got:]])
+            if count == 0:
+                return None
+            got += count
+        return bytes(buffer)
+
+    def read(self) -> Frame | None:
+        header = self._read_exactly(_HEADER.size)
+        if header is None:
+            return None
+        count, datagrams, meta_len, blob_len, rejects_len = _HEADER.unpack(header)
+        body = self._read_exactly(meta_len + blob_len + rejects_len)
+        if body is None:
+            return None
+        meta = body[:meta_len].decode("ascii") if count else "[]"
+        blob = body[meta_len:meta_len + blob_len]
+        rejects: dict[str, tuple[int, str]] = {}
+        if rejects_len:
+            for reason, (number, message) in loads(body[meta_len + blob_len:]).items():
+                rejects[reason] = (int(number), str(message))
+        return Frame(PackedDocuments(count, meta, blob), datagrams, rejects)
+
+
