@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,10 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_document(tmp_path: Path) -> 
                 TraceSegmentDocuments=[json.dumps(d) for d in batch])
             assert answer["UnprocessedTraceSegments"] == []
             acknowledged.extend(d["trace_id"] for d in batch)
-            # /status counts only committed documents: a lower bound of what must survive
+        # Kill only once some of the flood is committed too, so both paths are exercised.
+        # /status counts only committed documents: a lower bound of what must survive.
+        deadline = time.monotonic() + 30
+        while committed_udp <= 0 and time.monotonic() < deadline:
             committed_udp = victim.status()["stored"] - len(acknowledged)
         victim.kill()
     finally:
