@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(style("otel-xray demo: front → back (×3), SQLite, DynamoDB (moto); all on 127.0.0.1",
                 "1"), file=out)
+    # Each run starts from an empty store, so the map printed below is this run's traffic.
+    for stale in args.workdir.glob("xray.db*"):
+        stale.unlink()
     with Scenario(args.workdir) as scenario:
         print(f"  collector: udp {scenario.addresses['udp']}  api+console "
               f"http://{scenario.addresses['tcp']}/  (db {args.workdir / 'xray.db'})", file=out)
