@@ -53,12 +53,21 @@ TEMPLATE = (
 def datagram(index: int, now: float, run: int) -> bytes:
     status = 500 if index % 50 == 0 else 200
     return HEADER + TEMPLATE % (
-        int(now), (run << 64) + index, index + 1, index % 7, now, now + 0.01, index % 20,
-        status, (run << 48) + (index << 8) + 1, now, now + 0.005)
+        int(now),
+        (run << 64) + index,
+        index + 1,
+        index % 7,
+        now,
+        now + 0.01,
+        index % 20,
+        status,
+        (run << 48) + (index << 8) + 1,
+        now,
+        now + 0.005,
+    )
 
 
-def _sender(port: int, count: int, rate: float, run: int, ready: Any, go: Any,
-            result: Any) -> None:
+def _sender(port: int, count: int, rate: float, run: int, ready: Any, go: Any, result: Any) -> None:
     now = time.time()
     payloads = [datagram(i, now, run) for i in range(count)]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -84,8 +93,9 @@ class Sender:
     def __init__(self, port: int, count: int, rate: float, run: int) -> None:
         self.ready, self.go = mp.Event(), mp.Event()
         self.rate = mp.Value("d", 0.0)
-        self.process = mp.Process(target=_sender, args=(port, count, rate, run, self.ready,
-                                                        self.go, self.rate))
+        self.process = mp.Process(
+            target=_sender, args=(port, count, rate, run, self.ready, self.go, self.rate)
+        )
         self.process.start()
         self.ready.wait(120)
 
@@ -111,22 +121,39 @@ def raw_recvfrom_rate(count: int) -> dict[str, float]:
             if not received:
                 first = last
             received += 1
-    except socket.timeout:
+    except TimeoutError:
         pass
     sender.process.join()
     sock.close()
     rate = (received - 1) / (last - first) if received > 1 else 0.0
-    return {"rate": rate, "received": received, "sent": count,
-            "send_rate": float(sender.rate.value)}
+    return {
+        "rate": rate,
+        "received": received,
+        "sent": count,
+        "send_rate": float(sender.rate.value),
+    }
 
 
 class CollectorProcess:
     def __init__(self, db: Path) -> None:
         script = Path(sys.executable).with_name("otel-xray-collector")
         self.process = subprocess.Popen(
-            [str(script), "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--otlp", "off",
-             "--db", str(db), "--log-level", "error"],
-            stdout=subprocess.PIPE, text=True)
+            [
+                str(script),
+                "--udp",
+                "127.0.0.1:0",
+                "--tcp",
+                "127.0.0.1:0",
+                "--otlp",
+                "off",
+                "--db",
+                str(db),
+                "--log-level",
+                "error",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stdout is not None
         event = json.loads(self.process.stdout.readline())
         self.udp_port = int(event["udp"].rsplit(":", 1)[1])
@@ -176,10 +203,15 @@ def udp_zero_loss(ceiling: float, seconds: float, workdir: Path) -> dict[str, An
             after = collector.settled(sent_total)
             drain = time.monotonic() - sent_at
             stored = after["stored"] - before["stored"]
-            step = {"target_rate": round(rate), "sent_rate": round(actual), "sent": count,
-                    "stored": stored, "kernel_drops": sent_total - after["udp"][
-                        "datagrams_received"], "spillover": after["spillover"],
-                    "drain_seconds": round(drain, 2)}
+            step = {
+                "target_rate": round(rate),
+                "sent_rate": round(actual),
+                "sent": count,
+                "stored": stored,
+                "kernel_drops": sent_total - after["udp"]["datagrams_received"],
+                "spillover": after["spillover"],
+                "drain_seconds": round(drain, 2),
+            }
             steps.append(step)
             # Sustained = nothing lost AND the collector kept pace: what was still queued
             # when the sender stopped drained within 10 % of the step's duration (a backlog
@@ -223,8 +255,11 @@ def build_store(path: Path, segments: int) -> dict[str, float]:
         pass
     elapsed = time.perf_counter() - started
     db.close()
-    return {"documents": traces * 4, "seconds": round(elapsed, 1),
-            "documents_per_second": round(traces * 4 / elapsed)}
+    return {
+        "documents": traces * 4,
+        "seconds": round(elapsed, 1),
+        "documents_per_second": round(traces * 4 / elapsed),
+    }
 
 
 def _trace_documents(index: int, start: float) -> list[bytes]:
@@ -232,39 +267,93 @@ def _trace_documents(index: int, start: float) -> list[bytes]:
     ids = [f"{(index << 8) + k:016x}" for k in range(8)]
     status = 500 if index % 40 == 0 else (429 if index % 97 == 0 else 200)
     frontend = {
-        "trace_id": trace_id, "id": ids[0], "name": f"frontend-{index % 3}",
-        "start_time": start, "end_time": start + 0.2, "origin": "AWS::EC2::Instance",
-        "http": {"request": {"method": "GET", "url": f"http://front/api/{index % 20}",
-                             "client_ip": "10.0.0.1", "user_agent": "bench"},
-                 "response": {"status": status}},
-        "annotations": {"customer": f"c{index % 100}"}, "user": f"u{index % 50}",
+        "trace_id": trace_id,
+        "id": ids[0],
+        "name": f"frontend-{index % 3}",
+        "start_time": start,
+        "end_time": start + 0.2,
+        "origin": "AWS::EC2::Instance",
+        "http": {
+            "request": {
+                "method": "GET",
+                "url": f"http://front/api/{index % 20}",
+                "client_ip": "10.0.0.1",
+                "user_agent": "bench",
+            },
+            "response": {"status": status},
+        },
+        "annotations": {"customer": f"c{index % 100}"},
+        "user": f"u{index % 50}",
         "subsegments": [
-            {"id": ids[1], "name": "backend", "namespace": "remote", "traced": True,
-             "start_time": start + 0.01, "end_time": start + 0.15,
-             "http": {"request": {"url": "http://backend/"}, "response": {"status": status}}},
-            {"id": ids[2], "name": "DynamoDB", "namespace": "aws", "start_time": start + 0.15,
-             "end_time": start + 0.17, "aws": {"operation": "GetItem", "table_name": "orders"}},
+            {
+                "id": ids[1],
+                "name": "backend",
+                "namespace": "remote",
+                "traced": True,
+                "start_time": start + 0.01,
+                "end_time": start + 0.15,
+                "http": {"request": {"url": "http://backend/"}, "response": {"status": status}},
+            },
+            {
+                "id": ids[2],
+                "name": "DynamoDB",
+                "namespace": "aws",
+                "start_time": start + 0.15,
+                "end_time": start + 0.17,
+                "aws": {"operation": "GetItem", "table_name": "orders"},
+            },
         ],
     }
     backend = {
-        "trace_id": trace_id, "id": ids[3], "name": "backend", "parent_id": ids[1],
-        "start_time": start + 0.02, "end_time": start + 0.14,
+        "trace_id": trace_id,
+        "id": ids[3],
+        "name": "backend",
+        "parent_id": ids[1],
+        "start_time": start + 0.02,
+        "end_time": start + 0.14,
         "http": {"request": {"url": "http://backend/"}, "response": {"status": status}},
-        "subsegments": [{"id": ids[4], "name": "worker", "namespace": "remote", "traced": True,
-                         "start_time": start + 0.03, "end_time": start + 0.12}],
+        "subsegments": [
+            {
+                "id": ids[4],
+                "name": "worker",
+                "namespace": "remote",
+                "traced": True,
+                "start_time": start + 0.03,
+                "end_time": start + 0.12,
+            }
+        ],
     }
     worker = {
-        "trace_id": trace_id, "id": ids[5], "name": "worker", "parent_id": ids[4],
-        "start_time": start + 0.04, "end_time": start + 0.11,
-        "subsegments": [{"id": ids[6], "name": "api.partner.example", "namespace": "remote",
-                         "start_time": start + 0.05, "end_time": start + 0.1,
-                         "http": {"request": {"url": "https://api.partner.example/"},
-                                  "response": {"status": 200}}}],
+        "trace_id": trace_id,
+        "id": ids[5],
+        "name": "worker",
+        "parent_id": ids[4],
+        "start_time": start + 0.04,
+        "end_time": start + 0.11,
+        "subsegments": [
+            {
+                "id": ids[6],
+                "name": "api.partner.example",
+                "namespace": "remote",
+                "start_time": start + 0.05,
+                "end_time": start + 0.1,
+                "http": {
+                    "request": {"url": "https://api.partner.example/"},
+                    "response": {"status": 200},
+                },
+            }
+        ],
     }
     streamed = {
-        "trace_id": trace_id, "id": ids[7], "name": "orders-db", "type": "subsegment",
-        "parent_id": ids[3], "namespace": "remote", "start_time": start + 0.05,
-        "end_time": start + 0.06, "sql": {"url": "postgresql://db/orders"},
+        "trace_id": trace_id,
+        "id": ids[7],
+        "name": "orders-db",
+        "type": "subsegment",
+        "parent_id": ids[3],
+        "namespace": "remote",
+        "start_time": start + 0.05,
+        "end_time": start + 0.06,
+        "sql": {"url": "postgresql://db/orders"},
     }
     return [json.dumps(d).encode() for d in (frontend, backend, worker, streamed)]
 
@@ -292,8 +381,16 @@ def query_latencies(path: Path) -> dict[str, float]:
     from otel_xray_collector.app import Collector
     from otel_xray_collector.config import CollectorConfig
 
-    collector = Collector(CollectorConfig(udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None,
-                                          db=str(path), retention_hours=0, max_db_mb=0))
+    collector = Collector(
+        CollectorConfig(
+            udp="127.0.0.1:0",
+            tcp="127.0.0.1:0",
+            otlp=None,
+            db=str(path),
+            retention_hours=0,
+            max_db_mb=0,
+        )
+    )
     collector.start()
     try:
         now = time.time()
@@ -301,8 +398,11 @@ def query_latencies(path: Path) -> dict[str, float]:
 
         def timed(path_: str, body: dict[str, Any]) -> float:
             request = urllib.request.Request(
-                collector.endpoint_url + path_, data=json.dumps(body).encode(), method="POST",
-                headers={"Content-Type": "application/json"})
+                collector.endpoint_url + path_,
+                data=json.dumps(body).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
             runs = []
             for _ in range(5):
                 started = time.perf_counter()
@@ -315,9 +415,16 @@ def query_latencies(path: Path) -> dict[str, float]:
         return {
             "service_graph": timed("/ServiceGraph", window),
             "trace_summaries": timed("/TraceSummaries", {**window, "TimeRangeType": "Event"}),
-            "trace_summaries_filtered": timed("/TraceSummaries", {
-                **window, "TimeRangeType": "Event",
-                "FilterExpression": 'service("backend") { fault } AND http.url CONTAINS "/api/1"'}),
+            "trace_summaries_filtered": timed(
+                "/TraceSummaries",
+                {
+                    **window,
+                    "TimeRangeType": "Event",
+                    "FilterExpression": (
+                        'service("backend") { fault } AND http.url CONTAINS "/api/1"'
+                    ),
+                },
+            ),
         }
     finally:
         collector.stop()
@@ -353,8 +460,7 @@ def main() -> None:
             "full_scan_read_seconds": round(scan["read_seconds"], 4),
             "full_scan_read_decode_seconds": round(scan["read_decode_seconds"], 4),
             **{f"query_{k}_seconds": round(v, 4) for k, v in queries.items()},
-            **{f"query_{k}_ratio": round(v / scan["read_seconds"], 4)
-               for k, v in queries.items()},
+            **{f"query_{k}_ratio": round(v / scan["read_seconds"], 4) for k, v in queries.items()},
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result))

@@ -196,8 +196,12 @@ def test_detected_beanstalk_deployment_id_survives_the_sdk_random_instance_id(
 ) -> None:
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
     provider = configure(
-        "shop", daemon_address=udp_daemon.address, detectors=[StaticDetector(BEANSTALK)],
-        sampler=ALWAYS_ON, set_global=False, batch=False,
+        "shop",
+        daemon_address=udp_daemon.address,
+        detectors=[StaticDetector(BEANSTALK)],
+        sampler=ALWAYS_ON,
+        set_global=False,
+        batch=False,
     )
     providers.append(provider)
     assert provider.resource.attributes["service.instance.id"] == "23"
@@ -216,8 +220,12 @@ def test_a_forked_worker_keeps_the_detected_instance_id(
 
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
     provider = configure(
-        "shop", daemon_address="127.0.0.1:9", detectors=[StaticDetector(BEANSTALK)],
-        sampler=ALWAYS_ON, set_global=False, batch=False,
+        "shop",
+        daemon_address="127.0.0.1:9",
+        detectors=[StaticDetector(BEANSTALK)],
+        sampler=ALWAYS_ON,
+        set_global=False,
+        batch=False,
     )
     providers.append(provider)
     read_end, write_end = os.pipe()
@@ -238,8 +246,12 @@ def test_on_lambda_spans_are_sent_as_they_end(
 ) -> None:
     """Lambda freezes the process after the handler returns: no batch timer would ever fire."""
     provider = configure(
-        "fn", daemon_address=udp_daemon.address, detectors=[], sampler=ALWAYS_ON,
-        set_global=False, environ={"AWS_LAMBDA_FUNCTION_NAME": "fn"},
+        "fn",
+        daemon_address=udp_daemon.address,
+        detectors=[],
+        sampler=ALWAYS_ON,
+        set_global=False,
+        environ={"AWS_LAMBDA_FUNCTION_NAME": "fn"},
     )
     providers.append(provider)
     with provider.get_tracer("t").start_as_current_span("handler"):

@@ -75,8 +75,9 @@ class Collector:
             self.operations = XRayOperations(self.pipeline, queries, self._sampling)
             udp_host, udp_port = parse_address(config.udp)
             if config.receiver_process and os.name == "posix":
-                receiver = UdpReceiverProcess(udp_host, udp_port, self.pipeline.put_frame,
-                                              config.buffer_mb * 1024 * 1024)
+                receiver = UdpReceiverProcess(
+                    udp_host, udp_port, self.pipeline.put_frame, config.buffer_mb * 1024 * 1024
+                )
                 self.pipeline.attach_receiver(receiver)
                 self._udp = receiver
             else:

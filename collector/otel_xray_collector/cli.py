@@ -20,8 +20,13 @@ from .app import Collector
 from .config import DEFAULT_OTLP, DEFAULT_TCP, DEFAULT_UDP, CollectorConfig, parse_address
 
 _LEVELS = {
-    "dev": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "prod": logging.INFO,
-    "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR,
+    "dev": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "prod": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
 }
 
 
@@ -38,38 +43,85 @@ def build_parser() -> argparse.ArgumentParser:
         prog="otel-xray-collector",
         description="X-Ray daemon-compatible collector with a local store, API and console.",
     )
-    parser.add_argument("--udp", default=DEFAULT_UDP, type=_address, metavar="HOST:PORT",
-                        help="UDP address for segment documents (default %(default)s)")
-    parser.add_argument("--tcp", default=DEFAULT_TCP, type=_address, metavar="HOST:PORT",
-                        help="HTTP address for the X-Ray API, sampling and console "
-                             "(default %(default)s)")
-    parser.add_argument("--otlp", default=DEFAULT_OTLP, metavar="HOST:PORT",
-                        help="OTLP/gRPC address, or 'off' (default %(default)s)")
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="SQLite file (default: the user data dir); ':memory:' keeps "
-                             "nothing after exit")
-    parser.add_argument("--forward-endpoint", default=None, metavar="URL",
-                        help="also forward every accepted document with PutTraceSegments to "
-                             "this X-Ray endpoint ('aws' = the regional AWS endpoint)")
+    parser.add_argument(
+        "--udp",
+        default=DEFAULT_UDP,
+        type=_address,
+        metavar="HOST:PORT",
+        help="UDP address for segment documents (default %(default)s)",
+    )
+    parser.add_argument(
+        "--tcp",
+        default=DEFAULT_TCP,
+        type=_address,
+        metavar="HOST:PORT",
+        help="HTTP address for the X-Ray API, sampling and console (default %(default)s)",
+    )
+    parser.add_argument(
+        "--otlp",
+        default=DEFAULT_OTLP,
+        metavar="HOST:PORT",
+        help="OTLP/gRPC address, or 'off' (default %(default)s)",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="SQLite file (default: the user data dir); ':memory:' keeps nothing after exit",
+    )
+    parser.add_argument(
+        "--forward-endpoint",
+        default=None,
+        metavar="URL",
+        help="also forward every accepted document with PutTraceSegments to "
+        "this X-Ray endpoint ('aws' = the regional AWS endpoint)",
+    )
     parser.add_argument("--region", default=None, help="AWS region for forwarding")
-    parser.add_argument("--sampling-rules", default=None, metavar="PATH",
-                        help="sampling rules file served to SDKs (default: X-Ray's default "
-                             "rule)")
-    parser.add_argument("--retention-hours", type=float, default=72.0, metavar="N",
-                        help="delete traces not updated for N hours; 0 = keep "
-                             "(default %(default)s)")
-    parser.add_argument("--max-db-mb", type=float, default=1024.0, metavar="N",
-                        help="delete the oldest traces when the store grows past N MiB; "
-                             "0 = no limit (default %(default)s)")
-    parser.add_argument("--buffer-mb", type=int, default=64, metavar="N",
-                        help="memory for datagrams waiting to be written; the oldest are "
-                             "dropped beyond it (default %(default)s)")
-    parser.add_argument("--no-store", action="store_true",
-                        help="forward only: keep nothing locally (read APIs answer an error)")
-    parser.add_argument("--durable", action="store_true",
-                        help="fsync every commit (synchronous=FULL): also survive power loss")
-    parser.add_argument("--log-level", default="info", choices=sorted(_LEVELS),
-                        help="log verbosity on stderr (default %(default)s)")
+    parser.add_argument(
+        "--sampling-rules",
+        default=None,
+        metavar="PATH",
+        help="sampling rules file served to SDKs (default: X-Ray's default rule)",
+    )
+    parser.add_argument(
+        "--retention-hours",
+        type=float,
+        default=72.0,
+        metavar="N",
+        help="delete traces not updated for N hours; 0 = keep (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-db-mb",
+        type=float,
+        default=1024.0,
+        metavar="N",
+        help="delete the oldest traces when the store grows past N MiB; "
+        "0 = no limit (default %(default)s)",
+    )
+    parser.add_argument(
+        "--buffer-mb",
+        type=int,
+        default=64,
+        metavar="N",
+        help="memory for datagrams waiting to be written; the oldest are "
+        "dropped beyond it (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-store",
+        action="store_true",
+        help="forward only: keep nothing locally (read APIs answer an error)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync every commit (synchronous=FULL): also survive power loss",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=sorted(_LEVELS),
+        help="log verbosity on stderr (default %(default)s)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -125,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(collector.listening_event()) + "\n")
         sys.stdout.flush()
         logging.getLogger("otel_xray_collector").info(
-            "otel-xray-collector %s listening: %s", __version__, collector.listening_event())
+            "otel-xray-collector %s listening: %s", __version__, collector.listening_event()
+        )
         while not stop.wait(1.0):
             pass
     finally:

@@ -23,7 +23,10 @@ from .support.process import CollectorProcess
 
 def make_config(db: Path, **overrides: Any) -> CollectorConfig:
     settings: dict[str, Any] = {
-        "udp": "127.0.0.1:0", "tcp": "127.0.0.1:0", "otlp": "127.0.0.1:0", "db": str(db),
+        "udp": "127.0.0.1:0",
+        "tcp": "127.0.0.1:0",
+        "otlp": "127.0.0.1:0",
+        "db": str(db),
     }
     settings.update(overrides)
     return CollectorConfig(**settings)

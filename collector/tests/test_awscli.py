@@ -29,7 +29,11 @@ def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
     }
     result = subprocess.run(
         [AWS, "xray", *args, "--endpoint-url", collector.endpoint_url, "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
@@ -39,19 +43,35 @@ def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
 def test_aws_cli_reads_summaries_traces_and_the_service_graph(collector: Collector) -> None:
     front = segment("front", http=http_block("http://shop/cart", status=500), fault=True)
     call_id = new_id()
-    front["subsegments"] = [{
-        "id": call_id, "name": "back", "namespace": "remote",
-        "start_time": front["start_time"] + 0.01, "end_time": front["end_time"] - 0.01,
-        "http": http_block("http://back/price", status=500), "fault": True,
-    }]
-    back = segment("back", trace_id=front["trace_id"], parent_id=call_id,
-                   http=http_block("http://back/price", status=500), fault=True)
+    front["subsegments"] = [
+        {
+            "id": call_id,
+            "name": "back",
+            "namespace": "remote",
+            "start_time": front["start_time"] + 0.01,
+            "end_time": front["end_time"] - 0.01,
+            "http": http_block("http://back/price", status=500),
+            "fault": True,
+        }
+    ]
+    back = segment(
+        "back",
+        trace_id=front["trace_id"],
+        parent_id=call_id,
+        http=http_block("http://back/price", status=500),
+        fault=True,
+    )
     UdpSender(collector.udp_address).send([front, back])
     assert collector.wait_for_datagrams(2)
     window = ["--start-time", str(int(time.time()) - 600), "--end-time", str(int(time.time()) + 60)]
 
-    summaries = aws_xray(collector, "get-trace-summaries", *window,
-                         "--filter-expression", 'service("front") AND fault')
+    summaries = aws_xray(
+        collector,
+        "get-trace-summaries",
+        *window,
+        "--filter-expression",
+        'service("front") AND fault',
+    )
     assert [s["Id"] for s in summaries["TraceSummaries"]] == [front["trace_id"]]
 
     traces = aws_xray(collector, "batch-get-traces", "--trace-ids", front["trace_id"])
@@ -66,13 +86,32 @@ def test_aws_cli_reads_summaries_traces_and_the_service_graph(collector: Collect
 
 
 def test_aws_cli_gets_an_xray_shaped_error_for_a_bad_filter(collector: Collector) -> None:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+    }
     result = subprocess.run(
-        [AWS, "xray", "get-trace-summaries", "--start-time", "1", "--end-time",
-         str(int(time.time())), "--filter-expression", "service(", "--endpoint-url",
-         collector.endpoint_url],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        [
+            AWS,
+            "xray",
+            "get-trace-summaries",
+            "--start-time",
+            "1",
+            "--end-time",
+            str(int(time.time())),
+            "--filter-expression",
+            "service(",
+            "--endpoint-url",
+            collector.endpoint_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "InvalidRequestException" in result.stderr

@@ -55,7 +55,7 @@ def _stored_trace_ids(client: Any, trace_ids: list[str]) -> set[str]:
     found: set[str] = set()
     paginator = client.get_paginator("batch_get_traces")
     for start in range(0, len(trace_ids), 500):
-        for page in paginator.paginate(TraceIds=trace_ids[start:start + 500]):
+        for page in paginator.paginate(TraceIds=trace_ids[start : start + 500]):
             found.update(t["Id"] for t in page["Traces"])
     return found
 
@@ -85,8 +85,7 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_document(tmp_path: Path) -> 
         committed_udp = 0
         for _ in range(10):
             batch = [segment("acked") for _ in range(10)]
-            answer = client.put_trace_segments(
-                TraceSegmentDocuments=[json.dumps(d) for d in batch])
+            answer = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in batch])
             assert answer["UnprocessedTraceSegments"] == []
             acknowledged.extend(d["trace_id"] for d in batch)
         # Kill only once some of the flood is committed too, so both paths are exercised.
@@ -110,8 +109,12 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_document(tmp_path: Path) -> 
 
 
 def test_bad_arguments_exit_with_usage_error(tmp_path: Path) -> None:
-    run = subprocess.run([str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:notaport"],
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:notaport"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 2
     assert "invalid port 'notaport'" in run.stderr
     assert run.stdout == ""
@@ -123,15 +126,31 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         run = subprocess.run(
-            [str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:0", "--tcp", f"127.0.0.1:{port}",
-             "--otlp", "off", "--db", str(tmp_path / "x.db")],
-            capture_output=True, text=True, timeout=30)
+            [
+                str(CONSOLE_SCRIPT),
+                "--udp",
+                "127.0.0.1:0",
+                "--tcp",
+                f"127.0.0.1:{port}",
+                "--otlp",
+                "off",
+                "--db",
+                str(tmp_path / "x.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert run.returncode == 1
     assert "cannot start" in run.stderr and "Address already in use" in run.stderr
     assert run.stdout == ""
 
 
 def test_module_entry_point_prints_version() -> None:
-    run = subprocess.run([sys.executable, "-m", "otel_xray_collector.cli", "--version"],
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-m", "otel_xray_collector.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 0 and "otel-xray-collector" in run.stdout

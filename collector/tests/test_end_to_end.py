@@ -33,37 +33,55 @@ def edge_targets(service: dict[str, Any], services: list[dict[str, Any]]) -> dic
 
 
 def test_aws_xray_sdk_segments_come_back_through_boto3(
-        collector: Collector, xray_client: Any) -> None:
+    collector: Collector, xray_client: Any
+) -> None:
     address = format_address(collector.udp_address)
-    run = subprocess.run([sys.executable, str(SDK_APP), address], capture_output=True,
-                         text=True, timeout=60, check=True)
+    run = subprocess.run(
+        [sys.executable, str(SDK_APP), address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     ids = json.loads(run.stdout)
     assert collector.wait_for_datagrams(ids["datagrams"])
     assert collector.status()["rejected"] == {}
     now = time.time()
 
     [summary] = xray_client.get_trace_summaries(StartTime=now - 300, EndTime=now + 5)[
-        "TraceSummaries"]
+        "TraceSummaries"
+    ]
     assert summary["Id"] == ids["trace_id"]
     assert summary["HasFault"] is True and summary["IsPartial"] is False
-    assert summary["Http"] == {"HttpURL": "http://shop.example/cart", "HttpMethod": "POST",
-                               "HttpStatus": 502, "UserAgent": "pytest",
-                               "ClientIp": "127.0.0.1"}
+    assert summary["Http"] == {
+        "HttpURL": "http://shop.example/cart",
+        "HttpMethod": "POST",
+        "HttpStatus": 502,
+        "UserAgent": "pytest",
+        "ClientIp": "127.0.0.1",
+    }
     assert summary["Users"][0]["UserName"] == "alice"
     assert summary["Annotations"]["tier"][0]["AnnotationValue"] == {"StringValue": "gold"}
     filtered = xray_client.get_trace_summaries(
-        StartTime=now - 300, EndTime=now + 5,
-        FilterExpression='service("inventory") { error } AND user = "alice"')
+        StartTime=now - 300,
+        EndTime=now + 5,
+        FilterExpression='service("inventory") { error } AND user = "alice"',
+    )
     assert [t["Id"] for t in filtered["TraceSummaries"]] == [ids["trace_id"]]
 
     [trace] = xray_client.batch_get_traces(TraceIds=[ids["trace_id"]])["Traces"]
-    documents = {json.loads(s["Document"])["name"]: json.loads(s["Document"])
-                 for s in trace["Segments"]}
+    documents = {
+        json.loads(s["Document"])["name"]: json.loads(s["Document"]) for s in trace["Segments"]
+    }
     assert set(documents) == {"checkout", "inventory", "payments.example", "orders@db.example"}
     checkout = documents["checkout"]
     # streamed subsegments are folded back under their parent
     assert {s["id"] for s in checkout["subsegments"]} >= {
-        ids["payments"], ids["database"], ids["inventory_call"], ids["charge"]}
+        ids["payments"],
+        ids["database"],
+        ids["inventory_call"],
+        ids["charge"],
+    }
     [charge] = [s for s in checkout["subsegments"] if s["id"] == ids["charge"]]
     assert charge["cause"]["exceptions"][0]["message"] == "card declined"
     assert documents["inventory"]["id"] == ids["inventory"]
@@ -73,9 +91,13 @@ def test_aws_xray_sdk_segments_come_back_through_boto3(
 
     services = xray_client.get_service_graph(StartTime=now - 300, EndTime=now + 5)["Services"]
     nodes = services_by_name(services)
-    assert set(nodes) == {("checkout", "client"), ("checkout", None), ("inventory", None),
-                          ("payments.example", "remote"),
-                          ("orders@db.example", "Database::SQL")}
+    assert set(nodes) == {
+        ("checkout", "client"),
+        ("checkout", None),
+        ("inventory", None),
+        ("payments.example", "remote"),
+        ("orders@db.example", "Database::SQL"),
+    }
     root = nodes[("checkout", None)]
     assert root["Root"] is True
     assert root["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 1
@@ -94,20 +116,35 @@ def test_aws_xray_sdk_segments_come_back_through_boto3(
 
 
 def test_our_udp_exporter_spans_come_back_through_boto3(
-        collector: Collector, xray_client: Any) -> None:
+    collector: Collector, xray_client: Any
+) -> None:
     exporter = XRayUdpSpanExporter(format_address(collector.udp_address))
-    provider = TracerProvider(resource=Resource.create({"service.name": "storefront"}),
-                              id_generator=AwsXRayIdGenerator())
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "storefront"}), id_generator=AwsXRayIdGenerator()
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("e2e")
     try:
-        with tracer.start_as_current_span("GET /basket", kind=SpanKind.SERVER, attributes={
-                "http.request.method": "GET", "url.full": "http://storefront/basket",
-                "http.response.status_code": 500}) as server:
+        with tracer.start_as_current_span(
+            "GET /basket",
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": "GET",
+                "url.full": "http://storefront/basket",
+                "http.response.status_code": 500,
+            },
+        ) as server:
             server.set_status(Status(StatusCode.ERROR))
-            with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes={
-                    "http.request.method": "GET", "url.full": "http://prices.example/v1",
-                    "server.address": "prices.example", "http.response.status_code": 200}):
+            with tracer.start_as_current_span(
+                "GET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "GET",
+                    "url.full": "http://prices.example/v1",
+                    "server.address": "prices.example",
+                    "http.response.status_code": 200,
+                },
+            ):
                 pass
         trace_id = f"1-{server.get_span_context().trace_id:032x}"
         trace_id = f"{trace_id[:10]}-{trace_id[10:]}"
@@ -119,7 +156,8 @@ def test_our_udp_exporter_spans_come_back_through_boto3(
     assert collector.status()["rejected"] == {}
     now = time.time()
     [summary] = xray_client.get_trace_summaries(StartTime=now - 300, EndTime=now + 5)[
-        "TraceSummaries"]
+        "TraceSummaries"
+    ]
     assert summary["Id"] == trace_id
     assert summary["HasFault"] is True
     assert summary["Http"]["HttpStatus"] == 500
@@ -134,7 +172,8 @@ def test_our_udp_exporter_spans_come_back_through_boto3(
 
 @pytest.mark.parametrize("range_type", ["TraceId", "Event", "Service"])
 def test_exporter_trace_found_by_every_time_range_type(
-        collector: Collector, xray_client: Any, range_type: str) -> None:
+    collector: Collector, xray_client: Any, range_type: str
+) -> None:
     exporter = XRayUdpSpanExporter(format_address(collector.udp_address))
     provider = TracerProvider(id_generator=AwsXRayIdGenerator())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -143,6 +182,7 @@ def test_exporter_trace_found_by_every_time_range_type(
     provider.shutdown()
     assert collector.wait_for_datagrams(exporter.counters.datagrams_sent)
     now = time.time()
-    found = xray_client.get_trace_summaries(StartTime=now - 60, EndTime=now + 5,
-                                            TimeRangeType=range_type)["TraceSummaries"]
+    found = xray_client.get_trace_summaries(
+        StartTime=now - 60, EndTime=now + 5, TimeRangeType=range_type
+    )["TraceSummaries"]
     assert len(found) == 1

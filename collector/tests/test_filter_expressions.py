@@ -10,9 +10,20 @@ from otel_xray_collector.api.filter import compile_filter, parse_entity_selector
 
 
 def node(name: str, node_type: str | None = None, **flags: Any) -> dict[str, Any]:
-    base = {"n": name, "t": node_type, "a": None, "root": False, "inferred": False,
-            "fault": False, "error": False, "throttle": False, "ok": True, "rt": 0.1,
-            "http": {}, "partial": False}
+    base = {
+        "n": name,
+        "t": node_type,
+        "a": None,
+        "root": False,
+        "inferred": False,
+        "fault": False,
+        "error": False,
+        "throttle": False,
+        "ok": True,
+        "rt": 0.1,
+        "http": {},
+        "partial": False,
+    }
     base.update(flags)
     if flags.get("fault") or flags.get("error") or flags.get("throttle"):
         base["ok"] = False
@@ -20,25 +31,59 @@ def node(name: str, node_type: str | None = None, **flags: Any) -> dict[str, Any
 
 
 FACTS: dict[str, Any] = {
-    "fault": True, "error": False, "throttle": False, "ok": False, "rt": 1.5, "duration": 2.5,
-    "partial": False, "inferred": True, "name": "frontend",
-    "http": {"HttpURL": "http://shop.example/cart?id=7", "HttpMethod": "POST", "HttpStatus": 500,
-             "UserAgent": "curl/8.0", "ClientIp": "10.1.2.3"},
+    "fault": True,
+    "error": False,
+    "throttle": False,
+    "ok": False,
+    "rt": 1.5,
+    "duration": 2.5,
+    "partial": False,
+    "inferred": True,
+    "name": "frontend",
+    "http": {
+        "HttpURL": "http://shop.example/cart?id=7",
+        "HttpMethod": "POST",
+        "HttpStatus": 500,
+        "UserAgent": "curl/8.0",
+        "ClientIp": "10.1.2.3",
+    },
     "users": ["alice"],
     "ann": {"tier": ["gold"], "items": [3], "vip": [True], "ratio": [0.5]},
     "nodes": [
-        node("frontend", "AWS::EC2::Instance", root=True, fault=True, rt=1.5,
-             http={"HttpStatus": 500}),
+        node(
+            "frontend",
+            "AWS::EC2::Instance",
+            root=True,
+            fault=True,
+            rt=1.5,
+            http={"HttpStatus": 500},
+        ),
         node("backend", None, error=True, rt=0.4),
         node("orders", "AWS::DynamoDB::Table", inferred=True, throttle=True, rt=0.01),
     ],
     "edges": [
-        {"s": ["frontend", "client", None], "d": ["frontend", "AWS::EC2::Instance", None],
-         "fault": True, "error": False, "throttle": False, "ok": False, "rt": 1.5},
-        {"s": ["frontend", "AWS::EC2::Instance", None], "d": ["backend", None, None],
-         "fault": False, "error": True, "throttle": False, "ok": False, "rt": 0.45},
+        {
+            "s": ["frontend", "client", None],
+            "d": ["frontend", "AWS::EC2::Instance", None],
+            "fault": True,
+            "error": False,
+            "throttle": False,
+            "ok": False,
+            "rt": 1.5,
+        },
+        {
+            "s": ["frontend", "AWS::EC2::Instance", None],
+            "d": ["backend", None, None],
+            "fault": False,
+            "error": True,
+            "throttle": False,
+            "ok": False,
+            "rt": 0.45,
+        },
     ],
-    "az": ["us-east-1a"], "iid": ["i-0abc"], "arn": ["arn:aws:ec2:us-east-1:1:instance/i-0abc"],
+    "az": ["us-east-1a"],
+    "iid": ["i-0abc"],
+    "arn": ["arn:aws:ec2:us-east-1:1:instance/i-0abc"],
 }
 
 
@@ -131,7 +176,7 @@ def test_expression_matches(expression: str, expected: bool) -> None:
         ("bogus = 1", 0, "unknown keyword 'bogus'"),
         ("(fault", 6, "expected ')'"),
         ("fault)", 5, "unexpected ')'"),
-        ('http.url CONTAINS cart', 18, "quoted string"),
+        ("http.url CONTAINS cart", 18, "quoted string"),
         ('annotation.k < "x"', 13, "cannot compare strings"),
         ("annotation.k > true", 13, "cannot compare booleans"),
         ("fault = maybe", 8, "true or false"),

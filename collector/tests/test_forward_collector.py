@@ -35,15 +35,26 @@ def test_segments_received_over_udp_are_forwarded_and_kept(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     collector = Collector(
         CollectorConfig(
-            udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=":memory:",
-            forward_endpoint=moto_xray.url, region="us-west-2",
+            udp="127.0.0.1:0",
+            tcp="127.0.0.1:0",
+            otlp=None,
+            db=":memory:",
+            forward_endpoint=moto_xray.url,
+            region="us-west-2",
         )
     )
     collector.start()
     start = time.time() - 2
     trace_id = f"1-{int(start):08x}-00000000000000000000beef"
-    document = json.dumps({"name": "daemon-user", "id": "00000000000000aa", "trace_id": trace_id,
-                           "start_time": start, "end_time": start + 0.5})
+    document = json.dumps(
+        {
+            "name": "daemon-user",
+            "id": "00000000000000aa",
+            "trace_id": trace_id,
+            "start_time": start,
+            "end_time": start + 0.5,
+        }
+    )
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             sender.sendto(

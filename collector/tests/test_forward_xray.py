@@ -320,8 +320,13 @@ def test_retries_end_after_max_retries(
     scripted.append(backend)
     sleep = Recorder()
     forwarder = make_forwarder(
-        forwarders, backend.url, sleep=sleep, max_retries=3, jitter=lambda: 1.0,
-        backoff_base=1.0, backoff_max=3.0,
+        forwarders,
+        backend.url,
+        sleep=sleep,
+        max_retries=3,
+        jitter=lambda: 1.0,
+        backoff_base=1.0,
+        backoff_max=3.0,
     )
 
     forwarder.offer(segment(1))
@@ -415,7 +420,7 @@ def test_byte_budget_bounds_the_buffer(
     assert counters["spillover"] == 20 - kept + 1
     forwarder.start()
     assert forwarder.flush()
-    assert backend.documents() == documents[20 - kept:]
+    assert backend.documents() == documents[20 - kept :]
 
 
 def test_stop_does_not_wait_out_a_failing_backend(
@@ -425,7 +430,11 @@ def test_stop_does_not_wait_out_a_failing_backend(
     scripted.append(backend)
     clock = FakeClock()
     forwarder = make_forwarder(
-        forwarders, backend.url, clock=clock, sleep=clock.advance, max_retries=1000,
+        forwarders,
+        backend.url,
+        clock=clock,
+        sleep=clock.advance,
+        max_retries=1000,
         backoff_base=1.0,
     )
 

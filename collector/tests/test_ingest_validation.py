@@ -114,8 +114,13 @@ def test_bad_framing_is_rejected(datagram: bytes, reason: str) -> None:
 
 
 def _doc(**changes: object) -> bytes:
-    doc = {"name": "svc", "id": "0123456789abcdef",
-           "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37", "start_time": 1.0, "end_time": 2.0}
+    doc = {
+        "name": "svc",
+        "id": "0123456789abcdef",
+        "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
+        "start_time": 1.0,
+        "end_time": 2.0,
+    }
     doc.update(changes)
     return json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
 
@@ -140,13 +145,17 @@ def _doc(**changes: object) -> bytes:
         (_doc(type="subsegment"), MISSING_FIELD, "parent_id"),
         (_doc(parent_id="nothex!!nothex!!"), BAD_FIELD, "parent_id"),
         (_doc(subsegments={"id": 1}), BAD_FIELD, "must be a list"),
-        (_doc(subsegments=[{"id": "0123456789abcdef", "name": "s"}]), MISSING_FIELD,
-         "subsegments[0].start_time"),
+        (
+            _doc(subsegments=[{"id": "0123456789abcdef", "name": "s"}]),
+            MISSING_FIELD,
+            "subsegments[0].start_time",
+        ),
         (b'{"pad": "' + b"x" * 70000 + b'"}', OVERSIZE, "64 KiB"),
     ],
 )
 def test_invalid_documents_are_rejected_with_a_clear_reason(
-        body: bytes, reason: str, fragment: str) -> None:
+    body: bytes, reason: str, fragment: str
+) -> None:
     [outcome] = parse_body(body)
     assert isinstance(outcome, Rejected)
     assert outcome.reason == reason
@@ -160,12 +169,31 @@ def test_in_progress_document_without_end_time_is_accepted() -> None:
 
 def test_array_of_subsegments_is_split_into_documents() -> None:
     subs = [
-        {"name": "a", "id": "000000000000000a", "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
-         "parent_id": "00000000000000ff", "type": "subsegment", "start_time": 1, "end_time": 2},
-        {"name": "b", "id": "bad", "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
-         "parent_id": "00000000000000ff", "type": "subsegment", "start_time": 1, "end_time": 2},
-        {"name": "c", "id": "000000000000000c", "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
-         "start_time": 1, "end_time": 2},
+        {
+            "name": "a",
+            "id": "000000000000000a",
+            "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
+            "parent_id": "00000000000000ff",
+            "type": "subsegment",
+            "start_time": 1,
+            "end_time": 2,
+        },
+        {
+            "name": "b",
+            "id": "bad",
+            "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
+            "parent_id": "00000000000000ff",
+            "type": "subsegment",
+            "start_time": 1,
+            "end_time": 2,
+        },
+        {
+            "name": "c",
+            "id": "000000000000000c",
+            "trace_id": "1-5f2aebcc-b475d14618c51eaa28753d37",
+            "start_time": 1,
+            "end_time": 2,
+        },
     ]
     outcomes = parse_body(json.dumps(subs).encode())
     assert isinstance(outcomes[0], Accepted) and outcomes[0].segment_id == "000000000000000a"

@@ -28,8 +28,11 @@ def test_spans_sent_over_otlp_are_queryable_with_boto3(
     with tracer.start_as_current_span(
         "GET /items",
         kind=trace.SpanKind.SERVER,
-        attributes={"http.request.method": "GET", "url.full": "http://web/items",
-                    "http.response.status_code": 500},
+        attributes={
+            "http.request.method": "GET",
+            "url.full": "http://web/items",
+            "http.response.status_code": 500,
+        },
     ) as server:
         with tracer.start_as_current_span("load items"):
             pass

@@ -115,9 +115,13 @@ def record_scenario() -> tuple[ReadableSpan, ...]:
         )
     )
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("shop.web", "2.0.0", schema_url="https://opentelemetry.io/schemas/1.21.0")
+    tracer = provider.get_tracer(
+        "shop.web", "2.0.0", schema_url="https://opentelemetry.io/schemas/1.21.0"
+    )
     remote_parent = SpanContext(
-        0x6568E0C1A2B3C4D5E6F708192A3B4C5D, 0x1122334455667788, is_remote=True,
+        0x6568E0C1A2B3C4D5E6F708192A3B4C5D,
+        0x1122334455667788,
+        is_remote=True,
         trace_flags=TraceFlags(TraceFlags.SAMPLED),
     )
     with tracer.start_as_current_span(
@@ -251,7 +255,10 @@ def test_received_spans_keep_what_the_sdk_recorded() -> None:
     for original in spans:
         copy = by_id[original.context.span_id]
         assert (copy.name, copy.kind, copy.start_time, copy.end_time) == (
-            original.name, original.kind, original.start_time, original.end_time
+            original.name,
+            original.kind,
+            original.start_time,
+            original.end_time,
         )
         assert copy.context.trace_id == original.context.trace_id
         assert copy.parent == original.parent or (
@@ -262,7 +269,8 @@ def test_received_spans_keep_what_the_sdk_recorded() -> None:
         assert copy.resource == original.resource
         assert copy.instrumentation_scope == original.instrumentation_scope
         assert (copy.status.status_code, copy.status.description) == (
-            original.status.status_code, original.status.description
+            original.status.status_code,
+            original.status.description,
         )
         assert [(e.name, dict(e.attributes), e.timestamp) for e in copy.events] == [
             (e.name, dict(e.attributes), e.timestamp) for e in original.events
@@ -390,7 +398,9 @@ def test_values_other_sdks_send_become_json_friendly_attributes(
         "details": {"region": "eu", "tries": 3},
     }
     assert dict(rebuilt[0].resource.attributes) == {
-        "service.name": "legacy", "k8s.region": "eu", "k8s.tries": 3
+        "service.name": "legacy",
+        "k8s.region": "eu",
+        "k8s.tries": 3,
     }
     assert rebuilt[0].status.description is None  # only ERROR keeps a description, as in the SDK
     documents = sink.documents

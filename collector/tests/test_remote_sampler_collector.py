@@ -19,7 +19,10 @@ RULES = Path(__file__).resolve().parents[2] / "examples" / "microservices" / "sa
 
 def _decide(sampler: XRayRemoteSampler, path: str) -> bool:
     result = sampler.should_sample(
-        None, 0x5759E988BD862E3FE1BE46A994272793, "GET", SpanKind.SERVER,
+        None,
+        0x5759E988BD862E3FE1BE46A994272793,
+        "GET",
+        SpanKind.SERVER,
         {"http.request.method": "GET", "url.path": path, "server.address": "shop.local"},
     )
     return result.decision is Decision.RECORD_AND_SAMPLE

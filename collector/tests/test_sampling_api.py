@@ -126,10 +126,22 @@ def test_v2_rules_keep_file_order_as_priority(tmp_path: Path) -> None:
     document = {
         "version": 2,
         "rules": [
-            {"description": "api", "host": "api.example.com", "http_method": "*",
-             "url_path": "/v1/*", "fixed_target": 5, "rate": 0.5},
-            {"description": "", "host": "*", "http_method": "POST", "url_path": "*",
-             "fixed_target": 2, "rate": 0.1},
+            {
+                "description": "api",
+                "host": "api.example.com",
+                "http_method": "*",
+                "url_path": "/v1/*",
+                "fixed_target": 5,
+                "rate": 0.5,
+            },
+            {
+                "description": "",
+                "host": "*",
+                "http_method": "POST",
+                "url_path": "*",
+                "fixed_target": 2,
+                "rate": 0.1,
+            },
         ],
         "default": {"fixed_target": 3, "rate": 0.2},
     }
@@ -138,10 +150,14 @@ def test_v2_rules_keep_file_order_as_priority(tmp_path: Path) -> None:
     rules = [r["SamplingRule"] for r in service.get_sampling_rules({})["SamplingRuleRecords"]]
 
     assert [(r["RuleName"], r["Priority"]) for r in rules] == [
-        ("api", 1), ("rule-2", 2), ("Default", 10000)
+        ("api", 1),
+        ("rule-2", 2),
+        ("Default", 10000),
     ]
     assert (rules[0]["Host"], rules[0]["URLPath"], rules[0]["ReservoirSize"]) == (
-        "api.example.com", "/v1/*", 5
+        "api.example.com",
+        "/v1/*",
+        5,
     )
     assert (rules[1]["HTTPMethod"], rules[1]["FixedRate"]) == ("POST", 0.1)
 
@@ -161,8 +177,16 @@ def test_rule_names_are_sanitised_short_and_unique() -> None:
 def test_reservoir_is_split_between_the_active_clients(tmp_path: Path) -> None:
     document = {
         "version": 2,
-        "rules": [{"description": "busy", "host": "*", "http_method": "*", "url_path": "/busy",
-                   "fixed_target": 10, "rate": 0.25}],
+        "rules": [
+            {
+                "description": "busy",
+                "host": "*",
+                "http_method": "*",
+                "url_path": "/busy",
+                "fixed_target": 10,
+                "rate": 0.25,
+            }
+        ],
         "default": {"fixed_target": 1, "rate": 0.05},
     }
     clock = FakeClock()
@@ -179,7 +203,10 @@ def test_reservoir_is_split_between_the_active_clients(tmp_path: Path) -> None:
     assert a_again["SamplingTargetDocuments"][0]["ReservoirQuota"] == 5
     assert a_again["SamplingTargetDocuments"][0]["FixedRate"] == 0.25
     assert service.statistics()["busy"] == {
-        "RequestCount": 30, "SampledCount": 3, "BorrowCount": 0, "ActiveClients": 2
+        "RequestCount": 30,
+        "SampledCount": 3,
+        "BorrowCount": 0,
+        "ActiveClients": 2,
     }
 
 
@@ -253,28 +280,54 @@ def test_unknown_rule_goes_to_unprocessed_statistics() -> None:
         ({}, "SamplingStatisticsDocuments is required"),
         ({"SamplingStatisticsDocuments": {}}, "SamplingStatisticsDocuments must be a list"),
         ({"SamplingStatisticsDocuments": ["x"]}, "[0] must be an object"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "ClientID": None}]},
-         "ClientID must be a string of 24 characters"),
-        ({"SamplingStatisticsDocuments": [
-            {k: v for k, v in stats("Default", CLIENT_A).items() if k != "ClientID"}]},
-         "ClientID must be a string of 24 characters"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "ClientID": "abc"}]},
-         "ClientID must be a string of 24 characters"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "RuleName": ""}]},
-         "RuleName must be a string of 1 to 32 characters"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "RequestCount": "10"}]},
-         "RequestCount must be a non-negative integer"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "SampledCount": True}]},
-         "SampledCount must be a non-negative integer"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "BorrowCount": -1}]},
-         "BorrowCount must be a non-negative integer"),
-        ({"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "Timestamp": "soon"}]},
-         "Timestamp must be epoch seconds or an ISO-8601 time"),
-        ({"SamplingStatisticsDocuments": [
-            {k: v for k, v in stats("Default", CLIENT_A).items() if k != "Timestamp"}]},
-         "Timestamp is required"),
-        ({"SamplingStatisticsDocuments": [], "SamplingBoostStatisticsDocuments": "x"},
-         "SamplingBoostStatisticsDocuments must be a list of objects"),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "ClientID": None}]},
+            "ClientID must be a string of 24 characters",
+        ),
+        (
+            {
+                "SamplingStatisticsDocuments": [
+                    {k: v for k, v in stats("Default", CLIENT_A).items() if k != "ClientID"}
+                ]
+            },
+            "ClientID must be a string of 24 characters",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "ClientID": "abc"}]},
+            "ClientID must be a string of 24 characters",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "RuleName": ""}]},
+            "RuleName must be a string of 1 to 32 characters",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "RequestCount": "10"}]},
+            "RequestCount must be a non-negative integer",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "SampledCount": True}]},
+            "SampledCount must be a non-negative integer",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "BorrowCount": -1}]},
+            "BorrowCount must be a non-negative integer",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [{**stats("Default", CLIENT_A), "Timestamp": "soon"}]},
+            "Timestamp must be epoch seconds or an ISO-8601 time",
+        ),
+        (
+            {
+                "SamplingStatisticsDocuments": [
+                    {k: v for k, v in stats("Default", CLIENT_A).items() if k != "Timestamp"}
+                ]
+            },
+            "Timestamp is required",
+        ),
+        (
+            {"SamplingStatisticsDocuments": [], "SamplingBoostStatisticsDocuments": "x"},
+            "SamplingBoostStatisticsDocuments must be a list of objects",
+        ),
         ([], "the request body must be a JSON object"),
     ],
 )
@@ -293,8 +346,11 @@ def test_bad_targets_request_is_invalid_request(body: Any, message: str) -> None
 def test_bad_rules_request_is_invalid_request() -> None:
     service = SamplingService(None, FakeClock())
 
-    for body, message in (([], "JSON object"), ({"NextToken": 5}, "NextToken must be a string"),
-                          ({"NextToken": "abc"}, "NextToken is not valid")):
+    for body, message in (
+        ([], "JSON object"),
+        ({"NextToken": 5}, "NextToken must be a string"),
+        ({"NextToken": "abc"}, "NextToken is not valid"),
+    ):
         with pytest.raises(ApiError) as raised:
             service.get_sampling_rules(body)
         assert raised.value.error_type == "InvalidRequestException"

@@ -22,10 +22,22 @@ from otel_xray_collector.config import CollectorConfig, format_address
 RULES = {
     "version": 2,
     "rules": [
-        {"description": "Healthy check", "host": "*", "http_method": "GET",
-         "url_path": "/healthcheck", "fixed_target": 0, "rate": 0},
-        {"description": "orders api", "host": "*", "http_method": "*",
-         "url_path": "/orders/*", "fixed_target": 6, "rate": 0.5},
+        {
+            "description": "Healthy check",
+            "host": "*",
+            "http_method": "GET",
+            "url_path": "/healthcheck",
+            "fixed_target": 0,
+            "rate": 0,
+        },
+        {
+            "description": "orders api",
+            "host": "*",
+            "http_method": "*",
+            "url_path": "/orders/*",
+            "fixed_target": 6,
+            "rate": 0.5,
+        },
     ],
     "default": {"fixed_target": 1, "rate": 0.1},
 }
@@ -37,7 +49,10 @@ def rules_collector(tmp_path: Path) -> Iterator[Collector]:
     rules.write_text(json.dumps(RULES), encoding="utf-8")
     collector = Collector(
         CollectorConfig(
-            udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=":memory:",
+            udp="127.0.0.1:0",
+            tcp="127.0.0.1:0",
+            otlp=None,
+            db=":memory:",
             sampling_rules=str(rules),
         )
     )
@@ -60,8 +75,14 @@ def xray_client(collector: Collector, **config: Any) -> Any:
 
 
 def statistics(rule: str, client_id: str) -> dict[str, Any]:
-    return {"RuleName": rule, "ClientID": client_id, "Timestamp": time.time(),
-            "RequestCount": 20, "SampledCount": 4, "BorrowCount": 1}
+    return {
+        "RuleName": rule,
+        "ClientID": client_id,
+        "Timestamp": time.time(),
+        "RequestCount": 20,
+        "SampledCount": 4,
+        "BorrowCount": 1,
+    }
 
 
 def test_default_rule_and_targets_parse_in_boto3(xray_client: Any) -> None:
@@ -92,11 +113,15 @@ def test_boto3_reads_the_rules(rules_collector: Collector) -> None:
     records = client.get_sampling_rules()["SamplingRuleRecords"]
 
     assert [(r["SamplingRule"]["RuleName"], r["SamplingRule"]["Priority"]) for r in records] == [
-        ("Healthy-check", 1), ("orders-api", 2), ("Default", 10000)
+        ("Healthy-check", 1),
+        ("orders-api", 2),
+        ("Default", 10000),
     ]
     orders = records[1]["SamplingRule"]
     assert (orders["URLPath"], orders["ReservoirSize"], orders["FixedRate"]) == (
-        "/orders/*", 6, 0.5
+        "/orders/*",
+        6,
+        0.5,
     )
     assert abs(records[0]["CreatedAt"].timestamp() - time.time()) < 300  # parsed as a time
 
@@ -108,14 +133,18 @@ def test_boto3_gets_targets_split_between_clients(rules_collector: Collector) ->
         SamplingStatisticsDocuments=[statistics("orders-api", "a" * 24)]
     )
     second = client.get_sampling_targets(
-        SamplingStatisticsDocuments=[statistics("orders-api", "b" * 24),
-                                     statistics("no-such-rule", "b" * 24)]
+        SamplingStatisticsDocuments=[
+            statistics("orders-api", "b" * 24),
+            statistics("no-such-rule", "b" * 24),
+        ]
     )
 
     assert first["SamplingTargetDocuments"][0]["ReservoirQuota"] == 6
     target = second["SamplingTargetDocuments"][0]
     assert (target["RuleName"], target["ReservoirQuota"], target["FixedRate"]) == (
-        "orders-api", 3, 0.5
+        "orders-api",
+        3,
+        0.5,
     )
     assert target["Interval"] == 10
     assert target["ReservoirQuotaTTL"].timestamp() > time.time()

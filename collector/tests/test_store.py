@@ -64,16 +64,24 @@ def summaries(store: SegmentStore, expression: str = "") -> list[dict[str, Any]]
     from otel_xray_collector.api.filter import compile_filter
 
     found, _, _ = TraceQueries(store.db).scan_summaries(
-        0, 4_000_000_000, "Event", None, compile_filter(expression), 100, 1000)
+        0, 4_000_000_000, "Event", None, compile_filter(expression), 100, 1000
+    )
     return found
 
 
 def test_independent_subsegment_before_its_parent_is_folded_in(store: SegmentStore) -> None:
     root = segment("front", http=http_block("http://front/x"))
-    sub = {"name": "back.example", "id": new_id(), "trace_id": root["trace_id"],
-           "parent_id": root["id"], "type": "subsegment", "namespace": "remote",
-           "start_time": root["start_time"] + 0.01, "end_time": root["start_time"] + 0.05,
-           "http": http_block("http://back.example/y", status=503)}
+    sub = {
+        "name": "back.example",
+        "id": new_id(),
+        "trace_id": root["trace_id"],
+        "parent_id": root["id"],
+        "type": "subsegment",
+        "namespace": "remote",
+        "start_time": root["start_time"] + 0.01,
+        "end_time": root["start_time"] + 0.05,
+        "http": http_block("http://back.example/y", status=503),
+    }
     put(store, sub)
     assert "back.example|remote" not in graph(store)  # no parent yet: nothing to attach to
     put(store, root)
@@ -83,7 +91,8 @@ def test_independent_subsegment_before_its_parent_is_folded_in(store: SegmentSto
     assert "parent_id" not in front["subsegments"][0]
     inferred = [s for s in traces["segments"] if s.get("inferred")]
     assert [(s["name"], s["origin"], s["parent_id"]) for s in inferred] == [
-        ("back.example", "remote", sub["id"])]
+        ("back.example", "remote", sub["id"])
+    ]
     nodes = graph(store)
     edge = nodes["front|None"]["edges_to"]["back.example|remote"]
     assert edge["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 1
@@ -111,8 +120,14 @@ def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SegmentS
 def test_aggregates_subtract_the_old_version_of_a_trace(store: SegmentStore) -> None:
     first = segment("api", http=http_block("http://api/", status=200))
     put(store, first)
-    put(store, {**first, "end_time": first["start_time"] + 0.3,
-                "http": http_block("http://api/", status=429)})
+    put(
+        store,
+        {
+            **first,
+            "end_time": first["start_time"] + 0.3,
+            "http": http_block("http://api/", status=429),
+        },
+    )
     stats = graph(store)["api|None"]["SummaryStatistics"]
     assert stats == {
         "OkCount": 0,
@@ -126,29 +141,63 @@ def test_aggregates_subtract_the_old_version_of_a_trace(store: SegmentStore) -> 
 
 def test_service_graph_client_traced_call_and_inferred_nodes(store: SegmentStore) -> None:
     trace_id = new_trace_id()
-    root = segment("frontend", trace_id=trace_id, origin="AWS::EC2::Instance",
-                   http=http_block("http://frontend/checkout", status=200))
-    call_backend = {"name": "backend", "id": new_id(), "namespace": "remote", "traced": True,
-                    "start_time": root["start_time"] + 0.01, "end_time": root["start_time"] + 0.08,
-                    "http": http_block("http://backend/pay", status=200)}
-    call_table = {"name": "DynamoDB", "id": new_id(), "namespace": "aws",
-                  "start_time": root["start_time"] + 0.01, "end_time": root["start_time"] + 0.02,
-                  "aws": {"operation": "GetItem", "table_name": "orders"}, "throttle": True,
-                  "error": True, "http": {"response": {"status": 400}}}
-    call_sql = {"name": "ebdb@db.example", "id": new_id(), "namespace": "remote",
-                "start_time": root["start_time"] + 0.02, "end_time": root["start_time"] + 0.03,
-                "sql": {"url": "postgresql://db.example/ebdb"}}
-    local = {"name": "render", "id": new_id(), "start_time": root["start_time"],
-             "end_time": root["start_time"] + 0.01}
+    root = segment(
+        "frontend",
+        trace_id=trace_id,
+        origin="AWS::EC2::Instance",
+        http=http_block("http://frontend/checkout", status=200),
+    )
+    call_backend = {
+        "name": "backend",
+        "id": new_id(),
+        "namespace": "remote",
+        "traced": True,
+        "start_time": root["start_time"] + 0.01,
+        "end_time": root["start_time"] + 0.08,
+        "http": http_block("http://backend/pay", status=200),
+    }
+    call_table = {
+        "name": "DynamoDB",
+        "id": new_id(),
+        "namespace": "aws",
+        "start_time": root["start_time"] + 0.01,
+        "end_time": root["start_time"] + 0.02,
+        "aws": {"operation": "GetItem", "table_name": "orders"},
+        "throttle": True,
+        "error": True,
+        "http": {"response": {"status": 400}},
+    }
+    call_sql = {
+        "name": "ebdb@db.example",
+        "id": new_id(),
+        "namespace": "remote",
+        "start_time": root["start_time"] + 0.02,
+        "end_time": root["start_time"] + 0.03,
+        "sql": {"url": "postgresql://db.example/ebdb"},
+    }
+    local = {
+        "name": "render",
+        "id": new_id(),
+        "start_time": root["start_time"],
+        "end_time": root["start_time"] + 0.01,
+    }
     root["subsegments"] = [call_backend, call_table, call_sql, local]
-    backend = segment("backend", trace_id=trace_id, parent_id=call_backend["id"],
-                      start=root["start_time"] + 0.02, duration=0.05,
-                      http=http_block("http://backend/pay", status=200))
+    backend = segment(
+        "backend",
+        trace_id=trace_id,
+        parent_id=call_backend["id"],
+        start=root["start_time"] + 0.02,
+        duration=0.05,
+        http=http_block("http://backend/pay", status=200),
+    )
     put(store, backend, root)
     nodes = graph(store)
     assert set(nodes) == {
-        "frontend|client", "frontend|AWS::EC2::Instance", "backend|None",
-        "orders|AWS::DynamoDB::Table", "ebdb@db.example|Database::SQL",
+        "frontend|client",
+        "frontend|AWS::EC2::Instance",
+        "backend|None",
+        "orders|AWS::DynamoDB::Table",
+        "ebdb@db.example|Database::SQL",
     }
     client = nodes["frontend|client"]
     assert client["State"] == "unknown" and "SummaryStatistics" not in client
@@ -156,7 +205,10 @@ def test_service_graph_client_traced_call_and_inferred_nodes(store: SegmentStore
     frontend = nodes["frontend|AWS::EC2::Instance"]
     assert frontend["Root"] is True and frontend["State"] == "active"
     assert set(frontend["edges_to"]) == {
-        "backend|None", "orders|AWS::DynamoDB::Table", "ebdb@db.example|Database::SQL"}
+        "backend|None",
+        "orders|AWS::DynamoDB::Table",
+        "ebdb@db.example|Database::SQL",
+    }
     backend_edge = frontend["edges_to"]["backend|None"]
     # edge = the caller's view (round trip 70 ms); node = the callee's own segment (50 ms)
     assert backend_edge["SummaryStatistics"]["TotalResponseTime"] == pytest.approx(0.07)
@@ -165,31 +217,60 @@ def test_service_graph_client_traced_call_and_inferred_nodes(store: SegmentStore
     table = nodes["orders|AWS::DynamoDB::Table"]
     assert table["State"] == "unknown"
     assert table["SummaryStatistics"]["ErrorStatistics"] == {
-        "ThrottleCount": 1, "OtherCount": 0, "TotalCount": 1}
+        "ThrottleCount": 1,
+        "OtherCount": 0,
+        "TotalCount": 1,
+    }
     [summary] = summaries(store)
     assert {(s["Name"], s.get("Type")) for s in summary["ServiceIds"]} == {
-        ("frontend", "AWS::EC2::Instance"), ("backend", None),
-        ("orders", "AWS::DynamoDB::Table"), ("ebdb@db.example", "Database::SQL")}
+        ("frontend", "AWS::EC2::Instance"),
+        ("backend", None),
+        ("orders", "AWS::DynamoDB::Table"),
+        ("ebdb@db.example", "Database::SQL"),
+    }
     assert summary["HasThrottle"] is True and summary["HasError"] is False
-    assert summary["EntryPoint"] == {"Name": "frontend", "Names": ["frontend"],
-                                     "Type": "AWS::EC2::Instance"}
+    assert summary["EntryPoint"] == {
+        "Name": "frontend",
+        "Names": ["frontend"],
+        "Type": "AWS::EC2::Instance",
+    }
 
 
 def test_summary_fields_from_root_and_all_segments(store: SegmentStore) -> None:
-    root = segment("shop", user="alice", resource_arn="arn:aws:ec2:1",
-                   http=http_block("http://shop/cart?id=1", method="POST", status=502,
-                                   user_agent="curl/8", client_ip="10.0.0.1"),
-                   annotations={"tier": "gold", "items": 3, "vip": True},
-                   aws={"ec2": {"instance_id": "i-123", "availability_zone": "us-east-1a"}},
-                   fault=True,
-                   cause={"exceptions": [{"id": new_id(), "type": "KeyError",
-                                          "message": "boom"}]})
-    root["subsegments"] = [{"name": "inner", "id": new_id(), "start_time": root["start_time"],
-                            "end_time": root["end_time"], "annotations": {"tier": "silver"}}]
+    root = segment(
+        "shop",
+        user="alice",
+        resource_arn="arn:aws:ec2:1",
+        http=http_block(
+            "http://shop/cart?id=1",
+            method="POST",
+            status=502,
+            user_agent="curl/8",
+            client_ip="10.0.0.1",
+        ),
+        annotations={"tier": "gold", "items": 3, "vip": True},
+        aws={"ec2": {"instance_id": "i-123", "availability_zone": "us-east-1a"}},
+        fault=True,
+        cause={"exceptions": [{"id": new_id(), "type": "KeyError", "message": "boom"}]},
+    )
+    root["subsegments"] = [
+        {
+            "name": "inner",
+            "id": new_id(),
+            "start_time": root["start_time"],
+            "end_time": root["end_time"],
+            "annotations": {"tier": "silver"},
+        }
+    ]
     put(store, root)
     [summary] = summaries(store)
-    assert summary["Http"] == {"HttpURL": "http://shop/cart?id=1", "HttpMethod": "POST",
-                               "HttpStatus": 502, "UserAgent": "curl/8", "ClientIp": "10.0.0.1"}
+    assert summary["Http"] == {
+        "HttpURL": "http://shop/cart?id=1",
+        "HttpMethod": "POST",
+        "HttpStatus": 502,
+        "UserAgent": "curl/8",
+        "ClientIp": "10.0.0.1",
+    }
     assert summary["HasFault"] is True
     shop = [{"Name": "shop", "Names": ["shop"]}]
     assert summary["Users"] == [{"UserName": "alice", "ServiceIds": shop}]
@@ -205,11 +286,13 @@ def test_summary_fields_from_root_and_all_segments(store: SegmentStore) -> None:
     [cause] = summary["FaultRootCauses"]
     assert cause["ClientImpacting"] is True
     assert cause["Services"][0]["EntityPath"][0]["Exceptions"] == [
-        {"Name": "KeyError", "Message": "boom"}]
+        {"Name": "KeyError", "Message": "boom"}
+    ]
 
 
 def test_retention_by_age_removes_traces_and_their_aggregates(
-        store: SegmentStore, clock: Clock) -> None:
+    store: SegmentStore, clock: Clock
+) -> None:
     put(store, segment("old"))
     clock.now += 7200
     put(store, segment("new"))

@@ -42,7 +42,8 @@ def stored_ids(xray_client: Any, trace_ids: list[str]) -> set[str]:
 
 
 def test_corpus_over_udp_is_accepted_or_rejected_per_file(
-        collector: Collector, sender: UdpSender, xray_client: Any) -> None:
+    collector: Collector, sender: UdpSender, xray_client: Any
+) -> None:
     for name in ACCEPTED + sorted(REJECTED):
         sender.send([HEADER + (CORPUS / name).read_bytes()])
     framed = sorted((CORPUS / "udp-framed").glob("*.txt"))
@@ -58,10 +59,14 @@ def test_corpus_over_udp_is_accepted_or_rejected_per_file(
 
 
 def test_bad_datagrams_interleaved_with_good_ones_lose_nothing(
-        collector: Collector, sender: UdpSender, xray_client: Any,
-        caplog: pytest.LogCaptureFixture) -> None:
-    good = [segment("svc", subsegments=[{"name": "c", "id": new_id(), "start_time": 1.0,
-                                         "end_time": 2.0}]) for _ in range(60)]
+    collector: Collector, sender: UdpSender, xray_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = [
+        segment(
+            "svc", subsegments=[{"name": "c", "id": new_id(), "start_time": 1.0, "end_time": 2.0}]
+        )
+        for _ in range(60)
+    ]
     # The largest datagram IPv4 carries (65,507 B) is read whole, never truncated.
     largest = segment("big")
     largest["metadata"] = {"x": ""}
@@ -71,7 +76,7 @@ def test_bad_datagrams_interleaved_with_good_ones_lose_nothing(
     bad = [
         b"\x00\x01garbage",
         b'{"format":"json","version":1}',
-        HEADER + json.dumps(good[0])[: 40].encode(),  # truncated
+        HEADER + json.dumps(good[0])[:40].encode(),  # truncated
         b'{"format":"json","version":2}\n{}',
         HEADER + b'{"name":"x"}',
     ]
@@ -85,11 +90,15 @@ def test_bad_datagrams_interleaved_with_good_ones_lose_nothing(
     status = collector.status()
     assert status["stored"] == len(good)
     assert status["rejected"] == {
-        "missing_header_or_body": 25, "invalid_json": 12, "invalid_header": 12,
-        "missing_field": 12}
+        "missing_header_or_body": 25,
+        "invalid_json": 12,
+        "invalid_header": 12,
+        "missing_field": 12,
+    }
     assert status["spillover"] == 0
     assert stored_ids(xray_client, [d["trace_id"] for d in good]) == (
-        {d["id"] for d in good} | {s["id"] for d in good for s in d.get("subsegments", [])})
+        {d["id"] for d in good} | {s["id"] for d in good for s in d.get("subsegments", [])}
+    )
     # logged once per reason (per minute), not once per datagram
     rejections = [r for r in caplog.records if "rejected segment document" in r.getMessage()]
     assert len(rejections) == 4
@@ -104,17 +113,30 @@ def test_oversize_documents_are_rejected(xray_client: Any) -> None:
 
 
 def test_json_array_of_subsegments_in_one_datagram(
-        collector: Collector, sender: UdpSender, xray_client: Any) -> None:
+    collector: Collector, sender: UdpSender, xray_client: Any
+) -> None:
     parent = segment("svc")
-    subs = [{"name": f"s{i}", "id": new_id(), "trace_id": parent["trace_id"],
-             "parent_id": parent["id"], "type": "subsegment", "start_time": parent["start_time"],
-             "end_time": parent["end_time"]} for i in range(3)]
+    subs = [
+        {
+            "name": f"s{i}",
+            "id": new_id(),
+            "trace_id": parent["trace_id"],
+            "parent_id": parent["id"],
+            "type": "subsegment",
+            "start_time": parent["start_time"],
+            "end_time": parent["end_time"],
+        }
+        for i in range(3)
+    ]
     sender.send([HEADER + json.dumps(subs).encode(), parent])
     assert collector.wait_for_datagrams(2)
     [trace] = xray_client.batch_get_traces(TraceIds=[parent["trace_id"]])["Traces"]
     [seg] = trace["Segments"]
     assert sorted(s["name"] for s in json.loads(seg["Document"])["subsegments"]) == [
-        "s0", "s1", "s2"]
+        "s0",
+        "s1",
+        "s2",
+    ]
 
 
 def test_queue_is_bounded_and_drops_the_oldest() -> None:
@@ -130,18 +152,21 @@ def test_queue_is_bounded_and_drops_the_oldest() -> None:
 
 
 def test_in_progress_then_complete_over_udp(
-        collector: Collector, sender: UdpSender, xray_client: Any) -> None:
+    collector: Collector, sender: UdpSender, xray_client: Any
+) -> None:
     done = segment("long", start=time.time() - 3, duration=2.0)
     running = {k: v for k, v in done.items() if k != "end_time"} | {"in_progress": True}
     sender.send([running])
     assert collector.wait_for_datagrams(1)
     [summary] = xray_client.get_trace_summaries(
-        StartTime=time.time() - 60, EndTime=time.time() + 5)["TraceSummaries"]
+        StartTime=time.time() - 60, EndTime=time.time() + 5
+    )["TraceSummaries"]
     assert summary["IsPartial"] is True
     sender.send([done])
     assert collector.wait_for_datagrams(2)
     [summary] = xray_client.get_trace_summaries(
-        StartTime=time.time() - 60, EndTime=time.time() + 5)["TraceSummaries"]
+        StartTime=time.time() - 60, EndTime=time.time() + 5
+    )["TraceSummaries"]
     assert summary["IsPartial"] is False and summary["Duration"] == pytest.approx(2.0)
 
 

@@ -54,8 +54,7 @@ def _poll(condition: Any, timeout: float = 20.0) -> bool:
     return True
 
 
-def test_receiver_process_is_started_with_the_collector_and_reaped_by_stop(
-        tmp_path: Path) -> None:
+def test_receiver_process_is_started_with_the_collector_and_reaped_by_stop(tmp_path: Path) -> None:
     collector = Collector(make_config(tmp_path / "xray.db", otlp=None)).start()
     try:
         pid = collector.status()["udp"]["receiver_pid"]
@@ -91,9 +90,22 @@ def test_sigint_to_the_process_group_still_writes_what_was_received(tmp_path: Pa
     collector, so documents it held are written, not lost."""
     db = tmp_path / "xray.db"
     process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--otlp", "off",
-         "--db", str(db)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        [
+            str(CONSOLE_SCRIPT),
+            "--udp",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--otlp",
+            "off",
+            "--db",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert process.stdout is not None
         listening = json.loads(process.stdout.readline())
@@ -124,7 +136,7 @@ def test_sigint_to_the_process_group_still_writes_what_was_received(tmp_path: Pa
         client = xray_client_for(reopened.endpoint_url)
         found = set()
         for start in range(0, len(docs), 5):
-            batch = [d["trace_id"] for d in docs[start:start + 5]]
+            batch = [d["trace_id"] for d in docs[start : start + 5]]
             found.update(t["Id"] for t in client.batch_get_traces(TraceIds=batch)["Traces"])
         assert found == {d["trace_id"] for d in docs}
     finally:
@@ -179,7 +191,8 @@ def test_receiver_memory_is_bounded_and_drops_the_oldest() -> None:
         with changed:
             assert changed.wait_for(
                 lambda: sum(f.datagrams for f in delivered) + receiver.spillover == len(sent),
-                timeout=30)
+                timeout=30,
+            )
     finally:
         release.set()
         receiver.stop()
@@ -189,13 +202,14 @@ def test_receiver_memory_is_bounded_and_drops_the_oldest() -> None:
     prefix = 0
     while prefix < len(kept) and kept[prefix] == sent[prefix]:
         prefix += 1
-    assert kept[prefix:] == sent[len(sent) - (len(kept) - prefix):]
+    assert kept[prefix:] == sent[len(sent) - (len(kept) - prefix) :]
     assert kept[-1] == sent[-1]
 
 
 def test_backlog_drops_oldest_frames_first_then_oldest_datagrams() -> None:
-    good = [HEADER + json.dumps(segment("same-size", start=1_700_000_000.5)).encode()
-            for _ in range(20)]
+    good = [
+        HEADER + json.dumps(segment("same-size", start=1_700_000_000.5)).encode() for _ in range(20)
+    ]
     size = len(good[0])
     assert all(len(d) == size for d in good)
     backlog = Backlog(budget=10 * size)
@@ -228,8 +242,9 @@ def test_backlog_drops_oldest_frames_first_then_oldest_datagrams() -> None:
 
 
 def test_thread_receiver_still_available(tmp_path: Path) -> None:
-    collector = Collector(make_config(tmp_path / "xray.db", otlp=None,
-                                      receiver_process=False)).start()
+    collector = Collector(
+        make_config(tmp_path / "xray.db", otlp=None, receiver_process=False)
+    ).start()
     try:
         assert collector.status()["udp"]["receiver_pid"] is None
         sender = UdpSender(collector.udp_address)

@@ -31,8 +31,12 @@ def wait_indexed(collector: Collector) -> None:
 
 
 def post(collector: Collector, path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(collector.endpoint_url + path, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        collector.endpoint_url + path,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -41,16 +45,20 @@ def post(collector: Collector, path: str, body: bytes) -> tuple[int, dict[str, s
 
 
 def test_put_trace_segments_reports_rejects_and_stores_the_rest(
-        collector: Collector, xray_client: Any) -> None:
+    collector: Collector, xray_client: Any
+) -> None:
     good = segment("svc", start=NOW - 5)
     bad = segment("svc", start=NOW - 5)
     del bad["start_time"]
     answer = xray_client.put_trace_segments(
-        TraceSegmentDocuments=[json.dumps(good), json.dumps(bad), "{not json"])
+        TraceSegmentDocuments=[json.dumps(good), json.dumps(bad), "{not json"]
+    )
     assert answer["UnprocessedTraceSegments"] == [
         {"Id": bad["id"], "ErrorCode": "MissingParam", "Message": 'missing "start_time"'},
-        {"ErrorCode": "JSONFormatError",
-         "Message": answer["UnprocessedTraceSegments"][1]["Message"]},
+        {
+            "ErrorCode": "JSONFormatError",
+            "Message": answer["UnprocessedTraceSegments"][1]["Message"],
+        },
     ]
     # acknowledged means committed: readable at once, no waiting
     traces = xray_client.batch_get_traces(TraceIds=[good["trace_id"], bad["trace_id"]])
@@ -61,14 +69,27 @@ def test_put_trace_segments_reports_rejects_and_stores_the_rest(
 
 
 def test_trace_summaries_filter_and_time_range_types(
-        collector: Collector, xray_client: Any) -> None:
-    slow = segment("shop", start=NOW - 30, duration=2.5,
-                   http=http_block("http://shop/cart", status=500), fault=True,
-                   annotations={"tier": "gold"})
-    fast = segment("shop", start=NOW - 20, duration=0.05,
-                   http=http_block("http://shop/home", status=200))
-    other = segment("admin", start=NOW - 10, duration=0.2, user="bob",
-                    http=http_block("http://admin/", status=404), error=True)
+    collector: Collector, xray_client: Any
+) -> None:
+    slow = segment(
+        "shop",
+        start=NOW - 30,
+        duration=2.5,
+        http=http_block("http://shop/cart", status=500),
+        fault=True,
+        annotations={"tier": "gold"},
+    )
+    fast = segment(
+        "shop", start=NOW - 20, duration=0.05, http=http_block("http://shop/home", status=200)
+    )
+    other = segment(
+        "admin",
+        start=NOW - 10,
+        duration=0.2,
+        user="bob",
+        http=http_block("http://admin/", status=404),
+        error=True,
+    )
     put(xray_client, slow, fast, other)
     wait_indexed(collector)
 
@@ -79,14 +100,17 @@ def test_trace_summaries_filter_and_time_range_types(
     assert ids() == [other["trace_id"], fast["trace_id"], slow["trace_id"]]  # newest first
     assert ids(FilterExpression='service("shop") AND responsetime > 1') == [slow["trace_id"]]
     assert ids(FilterExpression='http.url CONTAINS "cart" OR user = "bob"') == [
-        other["trace_id"], slow["trace_id"]]
+        other["trace_id"],
+        slow["trace_id"],
+    ]
     assert ids(FilterExpression='annotation.tier = "gold"') == [slow["trace_id"]]
     assert ids(FilterExpression="error") == [other["trace_id"]]
     assert ids(FilterExpression="!fault and !error") == [fast["trace_id"]]
     for range_type in ("TraceId", "Event", "Service"):
         assert len(ids(TimeRangeType=range_type)) == 3
-    window = xray_client.get_trace_summaries(StartTime=NOW - 25, EndTime=NOW - 15,
-                                             TimeRangeType="Event")
+    window = xray_client.get_trace_summaries(
+        StartTime=NOW - 25, EndTime=NOW - 15, TimeRangeType="Event"
+    )
     assert [t["Id"] for t in window["TraceSummaries"]] == [fast["trace_id"]]
     summary = window["TraceSummaries"][0]
     assert summary["Http"]["HttpURL"] == "http://shop/home"
@@ -102,23 +126,34 @@ def test_summaries_page_with_next_token(collector: Collector, xray_client: Any) 
     wait_indexed(collector)
     assert collector.operations is not None
     collector.operations.summary_page = 5
-    pages = list(xray_client.get_paginator("get_trace_summaries").paginate(
-        StartTime=NOW - 200, EndTime=NOW + 10))
+    pages = list(
+        xray_client.get_paginator("get_trace_summaries").paginate(
+            StartTime=NOW - 200, EndTime=NOW + 10
+        )
+    )
     assert len(pages) == 5
     got = [t["Id"] for page in pages for t in page["TraceSummaries"]]
     assert got == [d["trace_id"] for d in reversed(docs)]
     filtered = xray_client.get_paginator("get_trace_summaries").paginate(
-        StartTime=NOW - 200, EndTime=NOW + 10, FilterExpression='service("svc1")')
+        StartTime=NOW - 200, EndTime=NOW + 10, FilterExpression='service("svc1")'
+    )
     assert len([t for page in filtered for t in page["TraceSummaries"]]) == 8
 
 
 def test_batch_get_traces_pages_and_folds_subsegments(
-        collector: Collector, xray_client: Any) -> None:
+    collector: Collector, xray_client: Any
+) -> None:
     docs = [segment("svc", start=NOW - 50 + i) for i in range(7)]
     parent = docs[0]
-    streamed = {"name": "query", "id": new_id(), "trace_id": parent["trace_id"],
-                "parent_id": parent["id"], "type": "subsegment", "start_time": NOW - 50,
-                "end_time": NOW - 49.9}
+    streamed = {
+        "name": "query",
+        "id": new_id(),
+        "trace_id": parent["trace_id"],
+        "parent_id": parent["id"],
+        "type": "subsegment",
+        "start_time": NOW - 50,
+        "end_time": NOW - 49.9,
+    }
     put(xray_client, *docs, streamed)
     assert collector.operations is not None
     collector.operations.traces_page = 3
@@ -134,15 +169,27 @@ def test_batch_get_traces_pages_and_folds_subsegments(
     assert traces[parent["trace_id"]]["LimitExceeded"] is False
 
 
-def test_service_graph_trace_graph_and_time_series(
-        collector: Collector, xray_client: Any) -> None:
+def test_service_graph_trace_graph_and_time_series(collector: Collector, xray_client: Any) -> None:
     trace_id = new_trace_id()
     start = NOW - 120
-    call = {"name": "api.example.com", "id": new_id(), "namespace": "remote",
-            "start_time": start + 0.1, "end_time": start + 0.4,
-            "http": http_block("https://api.example.com/v1", status=503), "fault": True}
-    root = segment("web", trace_id=trace_id, start=start, duration=0.5, subsegments=[call],
-                   http=http_block("http://web/", status=500), fault=True)
+    call = {
+        "name": "api.example.com",
+        "id": new_id(),
+        "namespace": "remote",
+        "start_time": start + 0.1,
+        "end_time": start + 0.4,
+        "http": http_block("https://api.example.com/v1", status=503),
+        "fault": True,
+    }
+    root = segment(
+        "web",
+        trace_id=trace_id,
+        start=start,
+        duration=0.5,
+        subsegments=[call],
+        http=http_block("http://web/", status=500),
+        fault=True,
+    )
     ok = segment("web", start=start + 1, duration=0.2, http=http_block("http://web/", status=200))
     put(xray_client, root, ok)
     wait_indexed(collector)
@@ -172,25 +219,33 @@ def test_service_graph_trace_graph_and_time_series(
     assert names[("web", None)]["SummaryStatistics"]["TotalCount"] == 1
 
     series = xray_client.get_time_series_service_statistics(
-        StartTime=NOW - 600, EndTime=NOW, EntitySelectorExpression='service("web")', Period=300)
+        StartTime=NOW - 600, EndTime=NOW, EntitySelectorExpression='service("web")', Period=300
+    )
     points = series["TimeSeriesServiceStatistics"]
     assert sum(p["ServiceSummaryStatistics"]["TotalCount"] for p in points) == 2
     assert all(int(p["Timestamp"].timestamp()) % 300 == 0 for p in points)
     edges = xray_client.get_time_series_service_statistics(
-        StartTime=NOW - 600, EndTime=NOW,
-        EntitySelectorExpression='edge("web", "api.example.com")')
-    assert sum(p["EdgeSummaryStatistics"]["FaultStatistics"]["TotalCount"]
-               for p in edges["TimeSeriesServiceStatistics"]) == 1
+        StartTime=NOW - 600, EndTime=NOW, EntitySelectorExpression='edge("web", "api.example.com")'
+    )
+    assert (
+        sum(
+            p["EdgeSummaryStatistics"]["FaultStatistics"]["TotalCount"]
+            for p in edges["TimeSeriesServiceStatistics"]
+        )
+        == 1
+    )
 
 
 def test_service_graph_pages_keep_reference_ids_consistent(
-        collector: Collector, xray_client: Any) -> None:
+    collector: Collector, xray_client: Any
+) -> None:
     put(xray_client, *[segment(f"svc{i}", start=NOW - 30) for i in range(4)])
     wait_indexed(collector)
     assert collector.operations is not None
     collector.operations.services_page = 3
-    pages = list(xray_client.get_paginator("get_service_graph").paginate(
-        StartTime=NOW - 600, EndTime=NOW))
+    pages = list(
+        xray_client.get_paginator("get_service_graph").paginate(StartTime=NOW - 600, EndTime=NOW)
+    )
     assert len(pages) == 3
     services = [s for page in pages for s in page["Services"]]
     assert [s["ReferenceId"] for s in services] == list(range(8))
@@ -204,18 +259,25 @@ def test_service_graph_pages_keep_reference_ids_consistent(
     "call, kwargs",
     [
         ("get_trace_summaries", {"StartTime": NOW, "EndTime": NOW - 10}),
-        ("get_trace_summaries", {"StartTime": NOW - 10, "EndTime": NOW,
-                                 "FilterExpression": "service("}),
+        (
+            "get_trace_summaries",
+            {"StartTime": NOW - 10, "EndTime": NOW, "FilterExpression": "service("},
+        ),
         ("get_trace_summaries", {"StartTime": NOW - 10, "EndTime": NOW, "NextToken": "garbage"}),
         ("get_service_graph", {"StartTime": NOW, "EndTime": NOW}),
-        ("get_time_series_service_statistics", {"StartTime": NOW - 10, "EndTime": NOW,
-                                                "Period": 61}),
-        ("get_time_series_service_statistics", {"StartTime": NOW - 10, "EndTime": NOW,
-                                                "EntitySelectorExpression": "fault"}),
+        (
+            "get_time_series_service_statistics",
+            {"StartTime": NOW - 10, "EndTime": NOW, "Period": 61},
+        ),
+        (
+            "get_time_series_service_statistics",
+            {"StartTime": NOW - 10, "EndTime": NOW, "EntitySelectorExpression": "fault"},
+        ),
     ],
 )
 def test_bad_input_is_an_invalid_request_exception(
-        xray_client: Any, call: str, kwargs: dict[str, Any]) -> None:
+    xray_client: Any, call: str, kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(ClientError) as caught:
         getattr(xray_client, call)(**kwargs)
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
@@ -236,9 +298,13 @@ def test_errors_are_shaped_like_xray_on_the_wire(collector: Collector) -> None:
 def test_too_many_waiting_documents_is_a_throttled_exception(tmp_path: Path) -> None:
     with Collector(make_config(tmp_path / "x.db", otlp=None, max_waiting_documents=1)) as busy:
         client = boto3.client(
-            "xray", endpoint_url=busy.endpoint_url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=botocore.config.Config(retries={"total_max_attempts": 1}))
+            "xray",
+            endpoint_url=busy.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(retries={"total_max_attempts": 1}),
+        )
         with pytest.raises(ClientError) as caught:
             put(client, segment("a"), segment("b"))
         assert caught.value.response["Error"]["Code"] == "ThrottledException"
@@ -249,7 +315,8 @@ def test_too_many_waiting_documents_is_a_throttled_exception(tmp_path: Path) -> 
 def test_status_health_and_telemetry(collector: Collector, xray_client: Any) -> None:
     put(xray_client, segment("svc"))
     xray_client.put_telemetry_records(
-        TelemetryRecords=[{"Timestamp": NOW, "SegmentsReceivedCount": 3}], Hostname="h")
+        TelemetryRecords=[{"Timestamp": NOW, "SegmentsReceivedCount": 3}], Hostname="h"
+    )
     with urllib.request.urlopen(collector.endpoint_url + "/health", timeout=5) as response:
         assert json.loads(response.read()) == {"status": "ok"}
     with urllib.request.urlopen(collector.endpoint_url + "/status", timeout=5) as response:
@@ -291,8 +358,13 @@ def test_console_files_are_served_safely(tmp_path: Path) -> None:
         assert headers["Content-Type"].startswith("text/javascript")
         assert headers["Cache-Control"] == "public, max-age=300"
         assert get("/style.css")[1]["Content-Type"] == "text/css; charset=utf-8"
-        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
-                     "/missing.js", "/assets/"):
+        for path in (
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/assets/..%2f..%2fsecret.txt",
+            "/missing.js",
+            "/assets/",
+        ):
             status, headers, _ = get(path)
             assert status == 404, path
             assert headers["x-amzn-ErrorType"] == "ResourceNotFoundException"

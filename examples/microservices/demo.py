@@ -47,8 +47,9 @@ def progress_bar(label: str, done: int, total: int, result: DriveResult) -> None
     width = 30
     filled = width * done // total
     bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(f"\r  {label:<24} [{bar}] {done:>3}/{total}  ok {result.ok:>3}  "
-                     f"failed {result.failed:>3}")
+    sys.stderr.write(
+        f"\r  {label:<24} [{bar}] {done:>3}/{total}  ok {result.ok:>3}  failed {result.failed:>3}"
+    )
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -61,8 +62,10 @@ def _counts(stats: dict[str, Any]) -> str:
     throttles = errors.get("ThrottleCount", 0)
     total = stats.get("TotalCount", 0)
     avg = (stats.get("TotalResponseTime", 0.0) / total * 1000) if total else 0.0
-    return (f"ok {ok:>3}  error {errors.get('TotalCount', 0):>3}  throttle {throttles:>3}  "
-            f"fault {faults:>3}  avg {avg:7.1f} ms")
+    return (
+        f"ok {ok:>3}  error {errors.get('TotalCount', 0):>3}  throttle {throttles:>3}  "
+        f"fault {faults:>3}  avg {avg:7.1f} ms"
+    )
 
 
 def _label(service: dict[str, Any]) -> str:
@@ -93,8 +96,7 @@ def render_service_map(graph: dict[str, Any], style: Style) -> list[str]:
     return lines
 
 
-def _failing_entity(document: dict[str, Any], depth: int = 0
-                    ) -> tuple[int, dict[str, Any]] | None:
+def _failing_entity(document: dict[str, Any], depth: int = 0) -> tuple[int, dict[str, Any]] | None:
     """The deepest entity in a document tree that recorded an exception: the failed call."""
     best: tuple[int, dict[str, Any]] | None = None
     cause = document.get("cause")
@@ -117,9 +119,11 @@ def render_traces(scenario: Scenario, style: Style) -> list[str]:
     lines = [style("Slowest traces", "1")]
     for summary in sorted(summaries, key=lambda s: -s.get("ResponseTime", 0))[:3]:
         http = summary.get("Http", {})
-        lines.append(f"  {summary['Id']}  {summary.get('ResponseTime', 0) * 1000:7.1f} ms  "
-                     f"{http.get('HttpMethod', '')} {http.get('HttpURL', '')} "
-                     f"{http.get('HttpStatus', '')}")
+        lines.append(
+            f"  {summary['Id']}  {summary.get('ResponseTime', 0) * 1000:7.1f} ms  "
+            f"{http.get('HttpMethod', '')} {http.get('HttpURL', '')} "
+            f"{http.get('HttpStatus', '')}"
+        )
     faulted = [s for s in summaries if s.get("HasFault")]
     lines.append(style(f"Faulted traces ({len(faulted)} of {len(summaries)})", "1"))
     if faulted:
@@ -127,15 +131,19 @@ def render_traces(scenario: Scenario, style: Style) -> list[str]:
         traces = client.batch_get_traces(TraceIds=ids).get("Traces", [])
         for trace in traces:
             lines.append(f"  {trace['Id']}")
-            failures = [_failing_entity(json.loads(segment["Document"]))
-                        for segment in trace.get("Segments", [])]
+            failures = [
+                _failing_entity(json.loads(segment["Document"]))
+                for segment in trace.get("Segments", [])
+            ]
             found = [f for f in failures if f is not None]
             if not found:
                 continue
             entity = max(found, key=lambda item: item[0])[1]
             exceptions = entity["cause"]["exceptions"]
-            lines.append(f"    {style('✖', '1;31')} {entity.get('name')}: "
-                         f"{_exception_text(exceptions[0])[:150]}")
+            lines.append(
+                f"    {style('✖', '1;31')} {entity.get('name')}: "
+                f"{_exception_text(exceptions[0])[:150]}"
+            )
             if len(exceptions) > 1:
                 lines.append(f"      root cause: {_exception_text(exceptions[-1])[:140]}")
     return lines
@@ -143,13 +151,20 @@ def render_traces(scenario: Scenario, style: Style) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exit", action="store_true", default=os.environ.get("DEMO_EXIT") == "1",
-                        help="exit after printing instead of serving the console until Ctrl-C")
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        default=os.environ.get("DEMO_EXIT") == "1",
+        help="exit after printing instead of serving the console until Ctrl-C",
+    )
     parser.add_argument("--requests", type=int, default=24, help="requests per phase")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
-    parser.add_argument("--dns", action="store_true",
-                        help="also show the DNS failure: front calls a host name that does not "
-                             "resolve (back.invalid)")
+    parser.add_argument(
+        "--dns",
+        action="store_true",
+        help="also show the DNS failure: front calls a host name that does not "
+        "resolve (back.invalid)",
+    )
     args = parser.parse_args(argv)
     # Ctrl-C must stop everything even when started from a script that ignores SIGINT for
     # background jobs; services started from here inherit the default handling too.
@@ -157,16 +172,23 @@ def main(argv: list[str] | None = None) -> int:
     style = Style(sys.stdout)
     out = sys.stdout
 
-    print(style("otel-xray demo: front → back (×3), SQLite, DynamoDB (moto); all on 127.0.0.1",
-                "1"), file=out)
+    print(
+        style("otel-xray demo: front → back (×3), SQLite, DynamoDB (moto); all on 127.0.0.1", "1"),
+        file=out,
+    )
     # Each run starts from an empty store, so the map printed below is this run's traffic.
     for stale in args.workdir.glob("xray.db*"):
         stale.unlink()
     with Scenario(args.workdir) as scenario:
-        print(f"  collector: udp {scenario.addresses['udp']}  api+console "
-              f"http://{scenario.addresses['tcp']}/  (db {args.workdir / 'xray.db'})", file=out)
-        print(f"  front {scenario.services['front'].url}   back {scenario.services['back'].url}",
-              file=out)
+        print(
+            f"  collector: udp {scenario.addresses['udp']}  api+console "
+            f"http://{scenario.addresses['tcp']}/  (db {args.workdir / 'xray.db'})",
+            file=out,
+        )
+        print(
+            f"  front {scenario.services['front'].url}   back {scenario.services['back'].url}",
+            file=out,
+        )
         out.flush()
         healthy = scenario.drive(args.requests, label="healthy traffic", progress=progress_bar)
         scenario.stop_back()
@@ -176,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.dns:
             scenario.point_front_at("http://back.invalid:8080")
             print("  front now calls back.invalid: the name does not resolve", file=sys.stderr)
-            unresolved = scenario.drive(max(1, args.requests // 2), label="back's name is gone",
-                                        progress=progress_bar)
+            unresolved = scenario.drive(
+                max(1, args.requests // 2), label="back's name is gone", progress=progress_bar
+            )
             expected += unresolved.ok + unresolved.failed
         scenario.wait_for_traces(expected)
         print(file=out)

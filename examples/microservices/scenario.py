@@ -20,10 +20,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 RULES_FILE = HERE / "sampling-rules.json"
@@ -83,8 +83,9 @@ class DriveResult:
 class Scenario:
     """front -> back (x3), front -> SQLite, front -> DynamoDB (moto), spans -> the collector."""
 
-    def __init__(self, workdir: Path, *, prefer_default_ports: bool = True,
-                 log: TextIO | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, prefer_default_ports: bool = True, log: TextIO | None = None
+    ) -> None:
         self.workdir = workdir
         self.prefer_default_ports = prefer_default_ports
         self.log = log or sys.stderr
@@ -114,7 +115,9 @@ class Scenario:
         self._start_moto()
         self.services["back"] = self._start_service("back")
         self.services["front"] = self._start_service(
-            "front", BACK_URL=self.services["back"].url, ORDERS_TABLE=TABLE,
+            "front",
+            BACK_URL=self.services["back"].url,
+            ORDERS_TABLE=TABLE,
         )
 
     def stop(self) -> None:
@@ -144,7 +147,9 @@ class Scenario:
         fail as when a downstream's DNS record is gone ("Name or service not known")."""
         _stop_process(self.services.pop("front").process)
         self.services["front"] = self._start_service(
-            "front", BACK_URL=back_url, ORDERS_TABLE=TABLE,
+            "front",
+            BACK_URL=back_url,
+            ORDERS_TABLE=TABLE,
         )
 
     def stop_back(self) -> None:
@@ -158,20 +163,29 @@ class Scenario:
         db = self.workdir / "xray.db"
         command = [
             _bin("otel-xray-collector"),
-            "--udp", f"127.0.0.1:{port}", "--tcp", f"127.0.0.1:{port}", "--otlp", "127.0.0.1:0",
-            "--db", str(db), "--sampling-rules", str(RULES_FILE),
+            "--udp",
+            f"127.0.0.1:{port}",
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--otlp",
+            "127.0.0.1:0",
+            "--db",
+            str(db),
+            "--sampling-rules",
+            str(RULES_FILE),
         ]
         with (self.workdir / "collector.log").open("wb") as log_file:
             self.collector = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
+                command,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                start_new_session=True,
                 env={**os.environ, RUN_MARKER: str(self.workdir)},
             )
         assert self.collector.stdout is not None
         line = self.collector.stdout.readline()  # the collector's one machine-readable line
         if not line:
-            raise RuntimeError(
-                f"the collector did not start; see {self.workdir / 'collector.log'}"
-            )
+            raise RuntimeError(f"the collector did not start; see {self.workdir / 'collector.log'}")
         event = json.loads(line)
         self.addresses = {key: event[key] for key in ("udp", "tcp", "otlp") if key in event}
 
@@ -186,10 +200,16 @@ class Scenario:
         self.moto_url = f"http://{host}:{port}"
         import boto3
 
-        client = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name=REGION,
-                              aws_access_key_id="demo", aws_secret_access_key="demo")
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.moto_url,
+            region_name=REGION,
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
+        )
         client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "item", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "item", "AttributeType": "S"}],
         )
@@ -225,16 +245,23 @@ class Scenario:
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 [_bin("opentelemetry-instrument"), sys.executable, str(HERE / f"{name}.py")],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         service = Service(name, port, process, log_path)
         _wait_until_serving(service)
         return service
 
     # -- traffic -----------------------------------------------------------------------------
-    def drive(self, count: int, *, label: str = "traffic",
-              progress: Callable[[str, int, int, DriveResult], None] | None = None,
-              ) -> DriveResult:
+    def drive(
+        self,
+        count: int,
+        *,
+        label: str = "traffic",
+        progress: Callable[[str, int, int, DriveResult], None] | None = None,
+    ) -> DriveResult:
         """``count`` orders on front, each preceded by a health check (which sampling drops)."""
         front = self.services["front"].url
         result = DriveResult()
@@ -255,12 +282,16 @@ class Scenario:
         import boto3
 
         return boto3.client(
-            "xray", endpoint_url=f"http://{self.addresses['tcp']}", region_name=REGION,
-            aws_access_key_id="demo", aws_secret_access_key="demo",
+            "xray",
+            endpoint_url=f"http://{self.addresses['tcp']}",
+            region_name=REGION,
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
         )
 
-    def wait_for_traces(self, minimum: int, *, filter_expression: str | None = None,
-                        timeout: float = 30.0) -> list[dict[str, Any]]:
+    def wait_for_traces(
+        self, minimum: int, *, filter_expression: str | None = None, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
         """Poll GetTraceSummaries until ``minimum`` traces are in (spans arrive asynchronously)."""
         client = self.xray()
         deadline = time.monotonic() + timeout
@@ -270,8 +301,9 @@ class Scenario:
                 return summaries
             time.sleep(0.2)
 
-    def trace_summaries(self, client: Any = None,
-                        filter_expression: str | None = None) -> Iterator[dict[str, Any]]:
+    def trace_summaries(
+        self, client: Any = None, filter_expression: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         client = client or self.xray()
         kwargs: dict[str, Any] = {"StartTime": self.started_at - 60, "EndTime": time.time() + 60}
         if filter_expression:
@@ -281,8 +313,9 @@ class Scenario:
 
     def service_graph(self) -> dict[str, Any]:
         client = self.xray()
-        return dict(client.get_service_graph(StartTime=self.started_at - 60,
-                                             EndTime=time.time() + 60))
+        return dict(
+            client.get_service_graph(StartTime=self.started_at - 60, EndTime=time.time() + 60)
+        )
 
 
 def _get(url: str) -> int:

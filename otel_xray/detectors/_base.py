@@ -13,13 +13,12 @@ import os
 import time
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Union
 
 from opentelemetry.sdk.resources import Resource, ResourceDetector
 
 logger = logging.getLogger("otel_xray.detectors")
 
-AttributeValue = Union[str, bool, int, float, Sequence[str]]
+AttributeValue = str | bool | int | float | Sequence[str]
 Attributes = dict[str, AttributeValue]
 
 TIMEOUT_ENV = "OTEL_XRAY_DETECTOR_TIMEOUT"

@@ -9,7 +9,6 @@ client reports the two as different exceptions.
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +89,7 @@ def request(
         except ssl.SSLError as exc:
             # Something answered, but it is not the server the CA vouches for.
             raise EndpointError(f"TLS handshake with {host} failed: {exc}") from exc
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise EndpointUnreachable(f"cannot connect to {host}:{port}: {exc}") from exc
         try:
             sock = connection.sock

@@ -9,13 +9,14 @@ lowers each request value at most once.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry.util.types import Attributes
 
 #: A compiled pattern. ``None`` stands for ``*``: it matches everything, including a missing value.
-Matcher = Optional[Callable[[str], bool]]
+Matcher = Callable[[str], bool] | None
 
 
 def compile_wildcard(pattern: str) -> Matcher:
@@ -51,7 +52,7 @@ def wildcard_match(pattern: str, text: str) -> bool:
 #: The HTTP facts of a span at start, lower-cased: ``(host, method, path)``, ``None`` where the
 #: span has none. A plain tuple, not a NamedTuple: building one is ~10x cheaper, and this is
 #: built for every root span.
-HttpRequest = tuple[Optional[str], Optional[str], Optional[str]]
+HttpRequest = tuple[str | None, str | None, str | None]
 HOST, METHOD, PATH = 0, 1, 2
 
 
@@ -112,7 +113,7 @@ def strip_port(host: str) -> str | None:
     return None
 
 
-RequestMatcher = Callable[[Optional[HttpRequest]], bool]
+RequestMatcher = Callable[[HttpRequest | None], bool]
 
 
 def compile_http_matcher(host: str, method: str, path: str) -> RequestMatcher:

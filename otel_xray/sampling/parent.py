@@ -82,6 +82,7 @@ class XRayParentBased(ParentBased):
             "localParentNotSampled",
         )
         delegates = ",".join(
-            f"{name}:{sampler.get_description()}" for name, sampler in zip(names, self._delegates)
+            f"{name}:{sampler.get_description()}"
+            for name, sampler in zip(names, self._delegates, strict=False)
         )
         return f"XRayParentBased{{root:{self.root.get_description()},{delegates}}}"

@@ -241,13 +241,13 @@ class RuleState:
             totals = self._totals()
             previous, self._reported = self._reported, totals
             self.last_report = now
-        return Counts(*(total - before for total, before in zip(totals, previous)))
+        return Counts(*(total - before for total, before in zip(totals, previous, strict=False)))
 
     def return_counts(self, counts: Counts) -> None:
         """Give back counts whose report failed, so the next report includes them."""
         with self._lock:
             self._reported = Counts(
-                *(reported - count for reported, count in zip(self._reported, counts))
+                *(reported - count for reported, count in zip(self._reported, counts, strict=False))
             )
 
     def apply_target(self, target: Mapping[str, Any]) -> None:

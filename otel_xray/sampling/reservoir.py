@@ -12,7 +12,7 @@ off the path (bench/sampler.py measures the cost).
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from otel_xray.sampling import _fork
 

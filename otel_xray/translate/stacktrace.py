@@ -10,7 +10,8 @@ the ``exception.type`` / ``exception.message`` attributes, which are exact.
 from __future__ import annotations
 
 import re
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 MAX_CHAINED_EXCEPTIONS = 10
 

@@ -13,10 +13,11 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +33,7 @@ class SeenRequest:
 
 
 Reply = tuple[int, Any]  # (status, body: dict -> JSON, str -> text)
-Route = Callable[[SeenRequest], Optional[Reply]]
+Route = Callable[[SeenRequest], Reply | None]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -245,7 +246,7 @@ class TlsMaterial:
 
 def make_tls(tmp_dir: Path, name: str = "test") -> TlsMaterial:
     """A fresh CA and a server certificate for IP 127.0.0.1 signed by it."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} cluster CA")])
     ca_cert = (

@@ -7,8 +7,8 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from opentelemetry.sdk.resources import Resource, get_aggregated_resources

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.extension.aws.resource import (

@@ -123,7 +123,7 @@ def test_collector_runs_in_forwarding_mode_with_the_documented_flags() -> None:
     ds = one(K8S / "otel-xray-collector.yaml", "DaemonSet", "otel-xray-collector")
     (container,) = ds["spec"]["template"]["spec"]["containers"]
     args = container["args"]
-    flags = dict(zip(args[::2], args[1::2]))
+    flags = dict(zip(args[::2], args[1::2], strict=False))
     assert set(flags) <= {
         "--udp",
         "--tcp",

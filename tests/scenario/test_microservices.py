@@ -100,24 +100,31 @@ def test_one_trace_holds_front_three_remote_calls_and_back_segments(
     scenario: dict[str, Any],
 ) -> None:
     client = scenario["client"]
-    ok_trace = next(t for t in scenario["healthy_traces"] if t.get("Http", {}).get(
-        "HttpStatus") == 200)
+    ok_trace = next(
+        t for t in scenario["healthy_traces"] if t.get("Http", {}).get("HttpStatus") == 200
+    )
     documents = _documents(client, ok_trace["Id"])
     entities = [entity for document in documents for entity in _walk(document)]
     front = next(d for d in documents if d["name"] == "front" and "type" not in d)
     backs = [d for d in documents if d["name"] == "back" and "type" not in d]
-    remote_calls = [e for e in entities if e.get("namespace") == "remote" and "http" in e
-                    and "127.0.0.1" in e.get("name", "")]
+    remote_calls = [
+        e
+        for e in entities
+        if e.get("namespace") == "remote" and "http" in e and "127.0.0.1" in e.get("name", "")
+    ]
     assert len(remote_calls) == 3, [e.get("name") for e in entities]
     assert len(backs) == 3
     assert {d["trace_id"] for d in documents} == {ok_trace["Id"]}
     # Each back segment's parent is one of front's remote subsegments, one each.
     assert sorted(b["parent_id"] for b in backs) == sorted(c["id"] for c in remote_calls)
     assert front.get("http", {}).get("response", {}).get("status") == 200
-    summary = [(e.get("name"), e.get("namespace"), (e.get("aws") or {}).get("operation"))
-               for e in entities]
-    assert any(e.get("namespace") == "aws" and e.get("aws", {}).get("operation") == "PutItem"
-               for e in entities), summary
+    summary = [
+        (e.get("name"), e.get("namespace"), (e.get("aws") or {}).get("operation")) for e in entities
+    ]
+    assert any(
+        e.get("namespace") == "aws" and e.get("aws", {}).get("operation") == "PutItem"
+        for e in entities
+    ), summary
     assert any("sql" in e for e in entities), summary
 
 
@@ -134,7 +141,8 @@ def test_after_back_stops_front_carries_faults_and_the_connection_error(
     fault_edges = {
         target["Name"]: edge["SummaryStatistics"]["FaultStatistics"]["TotalCount"]
         for edge in front.get("Edges", [])
-        for target in graph["Services"] if target["ReferenceId"] == edge["ReferenceId"]
+        for target in graph["Services"]
+        if target["ReferenceId"] == edge["ReferenceId"]
     }
     assert fault_edges.get("127.0.0.1", 0) >= 6, fault_edges
     assert nodes["127.0.0.1"]["Type"] == "remote"
@@ -143,7 +151,8 @@ def test_after_back_stops_front_carries_faults_and_the_connection_error(
     documents = _documents(scenario["client"], faulted[-1]["Id"])
     messages = [
         f"{exc.get('type')}: {exc.get('message')}"
-        for document in documents for entity in _walk(document)
+        for document in documents
+        for entity in _walk(document)
         for exc in (entity.get("cause") or {}).get("exceptions", [])
         if isinstance(entity.get("cause"), dict)
     ]
@@ -168,9 +177,20 @@ def _processes_with_marker(workdir: Path) -> list[int]:
 def test_demo_exit_prints_the_map_and_leaves_no_process(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "examples.microservices.demo", "--exit", "--requests", "4",
-         "--workdir", str(workdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "examples.microservices.demo",
+            "--exit",
+            "--requests",
+            "4",
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr

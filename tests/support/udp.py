@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 HEADER_LINE = b'{"format":"json","version":1}'
 
@@ -57,7 +58,7 @@ class UdpDaemon:
         assert ok, f"condition not met; documents received: {docs!r}"
         return docs
 
-    def documents(self, count: Optional[int] = None, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def documents(self, count: int | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Parsed bodies (header checked) of the datagrams received, waiting for ``count``."""
         if count is not None:
             self.wait_for(count, timeout)
@@ -72,7 +73,8 @@ class UdpDaemon:
             self.datagrams.clear()
 
     def close(self) -> None:
-        # close() alone does not wake a thread blocked in recvfrom on Linux: send it a last datagram.
+        # close() alone does not wake a thread blocked in recvfrom on Linux:
+        # send it a last datagram.
         self._closed = True
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as waker:
             waker.sendto(b"", ("127.0.0.1", self.port))

@@ -172,6 +172,6 @@ def test_connection_refused_is_a_fault_subsegment_with_the_error(traced: Traced)
     assert "Max retries exceeded" in exceptions[0]["message"]
     assert "Connection refused" in exceptions[0]["message"]
     # The recorded traceback's chain (urllib3's errors underneath) follows, linked by "cause".
-    for outer, inner in zip(exceptions, exceptions[1:]):
+    for outer, inner in zip(exceptions, exceptions[1:], strict=False):
         assert outer["cause"] == inner["id"]
     assert doc["http"]["request"]["url"] == f"http://127.0.0.1:{port}/orders"

@@ -17,8 +17,9 @@ Grammar (case-insensitive keywords; adjacent terms mean AND; AND binds tighter t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ApiError, invalid_request
 
@@ -37,9 +38,16 @@ _TOKEN = re.compile(
 BOOL_KEYWORDS = {"ok", "error", "fault", "throttle", "partial", "inferred", "root"}
 NUM_KEYWORDS = {"responsetime": "rt", "duration": "duration", "http.status": "status"}
 STR_KEYWORDS = {
-    "http.url": "HttpURL", "http.method": "HttpMethod", "http.useragent": "UserAgent",
-    "http.clientip": "ClientIp", "user": "user", "name": "name", "type": "type",
-    "availabilityzone": "az", "instance.id": "iid", "resource.arn": "arn",
+    "http.url": "HttpURL",
+    "http.method": "HttpMethod",
+    "http.useragent": "UserAgent",
+    "http.clientip": "ClientIp",
+    "user": "user",
+    "name": "name",
+    "type": "type",
+    "availabilityzone": "az",
+    "instance.id": "iid",
+    "resource.arn": "arn",
 }
 NUM_OPS = {"=", "!=", "<", "<=", ">", ">="}
 STR_OPS = {"=", "!=", "contains", "beginswith", "endswith"}
@@ -124,8 +132,11 @@ class _Parser:
             token = self.token
             if token.kind == "word" and token.lower == "and":
                 self.take()
-            elif token.kind == "end" or token.text in (")", "}") or (
-                    token.kind == "word" and token.lower == "or"):
+            elif (
+                token.kind == "end"
+                or token.text in (")", "}")
+                or (token.kind == "word" and token.lower == "or")
+            ):
                 break
             parts.append(self.unary())
         if len(parts) == 1:
@@ -163,7 +174,7 @@ class _Parser:
         if word in STR_KEYWORDS:
             return self.string(word)
         if word.startswith("annotation.") and len(word) > len("annotation."):
-            return self.annotation(token.text[len("annotation."):])
+            return self.annotation(token.text[len("annotation.") :])
         raise _error(token.pos, f"unknown keyword {token.text!r}")
 
     # -- atoms ------------------------------------------------------------------------------
@@ -213,10 +224,12 @@ class _Parser:
         value = _unquote(value_token.text)
         compare = _STRING[op.lower]
         if op.lower == "!=":
-            return lambda ctx: not any(
-                v == value for v in _string_values(ctx, field) if isinstance(v, str))
+            return lambda ctx: (
+                not any(v == value for v in _string_values(ctx, field) if isinstance(v, str))
+            )
         return lambda ctx: any(
-            compare(v, value) for v in _string_values(ctx, field) if isinstance(v, str))
+            compare(v, value) for v in _string_values(ctx, field) if isinstance(v, str)
+        )
 
     def annotation(self, key: str) -> Predicate:
         op = self.token
@@ -255,7 +268,8 @@ class _Parser:
             return _is_number(actual)
 
         return lambda ctx: any(
-            same_type(v) and compare(v, value) for v in (ctx.get("ann") or {}).get(key, ()))
+            same_type(v) and compare(v, value) for v in (ctx.get("ann") or {}).get(key, ())
+        )
 
     def target(self) -> Callable[[list[Any]], bool]:
         """``"name"`` or ``id(name: ..., type: ..., account.id: ...)`` against a node key."""
@@ -300,8 +314,9 @@ class _Parser:
 
         def predicate(ctx: dict[str, Any]) -> bool:
             for node in ctx.get("nodes", ()):
-                if matches([node["n"], node["t"], node["a"]]) and (inner is None or inner(
-                        _node_context(node))):
+                if matches([node["n"], node["t"], node["a"]]) and (
+                    inner is None or inner(_node_context(node))
+                ):
                     return True
             return False
 

@@ -12,7 +12,8 @@ import collections
 import datetime
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..ingest.pipeline import Busy, IngestPipeline
 from ..ingest.validate import dumps
@@ -35,8 +36,9 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 class XRayOperations:
     """Maps ``POST /<Path>`` bodies to X-Ray responses over the pipeline and the store."""
 
-    def __init__(self, pipeline: IngestPipeline, queries: TraceQueries | None,
-                 sampling: Any = None) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, queries: TraceQueries | None, sampling: Any = None
+    ) -> None:
         self.pipeline = pipeline
         self.queries = queries
         self.sampling = sampling
@@ -83,12 +85,14 @@ class XRayOperations:
         if not isinstance(records, list):
             raise invalid_request("TelemetryRecords must be a list")
         for record in records:
-            self.telemetry.append({
-                "record": record,
-                "EC2InstanceId": body.get("EC2InstanceId"),
-                "Hostname": body.get("Hostname"),
-                "ResourceARN": body.get("ResourceARN"),
-            })
+            self.telemetry.append(
+                {
+                    "record": record,
+                    "EC2InstanceId": body.get("EC2InstanceId"),
+                    "Hostname": body.get("Hostname"),
+                    "ResourceARN": body.get("ResourceARN"),
+                }
+            )
         return {}
 
     # -- reads -------------------------------------------------------------------------------
@@ -110,8 +114,14 @@ class XRayOperations:
         scope = ["summaries", start, end, range_type, expression]
         cursor = _read_token(body, scope)
         summaries, examined, next_cursor = self._store().scan_summaries(
-            start, end, range_type, tuple(cursor) if cursor else None, predicate,
-            self.summary_page, self.summary_scan_budget)
+            start,
+            end,
+            range_type,
+            tuple(cursor) if cursor else None,
+            predicate,
+            self.summary_page,
+            self.summary_scan_budget,
+        )
         result: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": cursor[0] if cursor else end,
@@ -124,7 +134,7 @@ class XRayOperations:
     def batch_get_traces(self, body: dict[str, Any]) -> dict[str, Any]:
         trace_ids = _trace_ids(body)
         offset = _read_token(body, ["traces", trace_ids]) or 0
-        page = trace_ids[offset:offset + self.traces_page]
+        page = trace_ids[offset : offset + self.traces_page]
         found = self._store().full_traces(page)
         traces = []
         for trace_id in page:
@@ -139,8 +149,7 @@ class XRayOperations:
                     limited = True
                     break
                 segments.append({"Id": str(segment.get("id")), "Document": document})
-            entry: dict[str, Any] = {"Id": trace_id, "LimitExceeded": limited,
-                                     "Segments": segments}
+            entry: dict[str, Any] = {"Id": trace_id, "LimitExceeded": limited, "Segments": segments}
             if trace["duration"] is not None:
                 entry["Duration"] = trace["duration"]
             traces.append(entry)
@@ -160,7 +169,7 @@ class XRayOperations:
         result: dict[str, Any] = {
             "StartTime": start,
             "EndTime": end,
-            "Services": services[offset:offset + self.services_page],
+            "Services": services[offset : offset + self.services_page],
             "ContainsOldGroupVersions": False,
         }
         if offset + self.services_page < len(services):
@@ -172,7 +181,7 @@ class XRayOperations:
         scope = ["tracegraph", trace_ids]
         offset = _read_token(body, scope) or 0
         services = self._store().trace_graph(trace_ids)
-        result: dict[str, Any] = {"Services": services[offset:offset + self.services_page]}
+        result: dict[str, Any] = {"Services": services[offset : offset + self.services_page]}
         if offset + self.services_page < len(services):
             result["NextToken"] = _make_token(scope, offset + self.services_page)
         return result
@@ -202,17 +211,21 @@ class XRayOperations:
             return selector.source(list(source)) and selector.target(list(target))
 
         series = self._store().time_series(start, end, period, keep)
-        field = ("ServiceSummaryStatistics" if selector.kind == "service"
-                 else "EdgeSummaryStatistics")
+        field = (
+            "ServiceSummaryStatistics" if selector.kind == "service" else "EdgeSummaryStatistics"
+        )
         items = [
-            {"Timestamp": float(bucket), field: stats.api_statistics(),
-             "ResponseTimeHistogram": stats.api_histogram()}
+            {
+                "Timestamp": float(bucket),
+                field: stats.api_statistics(),
+                "ResponseTimeHistogram": stats.api_histogram(),
+            }
             for bucket, stats in series
         ]
         scope = ["series", start, end, period, expression]
         offset = _read_token(body, scope) or 0
         result: dict[str, Any] = {
-            "TimeSeriesServiceStatistics": items[offset:offset + self.series_page],
+            "TimeSeriesServiceStatistics": items[offset : offset + self.series_page],
             "ContainsOldGroupVersions": False,
         }
         if offset + self.series_page < len(items):
@@ -239,7 +252,7 @@ def parse_timestamp(value: Any, name: str) -> float:
         except ValueError as exc:
             raise invalid_request(f"{name} is not a valid timestamp: {value!r}") from exc
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+            parsed = parsed.replace(tzinfo=datetime.UTC)
         return parsed.timestamp()
     raise invalid_request(f"{name} is required")
 

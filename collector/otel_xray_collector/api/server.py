@@ -11,9 +11,10 @@ import mimetypes
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from ..ingest.validate import dumps, loads
@@ -49,9 +50,12 @@ class ApiServer:
         server_class = _Server6 if ":" in host else _Server
         self._server = server_class((host, port), handler)
         self.address: tuple[str, int] = self._server.server_address[:2]  # type: ignore[assignment]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.2},
-                                        name="otel-xray-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="otel-xray-http",
+            daemon=True,
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -178,7 +182,10 @@ def _make_handler(
             data = target.read_bytes()
             content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
             if content_type.startswith("text/") or content_type in (
-                    "application/javascript", "application/json", "image/svg+xml"):
+                "application/javascript",
+                "application/json",
+                "image/svg+xml",
+            ):
                 content_type += "; charset=utf-8"
             self.send_response(200)
             self.send_header("Content-Type", content_type)

@@ -45,13 +45,26 @@ THROTTLING_CODES = frozenset(
 )
 #: 4xx codes that can succeed later (clock skew, a credential being rotated): retried.
 TRANSIENT_CLIENT_CODES = frozenset(
-    {"RequestTimeout", "RequestTimeoutException", "ExpiredToken", "ExpiredTokenException",
-     "RequestExpired", "IDPCommunicationError"}
+    {
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "IDPCommunicationError",
+    }
 )
 #: ``UnprocessedTraceSegments`` codes that describe the document itself: resending cannot help.
 PERMANENT_SEGMENT_CODES = frozenset(
-    {"JSONFormatError", "MissingParam", "InvalidSegment", "InvalidTraceId", "InvalidParameterValue",
-     "SegmentTooLarge", "ValidationException"}
+    {
+        "JSONFormatError",
+        "MissingParam",
+        "InvalidSegment",
+        "InvalidTraceId",
+        "InvalidParameterValue",
+        "SegmentTooLarge",
+        "ValidationException",
+    }
 )
 
 
@@ -99,9 +112,7 @@ def resolve_region(region: str | None, endpoint_url: str | None) -> str:
         return chosen
     if endpoint_url:
         return "us-east-1"
-    raise ValueError(
-        "forwarding to AWS X-Ray needs a region: pass --region or set AWS_REGION"
-    )
+    raise ValueError("forwarding to AWS X-Ray needs a region: pass --region or set AWS_REGION")
 
 
 def _botocore_region() -> str | None:

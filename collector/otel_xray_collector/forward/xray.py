@@ -13,8 +13,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from random import random as _uniform
-from typing import Any, Callable
+from typing import Any
 
 from otel_xray_collector.forward.upload import (
     Unprocessed,
@@ -154,9 +155,7 @@ class Forwarder:
         if self._threads:
             raise RuntimeError("Forwarder already started")
         for index in range(self._concurrency):
-            thread = threading.Thread(
-                target=self._run, name=f"xray-forwarder-{index}", daemon=True
-            )
+            thread = threading.Thread(target=self._run, name=f"xray-forwarder-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
         logger.info(
@@ -263,9 +262,7 @@ class Forwarder:
                         self._in_flight += 1
                         self._last_flush = self._clock()
                         return batch
-                    wait: float | None = self._flush_interval - (
-                        self._clock() - self._last_flush
-                    )
+                    wait: float | None = self._flush_interval - (self._clock() - self._last_flush)
                 elif self._stopping.is_set():
                     return None
                 else:

@@ -44,8 +44,7 @@ class Packer:
     def add(self, doc: Accepted) -> None:
         self.add_fields(doc.trace_id, doc.segment_id, doc.in_progress, doc.body)
 
-    def add_fields(self, trace_id: str, segment_id: str, in_progress: bool,
-                   body: bytes) -> None:
+    def add_fields(self, trace_id: str, segment_id: str, in_progress: bool, body: bytes) -> None:
         size = len(body)
         self._meta.append((trace_id, segment_id, 1 if in_progress else 0, self._offset, size))
         self._parts.append(body)
@@ -62,8 +61,9 @@ class Packer:
         if not self._meta:
             return EMPTY
         # trace and segment ids are validated hex, so the meta array is plain ASCII
-        return PackedDocuments(len(self._meta), dumps(self._meta).decode("ascii"),
-                               b"".join(self._parts))
+        return PackedDocuments(
+            len(self._meta), dumps(self._meta).decode("ascii"), b"".join(self._parts)
+        )
 
 
 def pack(documents: Iterable[Accepted]) -> PackedDocuments:
@@ -78,9 +78,10 @@ def unpack(packed: PackedDocuments) -> list[Accepted]:
     if not packed.total:
         return []
     blob = packed.blob
-    return [Accepted(trace_id, segment_id, bool(in_progress),
-                     blob[offset - 1:offset - 1 + size])
-            for trace_id, segment_id, in_progress, offset, size in loads(packed.meta)]
+    return [
+        Accepted(trace_id, segment_id, bool(in_progress), blob[offset - 1 : offset - 1 + size])
+        for trace_id, segment_id, in_progress, offset, size in loads(packed.meta)
+    ]
 
 
 class Frame(NamedTuple):
@@ -103,11 +104,20 @@ _HEADER = struct.Struct("<IIIII")
 def encode_frame(frame: Frame) -> bytes:
     meta = frame.documents.meta.encode("ascii")
     rejects = dumps({k: list(v) for k, v in frame.rejects.items()}) if frame.rejects else b""
-    return b"".join((
-        _HEADER.pack(frame.documents.total, frame.datagrams, len(meta),
-                     len(frame.documents.blob), len(rejects)),
-        meta, frame.documents.blob, rejects,
-    ))
+    return b"".join(
+        (
+            _HEADER.pack(
+                frame.documents.total,
+                frame.datagrams,
+                len(meta),
+                len(frame.documents.blob),
+                len(rejects),
+            ),
+            meta,
+            frame.documents.blob,
+            rejects,
+        )
+    )
 
 
 class FrameReader:
@@ -142,11 +152,9 @@ class FrameReader:
         if body is None:
             return None
         meta = body[:meta_len].decode("ascii") if count else "[]"
-        blob = body[meta_len:meta_len + blob_len]
+        blob = body[meta_len : meta_len + blob_len]
         rejects: dict[str, tuple[int, str]] = {}
         if rejects_len:
-            for reason, (number, message) in loads(body[meta_len + blob_len:]).items():
+            for reason, (number, message) in loads(body[meta_len + blob_len :]).items():
                 rejects[reason] = (int(number), str(message))
         return Frame(PackedDocuments(count, meta, blob), datagrams, rejects)
-
-

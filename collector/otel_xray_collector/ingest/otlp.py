@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
-from typing import Any, Callable, Optional
+from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -31,7 +31,7 @@ logger = logging.getLogger("otel_xray_collector.ingest.otlp")
 
 #: Takes the documents of one request. May return the documents it refused (objects with a
 #: ``message``, e.g. the pipeline's validation rejections) so the sender hears about them.
-Submit = Callable[[list[dict[str, Any]]], Optional[Sequence[Any]]]
+Submit = Callable[[list[dict[str, Any]]], Sequence[Any] | None]
 
 # OTLP SpanKind numbers (SPAN_KIND_UNSPECIFIED = 0 is read as INTERNAL, as the spec says).
 _KINDS = {
@@ -374,9 +374,7 @@ class OtlpReceiver:
                 )
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"collector cannot accept spans: {exc}")
             self._count(documents_submitted=len(documents) - len(refused))
-        problems.extend(
-            f"document refused: {getattr(item, 'message', item)}" for item in refused
-        )
+        problems.extend(f"document refused: {getattr(item, 'message', item)}" for item in refused)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if problems:
             # Counted per span for bad spans and per document for refused documents: a span

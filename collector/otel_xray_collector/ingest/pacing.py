@@ -14,7 +14,7 @@ UDP has no second chance while a lagging index simply catches up later, so under
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 WRITE_INTERVAL = 0.01
 FLOOD_RATE = 10_000

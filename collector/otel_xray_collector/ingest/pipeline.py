@@ -242,8 +242,12 @@ class IngestPipeline:
         return True
 
     def _caught_up(self) -> bool:
-        return (not self._datagrams and not self._submissions and not self._frames
-                and (self.store is None or not self.store.has_pending()))
+        return (
+            not self._datagrams
+            and not self._submissions
+            and not self._frames
+            and (self.store is None or not self.store.has_pending())
+        )
 
     # -- the ingest thread ------------------------------------------------------------------
 
@@ -379,8 +383,11 @@ class IngestPipeline:
             return
         spilled = self._receiver.spillover
         if spilled > self._receiver_spilled:
-            self._log.warn("spillover", "ingest buffer full, dropping the oldest datagrams",
-                           spilled - self._receiver_spilled)
+            self._log.warn(
+                "spillover",
+                "ingest buffer full, dropping the oldest datagrams",
+                spilled - self._receiver_spilled,
+            )
             self._receiver_spilled = spilled
 
     def _forward(self, batches: list[PackedDocuments]) -> None:
@@ -429,11 +436,14 @@ class IngestPipeline:
             "rejected": rejected,
             "rejected_total": sum(rejected.values()),
             "spillover": self._spilled + (receiver.spillover if receiver is not None else 0),
-            "queued_datagrams": len(self._datagrams) + sum(f.datagrams for f in frames) + (
-                receiver.queued_datagrams if receiver is not None else 0),
-            "queued_bytes": self._bytes_in - self._bytes_out - self._spilled_bytes + sum(
-                len(f.documents.blob) for f in frames) + (
-                receiver.queued_bytes if receiver is not None else 0),
+            "queued_datagrams": len(self._datagrams)
+            + sum(f.datagrams for f in frames)
+            + (receiver.queued_datagrams if receiver is not None else 0),
+            "queued_bytes": self._bytes_in
+            - self._bytes_out
+            - self._spilled_bytes
+            + sum(len(f.documents.blob) for f in frames)
+            + (receiver.queued_bytes if receiver is not None else 0),
             "store_errors": self.store_errors,
             "batches": self.batches,
             "stored_seq": self.store.stored_seq if self.store is not None else 0,

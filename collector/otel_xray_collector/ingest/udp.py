@@ -16,7 +16,7 @@ import selectors
 import socket
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 _logger = logging.getLogger("otel_xray_collector.ingest.udp")
 
@@ -63,8 +63,13 @@ class BatchReader:
         libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: keep the GIL during the call
         self._recvmmsg = libc.recvmmsg
         self._recvmmsg.restype = ctypes.c_int
-        self._recvmmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_MMsgHdr), ctypes.c_uint,
-                                   ctypes.c_int, ctypes.c_void_p]
+        self._recvmmsg.argtypes = [
+            ctypes.c_int,
+            ctypes.POINTER(_MMsgHdr),
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_void_p,
+        ]
         self._fd = fd
         self._buffer = (ctypes.c_char * (MAX_DATAGRAM * BATCH))()
         self._view = memoryview(self._buffer).cast("B")
@@ -87,8 +92,11 @@ class BatchReader:
             raise OSError(err, "recvmmsg failed")
         view = self._view
         msgs = self._msgs
-        return [bytes(view[i * MAX_DATAGRAM:i * MAX_DATAGRAM + msgs[i].msg_len])
-                for i in range(count) if msgs[i].msg_len]
+        return [
+            bytes(view[i * MAX_DATAGRAM : i * MAX_DATAGRAM + msgs[i].msg_len])
+            for i in range(count)
+            if msgs[i].msg_len
+        ]
 
 
 class _RecvLoop:

@@ -137,14 +137,15 @@ class Backlog:
     def write_some(self, fd: int) -> bool:
         """Write what the pipe takes without blocking; True when everything went out."""
         if (self._carry_datagrams or self._carry_rejects) and not self._queue:
-            self._queue.append(_Pending(Frame(EMPTY, self._carry_datagrams,
-                                              self._carry_rejects), 0, 0))
+            self._queue.append(
+                _Pending(Frame(EMPTY, self._carry_datagrams, self._carry_rejects), 0, 0)
+            )
             self._carry_datagrams = 0
             self._carry_rejects = {}
         while self._queue:
             head = self._queue[0]
             try:
-                written = os.write(fd, head.data[head.sent:head.sent + WRITE_CHUNK])
+                written = os.write(fd, head.data[head.sent : head.sent + WRITE_CHUNK])
             except BlockingIOError:
                 return False
             head.sent += written
@@ -167,13 +168,12 @@ class FrameBuilder:
 
     def _reject(self, rejected: Rejected) -> None:
         found = self.rejects.get(rejected.reason)
-        self.rejects[rejected.reason] = ((found[0] + 1, found[1]) if found
-                                         else (1, rejected.message))
+        self.rejects[rejected.reason] = (found[0] + 1, found[1]) if found else (1, rejected.message)
 
     def add(self, data: bytes) -> None:
         self.datagrams += 1
         if data.startswith(COMPACT_HEADER):  # the common case, without building outcomes
-            document = data[len(COMPACT_HEADER):]
+            document = data[len(COMPACT_HEADER) :]
             keys = quick_accept(document)
             if keys is not None:
                 self.packer.add_fields(keys[0], keys[1], keys[2], document)
@@ -202,8 +202,9 @@ class FrameBuilder:
         return Frame(self.packer.pack(), self.datagrams, self.rejects)
 
 
-def serve(sock: socket.socket, data_fd: int, control_fd: int, counters: Any, budget: int,
-          parent: int) -> None:
+def serve(
+    sock: socket.socket, data_fd: int, control_fd: int, counters: Any, budget: int, parent: int
+) -> None:
     reader = BatchReader.create(sock)
     pending = Backlog(budget)
     os.set_blocking(data_fd, False)
@@ -238,8 +239,16 @@ def serve(sock: socket.socket, data_fd: int, control_fd: int, counters: Any, bud
             flushed = pending.write_some(data_fd)
         except BrokenPipeError:
             return  # the collector is gone: nobody to hand anything to
-        COUNTERS.pack_into(counters, 0, received, received_bytes, pending.spilled,
-                           pending.spilled_bytes, pending.queued_datagrams, pending.queued_bytes)
+        COUNTERS.pack_into(
+            counters,
+            0,
+            received,
+            received_bytes,
+            pending.spilled,
+            pending.spilled_bytes,
+            pending.queued_datagrams,
+            pending.queued_bytes,
+        )
         if stopping and flushed and not pending.raw:
             return
         if os.getppid() != parent:

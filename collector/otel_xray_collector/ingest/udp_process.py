@@ -22,8 +22,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .frames import Frame, FrameReader
 from .udp import bind_udp
@@ -48,8 +48,9 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 class UdpReceiverProcess:
     """Receives, validates and packs datagrams in a child process; ``deliver`` gets frames."""
 
-    def __init__(self, host: str, port: int, deliver: Callable[[Frame], None],
-                 buffer_bytes: int) -> None:
+    def __init__(
+        self, host: str, port: int, deliver: Callable[[Frame], None], buffer_bytes: int
+    ) -> None:
         self._deliver = deliver
         self._budget = buffer_bytes
         self._sock = bind_udp(host, port)
@@ -69,8 +70,9 @@ class UdpReceiverProcess:
 
     def start(self) -> None:
         data = self._spawn()
-        self._thread = threading.Thread(target=self._run, args=(data,),
-                                        name="otel-xray-udp-frames", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(data,), name="otel-xray-udp-frames", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -106,13 +108,21 @@ class UdpReceiverProcess:
         COUNTERS.pack_into(self._counters, 0, 0, 0, 0, 0, 0, 0)
         fds = (self._sock.fileno(), data_w, control_r, self._counters_file.fileno())
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "otel_xray_collector.ingest.udp_child",
-                 *(str(fd) for fd in fds), str(self._budget), str(os.getpid())],
-                pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "otel_xray_collector.ingest.udp_child",
+                    *(str(fd) for fd in fds),
+                    str(self._budget),
+                    str(os.getpid()),
+                ],
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         except BaseException:
             os.close(data_r)
             os.close(control_w)

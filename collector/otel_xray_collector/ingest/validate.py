@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 try:  # orjson is 3-5x faster on the ingest path; stdlib json is the fallback.
     import orjson
@@ -46,6 +47,7 @@ def is_segment_id(value: Any) -> bool:
 def is_trace_id(value: Any) -> bool:
     """``1-<8 hex>-<24 hex>``."""
     return type(value) is str and _TRACE_ID(value) is not None
+
 
 COMPACT_HEADER = b'{"format":"json","version":1}\n'
 _SPACED_HEADER = b'{"format": "json", "version": 1}\n'
@@ -85,7 +87,7 @@ class Rejected(NamedTuple):
         return _ERROR_CODES.get(self.reason, "InvalidSegment")
 
 
-Outcome = Union[Accepted, Rejected]
+Outcome = Accepted | Rejected
 
 
 def split_datagram(data: bytes) -> bytes | Rejected:
@@ -95,15 +97,15 @@ def split_datagram(data: bytes) -> bytes | Rejected:
     byte-compare fast path because this runs for every datagram.
     """
     if data.startswith(COMPACT_HEADER):
-        body = data[len(COMPACT_HEADER):]
+        body = data[len(COMPACT_HEADER) :]
     elif data.startswith(_SPACED_HEADER):
-        body = data[len(_SPACED_HEADER):]
+        body = data[len(_SPACED_HEADER) :]
     else:
         newline = data.find(b"\n")
         if newline < 0:
             return Rejected(NO_BODY, "datagram has no header line")
         header_bytes = data[:newline]
-        body = data[newline + 1:]
+        body = data[newline + 1 :]
         try:
             header = loads(header_bytes)
         except (JSONDecodeError, ValueError):
@@ -121,12 +123,7 @@ def _header_ok(header: Any) -> bool:
         return False
     fmt = header.get("format")
     version = header.get("version")
-    return (
-        isinstance(fmt, str)
-        and fmt.lower() == "json"
-        and type(version) is int
-        and version == 1
-    )
+    return isinstance(fmt, str) and fmt.lower() == "json" and type(version) is int and version == 1
 
 
 def parse_body(body: bytes) -> list[Outcome]:
@@ -146,8 +143,11 @@ def parse_body(body: bytes) -> list[Outcome]:
                 outcomes.append(Rejected(BAD_FIELD, "array items must be subsegment objects"))
             elif item.get("type") != "subsegment":
                 outcomes.append(
-                    Rejected(BAD_FIELD, "an array may hold only independent subsegments",
-                             _str_or_none(item.get("id")))
+                    Rejected(
+                        BAD_FIELD,
+                        "an array may hold only independent subsegments",
+                        _str_or_none(item.get("id")),
+                    )
                 )
             else:
                 outcomes.append(check_document(item, None))
@@ -193,14 +193,24 @@ def _plainly_valid(doc: dict[str, Any]) -> bool:
     parent_id = get("parent_id")
     subsegments = get("subsegments")
     return (
-        type(segment_id) is str and len(segment_id) == 16 and not segment_id.strip(_HEX)
-        and type(trace_id) is str and _TRACE_ID(trace_id) is not None
-        and type(name) is str and 0 < len(name) <= MAX_NAME_CHARS
-        and (type(start) is float or type(start) is int) and start == start
-        and ((type(end) is float or type(end) is int) and end == end
-             or (end is None and get("in_progress") is True))
-        and (parent_id is None or (type(parent_id) is str and len(parent_id) == 16
-                                   and not parent_id.strip(_HEX)))
+        type(segment_id) is str
+        and len(segment_id) == 16
+        and not segment_id.strip(_HEX)
+        and type(trace_id) is str
+        and _TRACE_ID(trace_id) is not None
+        and type(name) is str
+        and 0 < len(name) <= MAX_NAME_CHARS
+        and (type(start) is float or type(start) is int)
+        and start == start
+        and (
+            (type(end) is float or type(end) is int)
+            and end == end
+            or (end is None and get("in_progress") is True)
+        )
+        and (
+            parent_id is None
+            or (type(parent_id) is str and len(parent_id) == 16 and not parent_id.strip(_HEX))
+        )
         and (parent_id is not None or get("type") != "subsegment")
         and (subsegments is None or _subsegments_plainly_valid(subsegments))
     )
@@ -218,11 +228,16 @@ def _subsegments_plainly_valid(subsegments: Any) -> bool:
         name = get("name")
         start = get("start_time")
         end = get("end_time")
-        if not (type(segment_id) is str and len(segment_id) == 16
-                and not segment_id.strip(_HEX)
-                and type(name) is str and 0 < len(name) <= MAX_NAME_CHARS
-                and (type(start) is float or type(start) is int) and start == start
-                and (end is None or (type(end) is float or type(end) is int) and end == end)):
+        if not (
+            type(segment_id) is str
+            and len(segment_id) == 16
+            and not segment_id.strip(_HEX)
+            and type(name) is str
+            and 0 < len(name) <= MAX_NAME_CHARS
+            and (type(start) is float or type(start) is int)
+            and start == start
+            and (end is None or (type(end) is float or type(end) is int) and end == end)
+        ):
             return False
         children = get("subsegments")
         if children is not None and not _subsegments_plainly_valid(children):
@@ -236,22 +251,25 @@ def check_dict(doc: Any) -> Outcome:
         return Rejected(BAD_FIELD, "document must be a JSON object")
     body = dumps(doc)
     if len(body) > MAX_DOCUMENT_BYTES:
-        return Rejected(OVERSIZE, f"document is {len(body)} bytes, over the 64 KiB limit",
-                        _str_or_none(doc.get("id")))
+        return Rejected(
+            OVERSIZE,
+            f"document is {len(body)} bytes, over the 64 KiB limit",
+            _str_or_none(doc.get("id")),
+        )
     return check_document(doc, body)
 
 
 def _problem(doc: dict[str, Any]) -> tuple[str, str] | None:
     segment_id = doc.get("id")
     if segment_id is None:
-        return MISSING_FIELD, "missing \"id\""
+        return MISSING_FIELD, 'missing "id"'
     if not is_segment_id(segment_id):
-        return BAD_FIELD, f"\"id\" must be 16 hex digits, got {segment_id!r:.40}"
+        return BAD_FIELD, f'"id" must be 16 hex digits, got {segment_id!r:.40}'
     trace_id = doc.get("trace_id")
     if trace_id is None:
-        return MISSING_FIELD, "missing \"trace_id\""
+        return MISSING_FIELD, 'missing "trace_id"'
     if not is_trace_id(trace_id):
-        return BAD_FIELD, f"\"trace_id\" must look like 1-<8 hex>-<24 hex>, got {trace_id!r:.60}"
+        return BAD_FIELD, f'"trace_id" must look like 1-<8 hex>-<24 hex>, got {trace_id!r:.60}'
     name_problem = _name_problem(doc.get("name"))
     if name_problem is not None:
         return name_problem
@@ -261,9 +279,9 @@ def _problem(doc: dict[str, Any]) -> tuple[str, str] | None:
     parent_id = doc.get("parent_id")
     if doc.get("type") == "subsegment":
         if parent_id is None:
-            return MISSING_FIELD, "an independent subsegment needs \"parent_id\""
+            return MISSING_FIELD, 'an independent subsegment needs "parent_id"'
     if parent_id is not None and not is_segment_id(parent_id):
-        return BAD_FIELD, f"\"parent_id\" must be 16 hex digits, got {parent_id!r:.40}"
+        return BAD_FIELD, f'"parent_id" must be 16 hex digits, got {parent_id!r:.40}'
     subsegments = doc.get("subsegments")
     if subsegments is not None:
         return _subsegments_problem(subsegments, "subsegments")
@@ -272,11 +290,11 @@ def _problem(doc: dict[str, Any]) -> tuple[str, str] | None:
 
 def _name_problem(name: Any) -> tuple[str, str] | None:
     if name is None:
-        return MISSING_FIELD, "missing \"name\""
+        return MISSING_FIELD, 'missing "name"'
     if not isinstance(name, str) or not name:
-        return BAD_FIELD, "\"name\" must be a non-empty string"
+        return BAD_FIELD, '"name" must be a non-empty string'
     if len(name) > MAX_NAME_CHARS:
-        return BAD_FIELD, f"\"name\" is longer than {MAX_NAME_CHARS} characters"
+        return BAD_FIELD, f'"name" is longer than {MAX_NAME_CHARS} characters'
     return None
 
 
@@ -287,21 +305,21 @@ def _is_number(value: Any) -> bool:
 def _time_problem(doc: dict[str, Any]) -> tuple[str, str] | None:
     start = doc.get("start_time")
     if start is None:
-        return MISSING_FIELD, "missing \"start_time\""
+        return MISSING_FIELD, 'missing "start_time"'
     if not _is_number(start):
-        return BAD_FIELD, "\"start_time\" must be a number (epoch seconds)"
+        return BAD_FIELD, '"start_time" must be a number (epoch seconds)'
     end = doc.get("end_time")
     if end is None:
         if doc.get("in_progress") is not True:
-            return MISSING_FIELD, "needs \"end_time\" or \"in_progress\": true"
+            return MISSING_FIELD, 'needs "end_time" or "in_progress": true'
     elif not _is_number(end):
-        return BAD_FIELD, "\"end_time\" must be a number (epoch seconds)"
+        return BAD_FIELD, '"end_time" must be a number (epoch seconds)'
     return None
 
 
 def _subsegments_problem(subsegments: Any, path: str) -> tuple[str, str] | None:
     if not isinstance(subsegments, list):
-        return BAD_FIELD, f"\"{path}\" must be a list"
+        return BAD_FIELD, f'"{path}" must be a list'
     for index, sub in enumerate(subsegments):
         if (
             type(sub) is dict

@@ -78,7 +78,8 @@ class Database:
         self._checkpointer: threading.Thread | None = None
         if not self.in_memory:
             self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name="otel-xray-checkpoint", daemon=True)
+                target=self._checkpoint_loop, name="otel-xray-checkpoint", daemon=True
+            )
             self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from .codec import edge_key, node_key_text
 from .stats import Stats, bucket_of
 
-NodeKey = tuple[str, Optional[str], Optional[str]]  # (name, type, account id)
+NodeKey = tuple[str, str | None, str | None]  # (name, type, account id)
 
 
 @dataclass
@@ -106,9 +106,11 @@ def assemble(trace_id: str, docs: list[dict[str, Any]]) -> Trace:
     return trace
 
 
-def _index_children(node: dict[str, Any], owner: dict[str, Any],
-                    index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]
-                    ) -> None:
+def _index_children(
+    node: dict[str, Any],
+    owner: dict[str, Any],
+    index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]],
+) -> None:
     children = node.get("subsegments")
     if not isinstance(children, list):
         return
@@ -118,8 +120,12 @@ def _index_children(node: dict[str, Any], owner: dict[str, Any],
             _index_children(child, owner, index)
 
 
-def _attach(sub: dict[str, Any], parent: dict[str, Any], owner: dict[str, Any],
-            index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]) -> None:
+def _attach(
+    sub: dict[str, Any],
+    parent: dict[str, Any],
+    owner: dict[str, Any],
+    index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]],
+) -> None:
     """Put an independent subsegment under its parent; a complete copy beats an in-progress one."""
     children = parent.get("subsegments")
     if not isinstance(children, list):
@@ -160,9 +166,9 @@ def _walk_calls(node: dict[str, Any], found: list[dict[str, Any]]) -> None:
             _walk_calls(child, found)
 
 
-def _resolve_calls(trace: Trace,
-                   index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]
-                   ) -> None:
+def _resolve_calls(
+    trace: Trace, index: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]
+) -> None:
     callees: dict[str, list[dict[str, Any]]] = {}
     for segment in trace.segments:
         parent_id = segment.get("parent_id")
@@ -251,7 +257,8 @@ def contributions(trace: Trace, duration: float | None) -> dict[tuple[int, int, 
         if is_complete(doc):
             end = float(doc["end_time"])
             stats_for(kind, key, end).add_request(
-                doc, float(start), end, duration if with_duration else None)
+                doc, float(start), end, duration if with_duration else None
+            )
         else:
             stats_for(kind, key, float(start)).touch(float(start), None)
 
@@ -267,4 +274,3 @@ def contributions(trace: Trace, duration: float | None) -> dict[tuple[int, int, 
             record(INFERRED_NODE, node_key_text(call.target), call.inferred, True)
         record(EDGE, edge_key(source, call.target), call.subsegment, False)
     return out
-

@@ -8,8 +8,8 @@ draw specific traces.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..ingest.validate import loads
 from .codec import decode
@@ -49,15 +49,18 @@ class TraceQueries:
         if cursor is not None:
             where.append(f"({column} < ? OR ({column} = ? AND trace_id < ?))")
             params.extend([cursor[0], cursor[0], cursor[1]])
-        sql = (f"SELECT trace_id, {column}, revision, facts, summary, start_time, end_time "
-               f"FROM traces WHERE {' AND '.join(where)} "
-               f"ORDER BY {column} DESC, trace_id DESC LIMIT ?")
+        sql = (
+            f"SELECT trace_id, {column}, revision, facts, summary, start_time, end_time "
+            f"FROM traces WHERE {' AND '.join(where)} "
+            f"ORDER BY {column} DESC, trace_id DESC LIMIT ?"
+        )
         found: list[dict[str, Any]] = []
         examined = 0
         last: tuple[float, str] | None = None
         with self.db.read() as conn:
             for trace_id, when, revision, facts, summary, t_start, _ in conn.execute(
-                    sql, (*params, scan_budget + 1)):
+                sql, (*params, scan_budget + 1)
+            ):
                 if examined == scan_budget or len(found) == page_size:
                     return found, examined, last
                 examined += 1
@@ -76,8 +79,12 @@ class TraceQueries:
         out: dict[str, list[dict[str, Any]]] = {}
         with self.db.read() as conn:
             for trace_id in trace_ids:
-                docs = [loads(d) for (d,) in conn.execute(
-                    "SELECT doc FROM segments WHERE trace_id = ? ORDER BY seq", (trace_id,))]
+                docs = [
+                    loads(d)
+                    for (d,) in conn.execute(
+                        "SELECT doc FROM segments WHERE trace_id = ? ORDER BY seq", (trace_id,)
+                    )
+                ]
                 if docs:
                     out[trace_id] = docs
         return out
@@ -99,14 +106,16 @@ class TraceQueries:
         for trace_id, docs in self.load_documents(trace_ids).items():
             trace = assemble(trace_id, docs)
             contrib = contributions(trace, summarize(trace)[0].get("Duration"))
-            builder.add_rows((kind, key, stats.to_list())
-                             for (_, kind, key), stats in contrib.items())
+            builder.add_rows(
+                (kind, key, stats.to_list()) for (_, kind, key), stats in contrib.items()
+            )
         return builder.services()
 
     # -- GetServiceGraph / GetTimeSeriesServiceStatistics ------------------------------------
 
-    def _agg_rows(self, conn: sqlite3.Connection, start: float,
-                  end: float) -> Iterator[tuple[int, int, str, bytes]]:
+    def _agg_rows(
+        self, conn: sqlite3.Connection, start: float, end: float
+    ) -> Iterator[tuple[int, int, str, bytes]]:
         yield from conn.execute(
             "SELECT bucket, kind, key, stats FROM agg WHERE bucket >= ? AND bucket < ?",
             (bucket_of(start), end),
@@ -115,12 +124,17 @@ class TraceQueries:
     def service_graph(self, start: float, end: float) -> list[dict[str, Any]]:
         builder = GraphBuilder()
         with self.db.read() as conn:
-            builder.add_rows((kind, key, decode(stats))
-                             for _, kind, key, stats in self._agg_rows(conn, start, end))
+            builder.add_rows(
+                (kind, key, decode(stats))
+                for _, kind, key, stats in self._agg_rows(conn, start, end)
+            )
         return builder.services()
 
     def time_series(
-        self, start: float, end: float, period: int,
+        self,
+        start: float,
+        end: float,
+        period: int,
         keep: Callable[[int, str], bool],
     ) -> list[tuple[int, Stats]]:
         """Per-period sums of the aggregate rows ``keep(kind, key)`` selects, oldest first."""

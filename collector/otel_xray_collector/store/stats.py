@@ -73,8 +73,9 @@ class Stats:
         if end is not None and (self.emax is None or end > self.emax):
             self.emax = end
 
-    def add_request(self, doc: dict[str, Any], start: float, end: float,
-                    duration: float | None = None) -> None:
+    def add_request(
+        self, doc: dict[str, Any], start: float, end: float, duration: float | None = None
+    ) -> None:
         fault, error, throttle = classify(doc)
         if fault:
             self.fault += 1
@@ -107,14 +108,34 @@ class Stats:
         _merge_hist(self.dhist, other.dhist, sign)
 
     def to_list(self) -> list[Any]:
-        return [self.ok, self.err, self.thr, self.fault, self.total, self.rt,
-                self.smin, self.emax, self.hist, self.dhist]
+        return [
+            self.ok,
+            self.err,
+            self.thr,
+            self.fault,
+            self.total,
+            self.rt,
+            self.smin,
+            self.emax,
+            self.hist,
+            self.dhist,
+        ]
 
     @classmethod
     def from_list(cls, values: list[Any]) -> Stats:
         stats = cls()
-        (stats.ok, stats.err, stats.thr, stats.fault, stats.total, stats.rt,
-         stats.smin, stats.emax, stats.hist, stats.dhist) = values
+        (
+            stats.ok,
+            stats.err,
+            stats.thr,
+            stats.fault,
+            stats.total,
+            stats.rt,
+            stats.smin,
+            stats.emax,
+            stats.hist,
+            stats.dhist,
+        ) = values
         return stats
 
     def api_statistics(self) -> dict[str, Any]:

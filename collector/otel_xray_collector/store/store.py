@@ -63,8 +63,9 @@ class SegmentStore:
         self.db = db
         self._clock = clock
         conn = db.writer
-        self._next_seq: int = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segments")
-                          .fetchone()[0]) + 1
+        self._next_seq: int = (
+            (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM segments").fetchone()[0]) + 1
+        )
         row = conn.execute("SELECT v FROM meta WHERE k='indexed_seq'").fetchone()
         self.indexed_seq: int = row[0] if row else 0
         self._ensure_touched_column(conn)
@@ -133,16 +134,19 @@ class SegmentStore:
             previous = old.get(trace_id)
             if previous is not None:
                 _accumulate(delta, decode(previous[1]), -1)
-            docs = [loads(d) for (d,) in conn.execute(
-                "SELECT doc FROM segments WHERE trace_id = ?", (trace_id,))]
+            docs = [
+                loads(d)
+                for (d,) in conn.execute("SELECT doc FROM segments WHERE trace_id = ?", (trace_id,))
+            ]
             if not docs:
                 conn.execute("DELETE FROM traces WHERE trace_id = ?", (trace_id,))
                 continue
             trace = assemble(trace_id, docs)
             summary, facts = summarize(trace)
             contrib = contributions(trace, summary.get("Duration"))
-            encoded = [[slot[0], slot[1], slot[2], stats.to_list()]
-                       for slot, stats in contrib.items()]
+            encoded = [
+                [slot[0], slot[1], slot[2], stats.to_list()] for slot, stats in contrib.items()
+            ]
             _accumulate(delta, encoded, +1)
             start = float(summary["StartTime"])
             end = start + float(summary.get("Duration") or 0.0)
@@ -150,8 +154,17 @@ class SegmentStore:
             conn.execute(
                 "INSERT OR REPLACE INTO traces(trace_id, start_time, end_time, id_time, revision,"
                 " summary, facts, contrib, touched) VALUES (?,?,?,?,?,?,?,?,?)",
-                (trace_id, start, end, id_time(trace_id, start), revision,
-                 encode(summary), encode(facts), encode(encoded), now),
+                (
+                    trace_id,
+                    start,
+                    end,
+                    id_time(trace_id, start),
+                    revision,
+                    encode(summary),
+                    encode(facts),
+                    encode(encoded),
+                    now,
+                ),
             )
         self._apply(conn, delta)
 
@@ -159,7 +172,7 @@ class SegmentStore:
     def _old_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, tuple[int, bytes]]:
         found: dict[str, tuple[int, bytes]] = {}
         for i in range(0, len(trace_ids), _CHUNK):
-            chunk = trace_ids[i:i + _CHUNK]
+            chunk = trace_ids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             for trace_id, revision, contrib in conn.execute(
                 f"SELECT trace_id, revision, contrib FROM traces WHERE trace_id IN ({marks})", chunk
@@ -168,8 +181,9 @@ class SegmentStore:
         return found
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection,
-               delta: dict[tuple[int, int, str], tuple[Stats, int]]) -> None:
+    def _apply(
+        conn: sqlite3.Connection, delta: dict[tuple[int, int, str], tuple[Stats, int]]
+    ) -> None:
         for (bucket, kind, key), (stats, refs) in delta.items():
             row = conn.execute(
                 "SELECT refs, stats FROM agg WHERE bucket=? AND kind=? AND key=?",
@@ -182,8 +196,9 @@ class SegmentStore:
             else:
                 current = stats
             if refs <= 0:
-                conn.execute("DELETE FROM agg WHERE bucket=? AND kind=? AND key=?",
-                             (bucket, kind, key))
+                conn.execute(
+                    "DELETE FROM agg WHERE bucket=? AND kind=? AND key=?", (bucket, kind, key)
+                )
             else:
                 conn.execute(
                     "INSERT OR REPLACE INTO agg(bucket, kind, key, refs, stats) VALUES (?,?,?,?,?)",
@@ -192,8 +207,9 @@ class SegmentStore:
 
     # -- retention --------------------------------------------------------------------------
 
-    def enforce_retention(self, max_age_seconds: float | None, max_bytes: int | None,
-                          batch: int = 500) -> int:
+    def enforce_retention(
+        self, max_age_seconds: float | None, max_bytes: int | None, batch: int = 500
+    ) -> int:
         """Delete traces last updated before the age limit, then oldest first over the size
         budget. Bounded work per call; returns the number of traces deleted."""
         deleted = 0
@@ -201,8 +217,12 @@ class SegmentStore:
             cutoff = self._clock() - max_age_seconds
             while True:
                 with self.db.write() as conn:
-                    ids = [r[0] for r in conn.execute(
-                        "SELECT trace_id FROM traces WHERE touched < ? LIMIT ?", (cutoff, batch))]
+                    ids = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT trace_id FROM traces WHERE touched < ? LIMIT ?", (cutoff, batch)
+                        )
+                    ]
                     self._delete(conn, ids)
                 deleted += len(ids)
                 if len(ids) < batch:
@@ -212,8 +232,12 @@ class SegmentStore:
             while self.db.size_bytes() > max_bytes and rounds < 100:
                 rounds += 1
                 with self.db.write() as conn:
-                    ids = [r[0] for r in conn.execute(
-                        "SELECT trace_id FROM traces ORDER BY touched LIMIT ?", (batch,))]
+                    ids = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT trace_id FROM traces ORDER BY touched LIMIT ?", (batch,)
+                        )
+                    ]
                     if not ids:
                         break
                     self._delete(conn, ids)
@@ -232,15 +256,16 @@ class SegmentStore:
         for _, contrib in old.values():
             _accumulate(delta, decode(contrib), -1)
         for i in range(0, len(trace_ids), _CHUNK):
-            chunk = trace_ids[i:i + _CHUNK]
+            chunk = trace_ids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             conn.execute(f"DELETE FROM segments WHERE trace_id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM traces WHERE trace_id IN ({marks})", chunk)
         self._apply(conn, delta)
 
 
-def _accumulate(delta: dict[tuple[int, int, str], tuple[Stats, int]],
-                encoded: Iterable[list[Any]], sign: int) -> None:
+def _accumulate(
+    delta: dict[tuple[int, int, str], tuple[Stats, int]], encoded: Iterable[list[Any]], sign: int
+) -> None:
     for bucket, kind, key, values in encoded:
         slot = (bucket, kind, key)
         found = delta.get(slot)

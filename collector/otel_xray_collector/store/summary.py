@@ -72,13 +72,21 @@ def _annotation_value(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _node_fact(key: NodeKey, doc: dict[str, Any], flags: tuple[bool, bool, bool],
-               root: bool, inferred: bool) -> dict[str, Any]:
+def _node_fact(
+    key: NodeKey, doc: dict[str, Any], flags: tuple[bool, bool, bool], root: bool, inferred: bool
+) -> dict[str, Any]:
     fault, error, throttle = flags
     fact: dict[str, Any] = {
-        "n": key[0], "t": key[1], "a": key[2], "root": root, "inferred": inferred,
-        "fault": fault, "error": error, "throttle": throttle,
-        "ok": not (fault or error or throttle), "rt": _elapsed(doc),
+        "n": key[0],
+        "t": key[1],
+        "a": key[2],
+        "root": root,
+        "inferred": inferred,
+        "fault": fault,
+        "error": error,
+        "throttle": throttle,
+        "ok": not (fault or error or throttle),
+        "rt": _elapsed(doc),
         "partial": not is_complete(doc),
     }
     http = http_fields(doc)
@@ -87,9 +95,11 @@ def _node_fact(key: NodeKey, doc: dict[str, Any], flags: tuple[bool, bool, bool]
     return fact
 
 
-def _collect_annotations(node: dict[str, Any], key: NodeKey,
-                         into: dict[str, dict[Any, tuple[dict[str, Any], dict[NodeKey, None]]]]
-                         ) -> None:
+def _collect_annotations(
+    node: dict[str, Any],
+    key: NodeKey,
+    into: dict[str, dict[Any, tuple[dict[str, Any], dict[NodeKey, None]]]],
+) -> None:
     found = node.get("annotations")
     if isinstance(found, dict):
         for name, value in found.items():
@@ -110,8 +120,11 @@ def _time_range(node: dict[str, Any], bounds: list[float | None]) -> None:
     if isinstance(start, (int, float)) and (bounds[0] is None or start < bounds[0]):
         bounds[0] = float(start)
     end = node.get("end_time")
-    if isinstance(end, (int, float)) and node.get("in_progress") is not True and (
-            bounds[1] is None or end > bounds[1]):
+    if (
+        isinstance(end, (int, float))
+        and node.get("in_progress") is not True
+        and (bounds[1] is None or end > bounds[1])
+    ):
         bounds[1] = float(end)
     children = node.get("subsegments")
     if isinstance(children, list):
@@ -130,8 +143,13 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
     start = bounds[0] if bounds[0] is not None else 0.0
     duration = max(0.0, bounds[1] - start) if bounds[1] is not None else None
     root = trace.root()
-    entry = root if root is not None else (
-        min(trace.segments, key=lambda s: s.get("start_time", 0.0)) if trace.segments else None)
+    entry = (
+        root
+        if root is not None
+        else (
+            min(trace.segments, key=lambda s: s.get("start_time", 0.0)) if trace.segments else None
+        )
+    )
 
     nodes: dict[NodeKey, None] = {}
     annotations: dict[str, dict[Any, tuple[dict[str, Any], dict[NodeKey, None]]]] = {}
@@ -187,12 +205,16 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
         "IsPartial": partial,
         "Http": http,
         "Annotations": {
-            name: [{"AnnotationValue": value, "ServiceIds": [service_id(k) for k in keys]}
-                   for value, keys in distinct.values()]
+            name: [
+                {"AnnotationValue": value, "ServiceIds": [service_id(k) for k in keys]}
+                for value, keys in distinct.values()
+            ]
             for name, distinct in annotations.items()
         },
-        "Users": [{"UserName": name, "ServiceIds": [service_id(k) for k in keys]}
-                  for name, keys in users.items()],
+        "Users": [
+            {"UserName": name, "ServiceIds": [service_id(k) for k in keys]}
+            for name, keys in users.items()
+        ],
         "ServiceIds": [service_id(k) for k in nodes],
         "ResourceARNs": [{"ARN": a} for a in arns],
         "InstanceIds": [{"Id": i} for i in instances],
@@ -210,26 +232,35 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
         summary["EntryPoint"] = service_id(trace.node_key(entry))
 
     facts: dict[str, Any] = {
-        "fault": entry_flags[0], "error": entry_flags[1], "throttle": has_throttle,
+        "fault": entry_flags[0],
+        "error": entry_flags[1],
+        "throttle": has_throttle,
         "ok": not any(entry_flags) and not has_throttle,
-        "rt": response_time, "duration": duration, "partial": partial,
+        "rt": response_time,
+        "duration": duration,
+        "partial": partial,
         "inferred": bool(trace.inferred_segments),
-        "http": http, "name": entry.get("name") if entry is not None else None,
+        "http": http,
+        "name": entry.get("name") if entry is not None else None,
         "nodes": node_facts,
         "edges": [
             {"s": list(trace.node_key(c.owner)), "d": list(c.target), **_flags(c.subsegment)}
             for c in trace.calls
-        ] + [
+        ]
+        + [
             {"s": [s.get("name"), "client", None], "d": list(trace.node_key(s)), **_flags(s)}
-            for s in trace.segments if not s.get("parent_id")
+            for s in trace.segments
+            if not s.get("parent_id")
         ],
     }
     # optional facts only when present: keeps the stored blob small for plain traces
     if users:
         facts["users"] = list(users)
     if annotations:
-        facts["ann"] = {name: [v[0][next(iter(v[0]))] for v in distinct.values()]
-                        for name, distinct in annotations.items()}
+        facts["ann"] = {
+            name: [v[0][next(iter(v[0]))] for v in distinct.values()]
+            for name, distinct in annotations.items()
+        }
     if zones:
         facts["az"] = list(zones)
     if instances:
@@ -241,8 +272,13 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _flags(doc: dict[str, Any]) -> dict[str, Any]:
     fault, error, throttle = classify(doc)
-    return {"fault": fault, "error": error, "throttle": throttle,
-            "ok": not (fault or error or throttle), "rt": _elapsed(doc)}
+    return {
+        "fault": fault,
+        "error": error,
+        "throttle": throttle,
+        "ok": not (fault or error or throttle),
+        "rt": _elapsed(doc),
+    }
 
 
 def root_causes(trace: Trace, flag: str, client_impacting: bool) -> list[dict[str, Any]]:

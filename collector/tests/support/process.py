@@ -25,10 +25,23 @@ class CollectorProcess:
 
     def __init__(self, db: Path, *extra_args: str, otlp: bool = True) -> None:
         self.db = db
-        args = [str(CONSOLE_SCRIPT), "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0",
-                "--otlp", "127.0.0.1:0" if otlp else "off", "--db", str(db), *extra_args]
+        args = [
+            str(CONSOLE_SCRIPT),
+            "--udp",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--otlp",
+            "127.0.0.1:0" if otlp else "off",
+            "--db",
+            str(db),
+            *extra_args,
+        ]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.stderr_lines: list[str] = []

@@ -20,8 +20,13 @@ def new_id() -> str:
     return os.urandom(8).hex()
 
 
-def segment(name: str, trace_id: str | None = None, start: float | None = None,
-            duration: float = 0.1, **fields: Any) -> dict[str, Any]:
+def segment(
+    name: str,
+    trace_id: str | None = None,
+    start: float | None = None,
+    duration: float = 0.1,
+    **fields: Any,
+) -> dict[str, Any]:
     start = time.time() - 1.0 if start is None else start
     doc: dict[str, Any] = {
         "name": name,

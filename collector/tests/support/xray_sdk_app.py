@@ -27,8 +27,12 @@ class CountingEmitter(UDPEmitter):
 def main() -> None:
     address = sys.argv[1]
     xray_recorder.configure(
-        service="checkout", sampling=False, context_missing="LOG_ERROR",
-        streaming_threshold=2, daemon_address=address, emitter=CountingEmitter(address),
+        service="checkout",
+        sampling=False,
+        context_missing="LOG_ERROR",
+        streaming_threshold=2,
+        daemon_address=address,
+        emitter=CountingEmitter(address),
         plugins=(),
     )
     root = xray_recorder.begin_segment("checkout")
@@ -46,8 +50,13 @@ def main() -> None:
     xray_recorder.end_subsegment()
 
     database = xray_recorder.begin_subsegment("orders@db.example", namespace="remote")
-    database.set_sql({"url": "postgresql://db.example:5432/orders",
-                      "database_type": "PostgreSQL", "sanitized_query": "SELECT 1"})
+    database.set_sql(
+        {
+            "url": "postgresql://db.example:5432/orders",
+            "database_type": "PostgreSQL",
+            "sanitized_query": "SELECT 1",
+        }
+    )
     xray_recorder.end_subsegment()
 
     inventory_call = xray_recorder.begin_subsegment("inventory", namespace="remote")
@@ -57,7 +66,8 @@ def main() -> None:
 
     def downstream() -> None:  # another service, joined through the trace header values
         segment = xray_recorder.begin_segment(
-            "inventory", traceid=root.trace_id, parent_id=inventory_call.id, sampling=1)
+            "inventory", traceid=root.trace_id, parent_id=inventory_call.id, sampling=1
+        )
         segment.put_http_meta("url", "http://inventory.example/items")
         segment.put_http_meta("status", 404)
         ids["inventory"] = segment.id
@@ -82,12 +92,20 @@ def main() -> None:
 
     root.put_http_meta("status", 502)
     xray_recorder.end_segment()
-    print(json.dumps({
-        "trace_id": root.trace_id, "root": root.id, "payments": payments.id,
-        "database": database.id, "inventory_call": inventory_call.id,
-        "inventory": ids["inventory"], "charge": charge.id,
-        "datagrams": CountingEmitter.sent,
-    }))
+    print(
+        json.dumps(
+            {
+                "trace_id": root.trace_id,
+                "root": root.id,
+                "payments": payments.id,
+                "database": database.id,
+                "inventory_call": inventory_call.id,
+                "inventory": ids["inventory"],
+                "charge": charge.id,
+                "datagrams": CountingEmitter.sent,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
