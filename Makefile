@@ -19,8 +19,13 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.microservices.demo $(ARGS)
 
+# Python sources ruff checks and formats (both packages, their tests, bench, examples).
+PY_SOURCES := otel_xray collector tests bench examples conftest.py
+
+# The same three checks as .pre-commit-config.yaml; mypy's scope (both packages) is in pyproject.
 lint: $(STAMP)
-	$(BIN)/ruff check otel_xray collector/otel_xray_collector
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 
 bench: $(STAMP)

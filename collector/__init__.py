@@ -1,1 +1,4 @@
-"""Repository folder of the otel-xray-collector distribution (a package only so tests get unique module names)."""
+"""Repository folder of the otel-xray-collector distribution.
+
+A package only so tests get unique module names.
+"""

@@ -69,9 +69,8 @@ class GraphBuilder:
                 service["Type"] = key[1]
             if key[2]:
                 service["AccountId"] = key[2]
-            stats = self.nodes.get(key)
             if key[1] != CLIENT:
-                stats = stats or Stats()
+                stats = self.nodes.get(key) or Stats()
                 _times(service, stats)
                 service["SummaryStatistics"] = stats.api_statistics()
                 service["DurationHistogram"] = stats.api_histogram(durations=True)

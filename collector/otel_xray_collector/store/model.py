@@ -213,10 +213,16 @@ def _inferred_segment(trace_id: str, sub: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def object_at(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """``doc[key]`` when it is an object, else an empty one: SDKs send odd shapes."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def inferred_identity(sub: dict[str, Any]) -> tuple[str, str]:
     """(name, type) of the node an untraced call reached."""
     name = str(sub.get("name"))
-    aws = sub.get("aws") if isinstance(sub.get("aws"), dict) else {}
+    aws = object_at(sub, "aws")
     if sub.get("namespace") == "aws":
         table = aws.get("table_name")
         if isinstance(table, str) and table:

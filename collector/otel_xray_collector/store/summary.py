@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import NodeKey, Trace, is_complete
+from .model import NodeKey, Trace, is_complete, object_at
 from .stats import classify
 
 
@@ -34,8 +34,8 @@ def http_fields(doc: dict[str, Any]) -> dict[str, Any]:
     http = doc.get("http")
     if not isinstance(http, dict):
         return {}
-    request = http.get("request") if isinstance(http.get("request"), dict) else {}
-    response = http.get("response") if isinstance(http.get("response"), dict) else {}
+    request = object_at(http, "request")
+    response = object_at(http, "response")
     out: dict[str, Any] = {}
     for api_key, block, key in (
         ("HttpURL", request, "url"),
