@@ -1,34 +1,52 @@
-# Two entry points: `make demo` and `make test`. Both create .venv and install what they need.
+# Two entry points: `make demo` and `make test`. Both create .venv and install what they need:
+# `make demo` only the demo's packages (the `demo` extra and the collector), `make test` the test
+# and lint toolchain (the `test` extra) after checking the system packages (scripts/prereqs.sh).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# One stamp per install set: a venv made by `make demo` is never taken for one with test tools,
+# and `make test` after `make demo` installs the rest into the same .venv.
+BASE_STAMP := $(VENV)/.base
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
+PROJECTS   := pyproject.toml collector/pyproject.toml
+PIP        := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 ARGS   ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean prereqs
 
-$(STAMP): pyproject.toml collector/pyproject.toml
+$(BASE_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e './collector'
-	touch $(STAMP)
+	$(PIP) --upgrade pip
+	touch $@
 
-test: $(STAMP)
+$(DEMO_STAMP): $(BASE_STAMP) $(PROJECTS)
+	$(PIP) -e '.[demo]' -e './collector'
+	touch $@
+
+$(TEST_STAMP): $(BASE_STAMP) $(PROJECTS)
+	$(PIP) -e '.[test]' -e './collector'
+	touch $@
+
+prereqs:
+	scripts/prereqs.sh
+
+test: prereqs $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m examples.microservices.demo $(ARGS)
 
 # Python sources ruff checks and formats (both packages, their tests, bench, examples).
 PY_SOURCES := otel_xray collector tests bench examples conftest.py
 
 # The same three checks as .pre-commit-config.yaml; mypy's scope (both packages) is in pyproject.
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
