@@ -2,7 +2,7 @@
 
 Sits behind a ``BatchSpanProcessor``, so ``export`` runs on the processor's worker thread with
 lists of finished spans. It never raises into that thread and never blocks beyond one
-non-blocking ``sendto`` per datagram; what it could not deliver it counts in :attr:`counters`.
+non-blocking ``send`` per datagram; what it could not deliver it counts in :attr:`counters`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # only annotations: otel_xray.daemon imports this module
 
 
 SocketAddress = tuple[Any, ...]
-#: A resolved UDP destination: (address family, socket address for ``sendto``).
+#: A resolved UDP destination: (address family, socket address to connect to).
 Destination = tuple[int, SocketAddress]
 Resolve = Callable[[str, int], Destination]
 Spawn = Callable[[Callable[[], None]], None]
@@ -241,18 +241,24 @@ class SendOutcome:
 
 
 class UdpTransport:
-    """Unconnected, non-blocking UDP sockets to the daemon, safe across threads and fork().
+    """A non-blocking UDP socket connected to the daemon, safe across threads and fork().
 
-    Unconnected ``sendto`` because a connected UDP socket turns the ICMP "port unreachable" of a
-    stopped daemon into ``ECONNREFUSED`` on a later, unrelated send. Non-blocking because a full
-    socket buffer must cost a dropped datagram, never a stalled application. After ``fork()``
-    (gunicorn pre-fork workers, multiprocessing) the child opens its own socket on first use.
+    Connected, so the kernel fixes the peer once: each send skips the address lookup, replies
+    from any other host are dropped by the kernel, and nothing stays bound to a wildcard
+    address waiting for strangers. When the resolver hands out a new address (a rescheduled
+    daemon pod), a new socket is connected to it and the old one closed. A connected UDP
+    socket reports the ICMP "port unreachable" of a stopped daemon as ``ECONNREFUSED`` on a
+    later send: :class:`Sender` counts that as a send error and tries the datagram once more.
+    Non-blocking because a full socket buffer must cost a dropped datagram, never a stalled
+    application. After ``fork()`` (gunicorn pre-fork workers, multiprocessing) the child
+    opens its own socket on first use.
     """
 
     def __init__(self, endpoint: Endpoint, resolver: AddressResolver | None = None) -> None:
         self.endpoint = endpoint
         self.resolver = resolver if resolver is not None else AddressResolver(endpoint)
-        self._sockets: dict[int, socket.socket] = {}
+        self._sock: socket.socket | None = None
+        self._peer: Destination | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
@@ -283,78 +289,110 @@ class UdpTransport:
         destination = self.resolver.destination()
         if destination is None:
             return None
-        family, address = destination
-        sock = self._socket(family)
+        sock = self._socket(destination)
         if sock is None:
             return None
-        return Sender(self, sock, address)
+        return Sender(self, sock, destination[1])
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            sockets, self._sockets = self._sockets, {}
-        for sock in sockets.values():
+            sock, self._sock, self._peer = self._sock, None, None
+        if sock is not None:
             sock.close()
 
-    def _socket(self, family: int) -> socket.socket | None:
+    def _socket(self, destination: Destination) -> socket.socket | None:
+        """The socket connected to ``destination``, reconnecting when the address changed."""
         pid = os.getpid()
         if pid != self._pid:
             self._after_fork(pid)
-        sock = self._sockets.get(family)
-        if sock is not None:
+        sock = self._sock
+        if sock is not None and self._peer == destination:
             return sock
         with self._lock:
             if self._closed:
                 return None
-            sock = self._sockets.get(family)
-            if sock is None:
-                try:
-                    sock = socket.socket(family, socket.SOCK_DGRAM)
-                    sock.setblocking(False)
-                except OSError as exc:
-                    self._log.warning("Cannot open a UDP socket for the X-Ray daemon: %s", exc)
-                    return None
-                self._sockets[family] = sock
-            return sock
+            if self._sock is not None and self._peer == destination:
+                return self._sock
+            family, address = destination
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+            except OSError as exc:
+                self._log.warning("Cannot open a UDP socket for the X-Ray daemon: %s", exc)
+                return None
+            try:
+                sock.setblocking(False)
+                sock.connect(address)  # UDP: no packet, only the route and the peer are fixed
+            except OSError as exc:
+                sock.close()
+                self.resolver.invalidate()
+                self._log.warning("Cannot connect a UDP socket to the X-Ray daemon: %s", exc)
+                return None
+            old, self._sock, self._peer = self._sock, sock, destination
+        if old is not None:
+            old.close()  # a send in flight on it fails with EBADF: counted, never raised
+        return sock
 
     def _after_fork(self, pid: int) -> None:
         # The parent's socket and locks are not ours: leave the socket to the parent (closing
         # the shared descriptor would be harmless, but a fresh socket is simplest to reason about).
         self._lock = threading.Lock()
-        self._sockets = {}
+        self._sock = None
+        self._peer = None
         self._pid = pid
         self._log.reinit_after_fork()
         self.resolver.reinit_after_fork()
 
     def _on_error(self, exc: OSError, address: SocketAddress) -> None:
+        if isinstance(exc, ConnectionRefusedError):
+            self._log.warning(
+                "The X-Ray daemon at %s refused datagrams (is it running?); spans are lost until"
+                " it listens again",
+                address,
+            )
+            return
         if not isinstance(exc, BlockingIOError) and exc.errno not in _TRANSIENT_ERRNOS:
             self.resolver.invalidate()
         self._log.warning("Cannot send to the X-Ray daemon at %s: %s", address, exc)
 
 
 class Sender:
-    """Sends datagrams to one resolved address and keeps the figures; never raises.
+    """Sends datagrams on the connected socket and keeps the figures; never raises.
 
     Made per export call by :meth:`UdpTransport.sender`, so the exporter can send each trace's
     datagrams as soon as they are assembled and let their buffers go at once.
     """
 
-    __slots__ = ("_transport", "_sendto", "_address", "sent", "bytes_sent", "errors")
+    __slots__ = ("_transport", "_send", "_address", "sent", "bytes_sent", "errors")
 
     def __init__(
         self, transport: UdpTransport, sock: socket.socket, address: SocketAddress
     ) -> None:
         self._transport = transport
-        self._sendto = sock.sendto
+        self._send = sock.send
         self._address = address
         self.sent = 0
         self.bytes_sent = 0
         self.errors = 0
 
     def send(self, datagram: bytes) -> bool:
-        """Whether ``datagram`` left (handed to the kernel)."""
+        """Whether ``datagram`` left (handed to the kernel).
+
+        ``ECONNREFUSED`` reports an *earlier* datagram that reached no listener (the daemon is
+        down); the kernel did not send this one. The refusal is counted as an error and this
+        datagram tried once more, so a daemon that is back gets it.
+        """
         try:
-            self._sendto(datagram, self._address)
+            self._send(datagram)
+        except ConnectionRefusedError as exc:
+            self.errors += 1
+            self._transport._on_error(exc, self._address)
+            try:
+                self._send(datagram)
+            except OSError as again:
+                self.errors += 1
+                self._transport._on_error(again, self._address)
+                return False
         except OSError as exc:
             self.errors += 1
             self._transport._on_error(exc, self._address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -272,16 +273,71 @@ def test_transport_reaches_an_ipv6_loopback_daemon() -> None:
     assert parse_datagram(data) == {"id": "v6"}
 
 
-def test_daemon_down_never_raises_and_later_sends_still_work(udp_daemon: UdpDaemon) -> None:
-    # A port nobody listens on: the ICMP port-unreachable must not poison later sends.
+def test_transport_socket_is_connected_to_the_daemon(receiver: socket.socket) -> None:
+    transport = UdpTransport(Endpoint("127.0.0.1", receiver.getsockname()[1]))
+    assert transport.send_all([HEADER + b'{"id":"c"}']).ok == [True]
+    sock = transport._sock
+    assert sock is not None
+    assert sock.getpeername() == receiver.getsockname()  # connected, not a wildcard sendto
+    _, source = receiver.recvfrom(70_000)
+    assert sock.getsockname() == source
+    transport.close()
+
+
+def test_daemon_down_counts_refusals_never_raises_and_a_daemon_back_gets_the_next_datagram(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     transport = UdpTransport(Endpoint("127.0.0.1", closed_port))
-    for _ in range(5):
-        outcome = transport.send_all([HEADER + b"{}"])
-        assert outcome.errors == 0 and outcome.ok == [True]
+    first = transport.send_all([HEADER + b'{"id":"lost"}'])
+    assert first.ok == [True] and first.errors == 0  # UDP: it left; nobody was there
+    sock = transport._sock
+    assert sock is not None
+    # The ICMP "port unreachable" arrives as a pending error, which makes the socket readable.
+    readable, _, _ = select.select([sock], [], [], 10)
+    assert readable == [sock]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", closed_port))  # the daemon is back
+        daemon.settimeout(10)
+        with caplog.at_level(logging.WARNING, logger="otel_xray.daemon"):
+            outcome = transport.send_all([HEADER + b'{"id":"after"}'])
+        # The refusal (of "lost") is counted; "after" is sent again and delivered.
+        assert (outcome.ok, outcome.errors, outcome.sent) == ([True], 1, 1)
+        assert parse_datagram(daemon.recv(70_000)) == {"id": "after"}
+    assert "refused datagrams (is it running?)" in caplog.text
     transport.close()
+
+
+def test_a_new_address_after_re_resolution_gets_a_new_connected_socket() -> None:
+    clock = FakeClock()
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as old_daemon,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as new_daemon,
+    ):
+        old_daemon.bind(("127.0.0.1", 0))
+        new_daemon.bind(("127.0.0.1", 0))
+        for daemon in (old_daemon, new_daemon):
+            daemon.settimeout(10)
+        resolve = RecordingResolve((socket.AF_INET, old_daemon.getsockname()))
+        endpoint = Endpoint("xray-service", 2000)
+        resolver = AddressResolver(endpoint, clock=clock, resolve=resolve, spawn=run_inline)
+        transport = UdpTransport(endpoint, resolver)
+        assert transport.send_all([HEADER + b'{"id":"old"}']).ok == [True]
+        assert parse_datagram(old_daemon.recv(70_000)) == {"id": "old"}
+        first_socket = transport._sock
+        resolve.answer = (socket.AF_INET, new_daemon.getsockname())
+        clock.now += 60  # due for a refresh: this send still uses the known address
+        assert transport.send_all([HEADER + b'{"id":"still-old"}']).ok == [True]
+        assert parse_datagram(old_daemon.recv(70_000)) == {"id": "still-old"}
+        assert transport.send_all([HEADER + b'{"id":"new"}']).ok == [True]
+        assert parse_datagram(new_daemon.recv(70_000)) == {"id": "new"}
+        assert transport._sock is not first_socket and first_socket is not None
+        assert first_socket.fileno() == -1  # the old socket was closed
+        assert transport._sock is not None
+        assert transport._sock.getpeername() == new_daemon.getsockname()
+        transport.close()
 
 
 def test_sender_counts_what_left_and_what_did_not(udp_daemon: UdpDaemon) -> None:

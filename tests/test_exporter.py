@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -238,12 +239,18 @@ def test_invalid_address_fails_at_construction_naming_the_variable(
         XRayUdpSpanExporter("tcp:127.0.0.1:2000")
 
 
-def test_daemon_down_never_raises(spans: SpanFactory) -> None:
+def test_daemon_down_never_raises_and_counts_the_refusals(spans: SpanFactory) -> None:
     exp = XRayUdpSpanExporter(f"127.0.0.1:{closed_udp_port()}")
     for _ in range(5):
         # UDP cannot tell a stopped daemon from a running one: the datagrams did leave.
         assert exp.export(spans.request()) is SpanExportResult.SUCCESS
-    assert exp.counters.send_errors == 0 and exp.counters.datagrams_sent == 5
+        # The host's ICMP "port unreachable" becomes a pending error on the connected socket
+        # (readable); the next export meets it as ECONNREFUSED, counts it and sends again.
+        sock = exp._transport._sock
+        assert sock is not None
+        assert select.select([sock], [], [], 10)[0] == [sock]
+    assert exp.counters.send_errors == 4 and exp.counters.datagrams_sent == 5
+    assert exp.counters.dropped == 0
     exp.shutdown()
 
 

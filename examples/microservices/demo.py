@@ -20,6 +20,33 @@ from typing import Any
 from examples.microservices.scenario import DriveResult, Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+GUARD_DIR = ROOT / "tools" / "netguard"
+
+
+def install_loopback_guard(workdir: Path) -> Path:
+    """Guard this process and every Python process the demo starts (tools/netguard).
+
+    Returns the violations log: when it has lines at the end, some process tried to reach
+    beyond loopback and the demo fails. Under the test suite the session's log is kept.
+    """
+    if str(GUARD_DIR) not in sys.path:
+        sys.path.insert(0, str(GUARD_DIR))
+    import loopback_guard
+
+    inherited = os.environ.get(loopback_guard.LOG_ENV)
+    log = Path(inherited) if inherited else workdir / "loopback-guard.log"
+    if not inherited:
+        log.unlink(missing_ok=True)
+    os.environ.update(loopback_guard.environment(log))
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    loopback_guard.install()
+    return log
+
+
+def loopback_violations(log: Path) -> list[str]:
+    import loopback_guard
+
+    return loopback_guard.violations(log)
 
 
 class Style:
@@ -177,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         file=out,
     )
     # Each run starts from an empty store, so the map printed below is this run's traffic.
+    args.workdir.mkdir(parents=True, exist_ok=True)
     for stale in args.workdir.glob("xray.db*"):
         stale.unlink()
+    guard_log = install_loopback_guard(args.workdir)
     with Scenario(args.workdir) as scenario:
         print(
             f"  collector: udp {scenario.addresses['udp']}  api+console "
@@ -223,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 pass
     print("Stopped the collector, front, back and moto.", file=out)
+    violations = loopback_violations(guard_log)
+    if violations:
+        print(f"{len(violations)} attempt(s) to reach beyond loopback:", file=sys.stderr)
+        for line in violations:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print("Nothing left loopback (the loopback guard saw no other address).", file=out)
     return 0
 
 

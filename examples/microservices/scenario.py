@@ -234,6 +234,8 @@ class Scenario:
             AWS_SECRET_ACCESS_KEY="demo",
             AWS_REGION=REGION,
             AWS_DEFAULT_REGION=REGION,
+            # No EC2 metadata probe (169.254.169.254): everything stays on loopback.
+            AWS_EC2_METADATA_DISABLED="true",
         )
         return env
 

@@ -175,7 +175,9 @@ def _processes_with_marker(workdir: Path) -> list[int]:
 
 
 def test_demo_exit_prints_the_map_and_leaves_no_process(tmp_path: Path) -> None:
+    """`make demo ARGS=--exit`, with the DNS phase; the demo runs its own loopback guard."""
     workdir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "LOOPBACK_GUARD_LOG"}
     result = subprocess.run(
         [
             sys.executable,
@@ -186,14 +188,18 @@ def test_demo_exit_prints_the_map_and_leaves_no_process(tmp_path: Path) -> None:
             "4",
             "--workdir",
             str(workdir),
+            "--dns",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**env, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Nothing left loopback" in result.stdout
+    assert not (workdir / "loopback-guard.log").exists()
+    assert "back.invalid" in result.stdout  # the DNS failure is shown, answered locally
     assert "Service map" in result.stdout
     assert "front → back" in result.stdout
     assert "Faulted traces" in result.stdout
