@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .api.groups import GroupService
 from .api.operations import XRayOperations
+from .api.sampling import SamplingService
 from .api.server import ApiServer
 from .config import CollectorConfig, format_address, parse_address
 from .console import STATIC_ROOT
@@ -25,6 +27,7 @@ from .ingest.udp_process import UdpReceiverProcess
 from .ingest.validate import Rejected
 from .store.database import Database
 from .store.queries import TraceQueries
+from .store.resources import ResourceStore
 from .store.store import SegmentStore
 
 _logger = logging.getLogger("otel_xray_collector")
@@ -50,10 +53,12 @@ class Collector:
         config = self.config
         try:
             queries = None
+            resources = None
             if config.store:
                 self._db = Database(config.db_path(), durable=config.durable)
                 self._store = SegmentStore(self._db)
                 queries = TraceQueries(self._db)
+                resources = ResourceStore(self._db)
             if config.forward_endpoint:
                 from .forward.xray import Forwarder
 
@@ -69,10 +74,10 @@ class Collector:
                 max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
             )
             self.pipeline.start()
-            from .api.sampling import SamplingService
-
-            self._sampling = SamplingService(config.sampling_rules)
-            self.operations = XRayOperations(self.pipeline, queries, self._sampling)
+            self._sampling = SamplingService(config.sampling_rules, store=resources)
+            self.operations = XRayOperations(
+                self.pipeline, queries, self._sampling, GroupService(resources)
+            )
             udp_host, udp_port = parse_address(config.udp)
             if config.receiver_process and os.name == "posix":
                 receiver = UdpReceiverProcess(

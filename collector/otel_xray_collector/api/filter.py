@@ -24,6 +24,9 @@ from typing import Any
 from .errors import ApiError, invalid_request
 
 Predicate = Callable[[dict[str, Any]], bool]
+#: Resolves ``group.name = "g"`` / ``group.arn = "a"``: (``"name"`` or ``"arn"``, value) -> the
+#: group's predicate; raises ``LookupError`` for an unknown group.
+GroupResolver = Callable[[str, str], Predicate]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -91,9 +94,10 @@ def _unquote(text: str) -> str:
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, groups: GroupResolver | None = None) -> None:
         self.tokens = tokenize(source)
         self.index = 0
+        self.groups = groups
 
     @property
     def token(self) -> Token:
@@ -175,6 +179,8 @@ class _Parser:
             return self.string(word)
         if word.startswith("annotation.") and len(word) > len("annotation."):
             return self.annotation(token.text[len("annotation.") :])
+        if word in ("group.name", "group.arn"):
+            return self.group(token)
         raise _error(token.pos, f"unknown keyword {token.text!r}")
 
     # -- atoms ------------------------------------------------------------------------------
@@ -270,6 +276,19 @@ class _Parser:
         return lambda ctx: any(
             same_type(v) and compare(v, value) for v in (ctx.get("ann") or {}).get(key, ())
         )
+
+    def group(self, keyword: Token) -> Predicate:
+        """``group.name = "g"`` / ``group.arn = "a"``: the traces of that group's expression."""
+        if self.groups is None:
+            raise _error(keyword.pos, f"{keyword.text!r} cannot be used here")
+        self.expect("=")
+        value = self.take()
+        if value.kind != "string":
+            raise _error(value.pos, f"expected a quoted string, found {value.text!r}")
+        try:
+            return self.groups(keyword.lower[len("group.") :], _unquote(value.text))
+        except LookupError as exc:
+            raise _error(value.pos, str(exc)) from exc
 
     def target(self) -> Callable[[list[Any]], bool]:
         """``"name"`` or ``id(name: ..., type: ..., account.id: ...)`` against a node key."""
@@ -380,11 +399,14 @@ _STRING: dict[str, Callable[[str, str], bool]] = {
 }
 
 
-def compile_filter(source: str) -> Predicate:
-    """Compile a FilterExpression; raises InvalidRequestException with the position on error."""
+def compile_filter(source: str, groups: GroupResolver | None = None) -> Predicate:
+    """Compile a FilterExpression; raises InvalidRequestException with the position on error.
+
+    Without ``groups``, ``group.name``/``group.arn`` are refused (a group's own expression).
+    """
     if not source.strip():
         return lambda ctx: True
-    return _Parser(source).parse()
+    return _Parser(source, groups).parse()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ..store.model import EDGE, INFERRED_NODE, NODE
 from ..store.queries import TIME_COLUMNS, TraceQueries
 from .errors import ApiError, invalid_request, throttled
 from .filter import compile_filter, parse_entity_selector
+from .groups import GroupService
 
 SUMMARY_PAGE = 100
 SUMMARY_SCAN_BUDGET = 2_000  # traces examined per page; fewer matches -> NextToken
@@ -37,11 +38,16 @@ class XRayOperations:
     """Maps ``POST /<Path>`` bodies to X-Ray responses over the pipeline and the store."""
 
     def __init__(
-        self, pipeline: IngestPipeline, queries: TraceQueries | None, sampling: Any = None
+        self,
+        pipeline: IngestPipeline,
+        queries: TraceQueries | None,
+        sampling: Any = None,
+        groups: GroupService | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.queries = queries
         self.sampling = sampling
+        self.groups = groups if groups is not None else GroupService()
         self.telemetry: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         # Page sizes (instance attributes so tests can exercise paging with few items).
         self.summary_page = SUMMARY_PAGE
@@ -57,10 +63,19 @@ class XRayOperations:
             "/ServiceGraph": self.get_service_graph,
             "/TraceGraph": self.get_trace_graph,
             "/TimeSeriesServiceStatistics": self.get_time_series_service_statistics,
+            "/CreateGroup": self.groups.create_group,
+            "/Groups": self.groups.get_groups,
+            "/GetGroup": self.groups.get_group,
+            "/UpdateGroup": self.groups.update_group,
+            "/DeleteGroup": self.groups.delete_group,
         }
         if sampling is not None:
             self.routes["/GetSamplingRules"] = sampling.get_sampling_rules
             self.routes["/SamplingTargets"] = sampling.sampling_targets
+            self.routes["/CreateSamplingRule"] = sampling.create_sampling_rule
+            self.routes["/UpdateSamplingRule"] = sampling.update_sampling_rule
+            self.routes["/DeleteSamplingRule"] = sampling.delete_sampling_rule
+            self.routes["/SamplingStatisticSummaries"] = sampling.get_sampling_statistic_summaries
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -110,7 +125,7 @@ class XRayOperations:
         expression = body.get("FilterExpression") or ""
         if not isinstance(expression, str):
             raise invalid_request("FilterExpression must be a string")
-        predicate = compile_filter(expression)
+        predicate = compile_filter(expression, self.groups.resolve)
         scope = ["summaries", start, end, range_type, expression]
         cursor = _read_token(body, scope)
         summaries, examined, next_cursor = self._store().scan_summaries(
@@ -163,9 +178,10 @@ class XRayOperations:
 
     def get_service_graph(self, body: dict[str, Any]) -> dict[str, Any]:
         start, end = _window(body)
-        scope = ["graph", start, end]
+        traces = self.groups.scope(body)
+        scope = ["graph", start, end, body.get("GroupName"), body.get("GroupARN")]
         offset = _read_token(body, scope) or 0
-        services = self._store().service_graph(start, end)
+        services = self._store().service_graph(start, end, traces)
         result: dict[str, Any] = {
             "StartTime": start,
             "EndTime": end,
@@ -197,6 +213,7 @@ class XRayOperations:
         if expression is not None and not isinstance(expression, str):
             raise invalid_request("EntitySelectorExpression must be a string")
         selector = parse_entity_selector(expression)
+        traces = self.groups.scope(body)
 
         def keep(kind: int, key: str) -> bool:
             if selector.kind == "service":
@@ -210,7 +227,7 @@ class XRayOperations:
             source, target = parse_edge_key(key)
             return selector.source(list(source)) and selector.target(list(target))
 
-        series = self._store().time_series(start, end, period, keep)
+        series = self._store().time_series(start, end, period, keep, traces)
         field = (
             "ServiceSummaryStatistics" if selector.kind == "service" else "EdgeSummaryStatistics"
         )
@@ -222,7 +239,15 @@ class XRayOperations:
             }
             for bucket, stats in series
         ]
-        scope = ["series", start, end, period, expression]
+        scope = [
+            "series",
+            start,
+            end,
+            period,
+            expression,
+            body.get("GroupName"),
+            body.get("GroupARN"),
+        ]
         offset = _read_token(body, scope) or 0
         result: dict[str, Any] = {
             "TimeSeriesServiceStatistics": items[offset : offset + self.series_page],

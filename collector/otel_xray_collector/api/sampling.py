@@ -17,18 +17,27 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from otel_xray_collector.api.errors import ApiError, invalid_request
 
 from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, LocalRules, load_rules
 
+from ..store.resources import ResourceStore, StoredRule
+from .errors import ApiError, invalid_request
+from .rule_requests import (
+    DEFAULT_RULE_NAME,
+    MAX_RULE_NAME,
+    new_rule_record,
+    rule_arn,
+    rule_reference,
+    updated_rule_record,
+)
+
 logger = logging.getLogger("otel_xray_collector.api.sampling")
 
-DEFAULT_RULE_NAME = "Default"
 DEFAULT_RULE_PRIORITY = 10000
-MAX_RULE_NAME = 32
+#: X-Ray's quota of sampling rules per account, Default not counted.
+MAX_RULES = 25
 #: Seconds between two statistics reports (what X-Ray answers; SDKs poll every 10 s anyway).
 TARGET_INTERVAL = 10
 #: A quota stays valid this long (the X-Ray docs' example is about five minutes ahead). Clients
@@ -41,8 +50,6 @@ ACTIVE_WINDOW = 1.5 * TARGET_INTERVAL
 MAX_CLIENTS_PER_RULE = 10000
 #: The rules file is checked for changes at most this often (seconds).
 RELOAD_CHECK_INTERVAL = 1.0
-ACCOUNT_ID = "000000000000"
-ARN_REGION = "local"
 
 CLIENT_ID_LENGTH = 24
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -67,7 +74,7 @@ class CentralRule:
         # SDKs silently ignore rules without them.
         return {
             "RuleName": self.name,
-            "RuleARN": f"arn:aws:xray:{ARN_REGION}:{ACCOUNT_ID}:sampling-rule/{self.name}",
+            "RuleARN": rule_arn(self.name),
             "ResourceARN": "*",
             "Priority": self.priority,
             "FixedRate": self.fixed_rate,
@@ -122,59 +129,82 @@ def _central(rule: LocalRule, name: str, priority: int) -> CentralRule:
 
 @dataclass
 class _RuleState:
-    rule: CentralRule
-    clients: dict[str, float]  # ClientID -> time of its last report
+    record: dict[str, Any]  # the X-Ray SamplingRule record served by GetSamplingRules
+    origin: str  # "file", "api" or "builtin" (X-Ray's default rule, no file given)
+    created_at: float
+    modified_at: float
+    clients: dict[str, float] = field(default_factory=dict)  # ClientID -> its last report time
+    # ClientID -> (Timestamp, RequestCount, SampledCount, BorrowCount) of its last report
+    last_reports: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
     request_count: int = 0
     sampled_count: int = 0
     borrow_count: int = 0
 
+    def api_record(self) -> dict[str, Any]:
+        return {
+            "SamplingRule": dict(self.record),
+            "CreatedAt": self.created_at,
+            "ModifiedAt": self.modified_at,
+        }
+
+    def stored(self) -> StoredRule:
+        return StoredRule(
+            self.record["RuleName"], self.origin, self.created_at, self.modified_at, self.record
+        )
+
 
 class SamplingService:
-    """Serves sampling rules from ``rules_source`` (a local rules file) and computes quotas.
+    """Serves sampling rules, computes quotas, and manages rules through the API.
 
-    Without a file it serves X-Ray's default rule (one trace per second, then 5 %). When the
-    source is a file path it is re-read when its modification time changes, and the new rules get
-    a newer ``ModifiedAt``/``LastRuleModification`` so the SDKs refetch them at their next report.
-    A file that stops parsing keeps the previous rules (logged), so a half-saved edit cannot
-    switch sampling off.
+    Rules come from three places: the ``--sampling-rules`` file (``origin`` "file"), the API
+    (CreateSamplingRule, "api") and X-Ray's default rule when no file names one ("builtin").
+    With a ``store`` every rule is persisted, so API-created rules survive restarts. The file is
+    the source of truth for the rules it names: at start and whenever it changes, its rules are
+    (re)applied by name, replacing API edits of those rules, and rules that came from an earlier
+    version of the file are removed; API-created rules are left alone. A file that stops parsing
+    keeps the previous rules (logged), so a half-saved edit cannot switch sampling off.
+
+    Every change moves ``LastRuleModification`` so SDK pollers refetch at their next report.
     """
 
     def __init__(
-        self, rules_source: str | None = None, clock: Callable[[], float] = time.time
+        self,
+        rules_source: str | None = None,
+        clock: Callable[[], float] = time.time,
+        store: ResourceStore | None = None,
     ) -> None:
-        self._source = rules_source
         self._clock = clock
+        self._store = store
         self._lock = threading.Lock()
         self._path = (
             rules_source if rules_source is not None and os.path.isfile(rules_source) else None
         )
         self._mtime = self._file_mtime()
         self._next_reload_check = 0.0
-        local = load_rules(rules_source) if rules_source is not None else DEFAULT_RULES
-        self._created_at = self._clock()
-        self._modified_at = self._created_at
-        self._states = {rule.name: _RuleState(rule, {}) for rule in centralized_rules(local)}
+        file_rules = (
+            [r.sampling_rule() for r in centralized_rules(load_rules(rules_source))]
+            if rules_source is not None
+            else None
+        )
+        now = self._clock()
+        self._modified_at = now
+        self._states: dict[str, _RuleState] = {}
+        for stored in store.sampling_rules() if store is not None else []:
+            self._states[stored.name] = _RuleState(
+                stored.record, stored.origin, stored.created_at, stored.modified_at
+            )
+        with self._lock:
+            self._apply_file(file_rules, now)
 
     # --- operations -------------------------------------------------------------------------
 
     def get_sampling_rules(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /GetSamplingRules``: every rule on one page (SDKs never follow NextToken)."""
         _require_object(body)
-        token = body.get("NextToken")
-        if token is not None:
-            if not isinstance(token, str):
-                raise invalid_request("NextToken must be a string")
-            raise invalid_request("NextToken is not valid: every rule fits on one page")
+        _no_next_token(body, "every rule fits on one page")
         self._reload_if_changed()
         with self._lock:
-            records = [
-                {
-                    "SamplingRule": state.rule.sampling_rule(),
-                    "CreatedAt": self._created_at,
-                    "ModifiedAt": self._modified_at,
-                }
-                for state in self._states.values()
-            ]
+            records = [state.api_record() for state in self._ordered()]
         return {"SamplingRuleRecords": records}
 
     def sampling_targets(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -201,14 +231,103 @@ class SamplingService:
                 self._record(state, report, now)
             for report in reports:
                 state = self._states.get(report["RuleName"])
-                if state is not None and state.rule.name not in targets:
-                    targets[state.rule.name] = self._target(state, report["ClientID"], now)
-            last_modification = self._modified_at
+                name = report["RuleName"]
+                if state is not None and name not in targets:
+                    targets[name] = self._target(state, report["ClientID"], now)
+            # Whole seconds, rounded up: clients that truncate their last fetch time to a
+            # second (the X-Ray SDKs) still see a change made later in that same second.
+            last_modification = float(math.ceil(self._modified_at))
         return {
             "SamplingTargetDocuments": list(targets.values()),
             "LastRuleModification": last_modification,
             "UnprocessedStatistics": unprocessed,
         }
+
+    def create_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /CreateSamplingRule``: a new rule, served to pollers at once."""
+        _require_object(body)
+        record = new_rule_record(body)
+        name = record["RuleName"]
+        self._reload_if_changed()
+        with self._lock:
+            if name in self._states:
+                raise invalid_request(f"a sampling rule named {name!r} already exists")
+            if sum(1 for n in self._states if n != DEFAULT_RULE_NAME) >= MAX_RULES:
+                raise ApiError(
+                    400,
+                    "RuleLimitExceededException",
+                    f"at most {MAX_RULES} sampling rules besides Default",
+                )
+            now = self._changed_at()
+            state = _RuleState(record, "api", now, now)
+            self._persist([state], [])
+            self._states[name] = state
+            return {"SamplingRuleRecord": state.api_record()}
+
+    def update_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /UpdateSamplingRule``: change the fields given; Default only its rate and
+        reservoir. Statistics and active clients of the rule are kept."""
+        _require_object(body)
+        update = body.get("SamplingRuleUpdate")
+        if not isinstance(update, Mapping):
+            raise invalid_request("SamplingRuleUpdate is required and must be an object")
+        name = rule_reference(update, "SamplingRuleUpdate")
+        self._reload_if_changed()
+        with self._lock:
+            state = self._existing(name)
+            record = updated_rule_record(state.record, update)
+            if record != state.record:
+                changed = replace(
+                    state,
+                    record=record,
+                    origin="api" if state.origin == "builtin" else state.origin,
+                    modified_at=self._changed_at(),
+                )
+                self._persist([changed], [])
+                self._states[name] = state = changed
+            return {"SamplingRuleRecord": state.api_record()}
+
+    def delete_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /DeleteSamplingRule``: remove a rule (not Default) and answer its record."""
+        _require_object(body)
+        name = rule_reference(body, "DeleteSamplingRule")
+        if name == DEFAULT_RULE_NAME:
+            raise invalid_request("the Default sampling rule cannot be deleted")
+        self._reload_if_changed()
+        with self._lock:
+            state = self._existing(name)
+            self._persist([], [name])
+            del self._states[name]
+            self._changed_at()
+            return {"SamplingRuleRecord": state.api_record()}
+
+    def get_sampling_statistic_summaries(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /SamplingStatisticSummaries``: per rule, the last report of every client still
+        reporting, added up: one reporting interval (10 s) of the whole fleet's requests.
+        ``Timestamp`` is the earliest of those reports; rules nobody reports on are left out."""
+        _require_object(body)
+        _no_next_token(body, "every summary fits on one page")
+        now = self._clock()
+        summaries: list[dict[str, Any]] = []
+        with self._lock:
+            for state in self._ordered():
+                recent = [
+                    report
+                    for client, report in state.last_reports.items()
+                    if now - state.clients.get(client, 0.0) <= ACTIVE_WINDOW
+                ]
+                if not recent:
+                    continue
+                summaries.append(
+                    {
+                        "RuleName": state.record["RuleName"],
+                        "Timestamp": min(r[0] for r in recent),
+                        "RequestCount": sum(r[1] for r in recent),
+                        "SampledCount": sum(r[2] for r in recent),
+                        "BorrowCount": sum(r[3] for r in recent),
+                    }
+                )
+        return {"SamplingStatisticSummaries": summaries}
 
     def statistics(self) -> dict[str, dict[str, int]]:
         """Totals reported per rule since the collector started (for the console and tests)."""
@@ -225,17 +344,77 @@ class SamplingService:
 
     # --- internals --------------------------------------------------------------------------
 
+    def _ordered(self) -> list[_RuleState]:
+        return sorted(
+            self._states.values(), key=lambda s: (s.record["Priority"], s.record["RuleName"])
+        )
+
+    def _existing(self, name: str) -> _RuleState:
+        state = self._states.get(name)
+        if state is None:
+            raise invalid_request(f"no sampling rule named {name!r}")
+        return state
+
+    def _changed_at(self) -> float:
+        """Now, made later than every earlier change: ``LastRuleModification`` must move."""
+        self._modified_at = max(self._clock(), self._modified_at + 0.001)
+        return self._modified_at
+
+    def _persist(self, changed: list[_RuleState], deleted: list[str]) -> None:
+        if self._store is not None and (changed or deleted):
+            self._store.save_sampling_rules([s.stored() for s in changed], deleted)
+
+    def _apply_file(self, file_rules: list[dict[str, Any]] | None, now: float) -> None:
+        """Make the rules from the file (``None``: no file) current; see the class docstring."""
+        wanted = {r["RuleName"]: (r, "file") for r in file_rules or []}
+        if DEFAULT_RULE_NAME not in wanted:
+            current = self._states.get(DEFAULT_RULE_NAME)
+            if current is None or current.origin == "file":
+                default = _central(DEFAULT_RULES.default, DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY)
+                wanted[DEFAULT_RULE_NAME] = (default.sampling_rule(), "builtin")
+        deleted = [
+            name
+            for name, state in self._states.items()
+            if state.origin in ("file", "builtin") and name not in wanted
+        ]
+        changed: list[_RuleState] = []
+        for name, (record, origin) in wanted.items():
+            previous = self._states.get(name)
+            if previous is None:
+                changed.append(_RuleState(record, origin, now, now))
+            elif previous.record != record or previous.origin != origin:
+                modified = max(now, previous.modified_at)
+                changed.append(
+                    replace(previous, record=record, origin=origin, modified_at=modified)
+                )
+        if not changed and not deleted:
+            return
+        self._persist(changed, deleted)
+        for name in deleted:
+            del self._states[name]
+        for state in changed:
+            self._states[state.record["RuleName"]] = state
+        self._modified_at = max(now, self._modified_at)
+
     def _record(self, state: _RuleState, report: Mapping[str, Any], now: float) -> None:
         state.request_count += report["RequestCount"]
         state.sampled_count += report["SampledCount"]
         state.borrow_count += report.get("BorrowCount", 0)
+        client_id = report["ClientID"]
         clients = state.clients
-        clients.pop(report["ClientID"], None)  # re-insert: dict order = least recent first
-        clients[report["ClientID"]] = now
+        clients.pop(client_id, None)  # re-insert: dict order = least recent first
+        clients[client_id] = now
+        state.last_reports[client_id] = (
+            report["Timestamp"],
+            report["RequestCount"],
+            report["SampledCount"],
+            report.get("BorrowCount", 0),
+        )
         for client, seen in list(clients.items()):
             if now - seen <= ACTIVE_WINDOW and len(clients) <= MAX_CLIENTS_PER_RULE:
                 break
             del clients[client]
+            state.last_reports.pop(client, None)
 
     def _target(self, state: _RuleState, client_id: str, now: float) -> dict[str, Any]:
         """This client's whole-number share of the rule's reservoir.
@@ -245,12 +424,12 @@ class SamplingService:
         time every client gets its part even when there are more clients than traces per second.
         """
         active = sorted(c for c, seen in state.clients.items() if now - seen <= ACTIVE_WINDOW)
-        size = state.rule.reservoir_size
+        size = int(state.record["ReservoirSize"])
         share, extra = divmod(size, len(active))
         position = (active.index(client_id) - int(now // TARGET_INTERVAL)) % len(active)
         return {
-            "RuleName": state.rule.name,
-            "FixedRate": state.rule.fixed_rate,
+            "RuleName": state.record["RuleName"],
+            "FixedRate": state.record["FixedRate"],
             "ReservoirQuota": share + (1 if position < extra else 0),
             "ReservoirQuotaTTL": math.floor(now) + QUOTA_TTL,
             "Interval": TARGET_INTERVAL,
@@ -277,29 +456,21 @@ class SamplingService:
                 return
             self._mtime = mtime
         try:
-            local = load_rules(self._path)
+            rules = [r.sampling_rule() for r in centralized_rules(load_rules(self._path))]
         except ValueError as exc:
             logger.error("sampling rules not reloaded, keeping the previous ones: %s", exc)
             return
         with self._lock:
-            old = self._states
-            self._states = {}
-            for rule in centralized_rules(local):
-                previous = old.get(rule.name)
-                # Keep who is active and the totals of rules that survive the edit.
-                self._states[rule.name] = (
-                    _RuleState(
-                        rule,
-                        previous.clients,
-                        previous.request_count,
-                        previous.sampled_count,
-                        previous.borrow_count,
-                    )
-                    if previous is not None
-                    else _RuleState(rule, {})
-                )
-            self._modified_at = max(now, self._modified_at + 0.001)
-        logger.info("sampling rules reloaded from %s: %d rules", self._path, len(self._states))
+            self._apply_file(rules, max(now, self._modified_at + 0.001))
+        logger.info("sampling rules reloaded from %s: %d rules", self._path, len(rules))
+
+
+def _no_next_token(body: Mapping[str, Any], why: str) -> None:
+    token = body.get("NextToken")
+    if token is not None:
+        if not isinstance(token, str):
+            raise invalid_request("NextToken must be a string")
+        raise invalid_request(f"NextToken is not valid: {why}")
 
 
 # --- request validation ---------------------------------------------------------------------
@@ -338,12 +509,12 @@ def _statistics_document(doc: Any, index: int) -> dict[str, Any]:
         "ClientID": client,
         "Timestamp": parse_timestamp(doc["Timestamp"], f"{where}.Timestamp"),
     }
-    for field in ("RequestCount", "SampledCount", "BorrowCount"):
-        if field not in doc:
-            if field == "BorrowCount":
+    for counter in ("RequestCount", "SampledCount", "BorrowCount"):
+        if counter not in doc:
+            if counter == "BorrowCount":
                 continue
-            raise invalid_request(f"{where}.{field} is required")
-        parsed[field] = _count(doc[field], f"{where}.{field}")
+            raise invalid_request(f"{where}.{counter} is required")
+        parsed[counter] = _count(doc[counter], f"{where}.{counter}")
     return parsed
 
 

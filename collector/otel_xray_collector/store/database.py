@@ -52,6 +52,19 @@ CREATE TABLE IF NOT EXISTS agg(
     PRIMARY KEY(bucket, kind, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sampling_rules(
+    name TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xray_groups(
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 READER_POOL_SIZE = 4
@@ -70,6 +83,8 @@ class Database:
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
+        self._side: sqlite3.Connection | None = None
+        self._side_lock = threading.Lock()
         if not self.in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.writer = self._connect(writer=True)
@@ -123,6 +138,30 @@ class Database:
         """The writer connection inside one transaction (committed on success)."""
         with self._maybe_locked():
             conn = self.writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def side_write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction on a connection of its own, for the rare writes made outside the ingest
+        thread (sampling rules and groups created through the API).
+
+        The writer connection belongs to the ingest thread and may be inside a transaction at any
+        moment; a second connection waits for SQLite's write lock (busy timeout) instead.
+        """
+        if self.in_memory:
+            with self.write() as conn:
+                yield conn
+            return
+        with self._side_lock:
+            if self._side is None:
+                self._side = self._connect(writer=False)
+            conn = self._side
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

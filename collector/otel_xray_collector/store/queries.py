@@ -113,20 +113,45 @@ class TraceQueries:
 
     # -- GetServiceGraph / GetTimeSeriesServiceStatistics ------------------------------------
 
-    def _agg_rows(
-        self, conn: sqlite3.Connection, start: float, end: float
-    ) -> Iterator[tuple[int, int, str, bytes]]:
-        yield from conn.execute(
-            "SELECT bucket, kind, key, stats FROM agg WHERE bucket >= ? AND bucket < ?",
-            (bucket_of(start), end),
-        )
+    def _graph_rows(
+        self,
+        conn: sqlite3.Connection,
+        start: float,
+        end: float,
+        traces: Callable[[dict[str, Any]], bool] | None,
+    ) -> Iterator[tuple[int, int, str, list[Any]]]:
+        """(bucket, kind, key, stats) of the minutes the window touches: the per-minute
+        aggregates, or, for a subset of traces (a group), the contributions of those traces."""
+        first = bucket_of(start)
+        if traces is None:
+            for bucket, kind, key, stats in conn.execute(
+                "SELECT bucket, kind, key, stats FROM agg WHERE bucket >= ? AND bucket < ?",
+                (first, end),
+            ):
+                yield bucket, kind, key, decode(stats)
+            return
+        # A trace contributes to the minutes its requests end in, all inside its own span.
+        for facts, contrib in conn.execute(
+            "SELECT facts, contrib FROM traces WHERE end_time >= ? AND start_time < ?",
+            (first, end + BUCKET_SECONDS),
+        ):
+            if traces(decode(facts)):
+                for bucket, kind, key, stats in decode(contrib):
+                    if first <= bucket < end:
+                        yield bucket, kind, key, stats
 
-    def service_graph(self, start: float, end: float) -> list[dict[str, Any]]:
+    def service_graph(
+        self,
+        start: float,
+        end: float,
+        traces: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The service graph of the window; ``traces`` restricts it to the traces it accepts."""
         builder = GraphBuilder()
         with self.db.read() as conn:
             builder.add_rows(
-                (kind, key, decode(stats))
-                for _, kind, key, stats in self._agg_rows(conn, start, end)
+                (kind, key, stats)
+                for _, kind, key, stats in self._graph_rows(conn, start, end, traces)
             )
         return builder.services()
 
@@ -136,19 +161,20 @@ class TraceQueries:
         end: float,
         period: int,
         keep: Callable[[int, str], bool],
+        traces: Callable[[dict[str, Any]], bool] | None = None,
     ) -> list[tuple[int, Stats]]:
         """Per-period sums of the aggregate rows ``keep(kind, key)`` selects, oldest first."""
         period = max(period, BUCKET_SECONDS)
         buckets: dict[int, Stats] = {}
         with self.db.read() as conn:
-            for bucket, kind, key, stats in self._agg_rows(conn, start, end):
+            for bucket, kind, key, stats in self._graph_rows(conn, start, end, traces):
                 if not keep(kind, key):
                     continue
                 slot = (bucket // period) * period
                 found = buckets.get(slot)
                 if found is None:
                     buckets[slot] = found = Stats()
-                found.merge(Stats.from_list(decode(stats)))
+                found.merge(Stats.from_list(stats))
         return sorted(buckets.items())
 
 

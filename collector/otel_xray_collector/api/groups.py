@@ -1,0 +1,278 @@
+"""X-Ray groups: named filter expressions that scope the service graph, time series and traces.
+
+A group's expression is validated with the filter parser when it is created or updated (errors
+name the position) and kept compiled, so ``GroupName`` on GetServiceGraph and ``group.name =``
+in a filter expression cost one lookup. ``Default`` is X-Ray's implicit group: it always exists,
+has no expression (every trace), cannot be created, deleted or given an expression; only its
+InsightsConfiguration can be updated.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..store.resources import ResourceStore, StoredGroup
+from .errors import invalid_request
+from .filter import Predicate, compile_filter
+from .rule_requests import ACCOUNT_ID, ARN_REGION, validate_tags
+
+DEFAULT_GROUP = "Default"
+MAX_GROUP_NAME = 32
+MAX_GROUP_ARN = 400
+#: X-Ray's quota of groups per account (Default not counted).
+MAX_GROUPS = 25
+#: Bound on a group's filter expression: it is compiled and kept for the collector's lifetime.
+MAX_FILTER_EXPRESSION = 2000
+GROUPS_PAGE = 100
+
+
+def group_arn(name: str, group_id: str | None) -> str:
+    """``arn:aws:xray:<region>:<account>:group/<name>/<id>``; Default has no id part."""
+    base = f"arn:aws:xray:{ARN_REGION}:{ACCOUNT_ID}:group/{name}"
+    return base if group_id is None else f"{base}/{group_id}"
+
+
+def new_group_id() -> str:
+    """52 upper-case base32 characters, the shape of the ids AWS puts in group ARNs."""
+    return base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    arn: str
+    expression: str | None
+    insights: dict[str, bool]
+    created_at: float
+    predicate: Predicate | None  # None: every trace
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"GroupName": self.name, "GroupARN": self.arn}
+        if self.expression is not None:
+            out["FilterExpression"] = self.expression
+        out["InsightsConfiguration"] = dict(self.insights)
+        return out
+
+
+class GroupService:
+    """The group operations over an in-memory copy kept in step with ``store`` (when given)."""
+
+    def __init__(
+        self, store: ResourceStore | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._groups: dict[str, Group] = {}
+        default_insights = {"InsightsEnabled": False, "NotificationsEnabled": False}
+        self._groups[DEFAULT_GROUP] = Group(
+            DEFAULT_GROUP, group_arn(DEFAULT_GROUP, None), None, default_insights, 0.0, None
+        )
+        for stored in store.groups() if store is not None else []:
+            record = stored.record
+            expression = record.get("FilterExpression")
+            try:
+                predicate = self._compile(expression) if expression else None
+            except Exception:  # an expression this version no longer parses: serve it, match none
+                predicate = _nothing
+            self._groups[stored.name] = Group(
+                stored.name,
+                stored.arn,
+                expression,
+                dict(record.get("InsightsConfiguration") or default_insights),
+                stored.created_at,
+                predicate,
+            )
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def create_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = _group_name(body.get("GroupName"), required=True)
+        assert name is not None
+        if name == DEFAULT_GROUP:
+            raise invalid_request("GroupName: Default is a reserved group name")
+        validate_tags(body.get("Tags"))
+        expression = _expression(body.get("FilterExpression"))
+        predicate = self._compile(expression) if expression else None
+        insights = _insights(body.get("InsightsConfiguration"), None)
+        with self._lock:
+            if name in self._groups:
+                raise invalid_request(f"a group named {name!r} already exists")
+            if len(self._groups) - 1 >= MAX_GROUPS:
+                raise invalid_request(f"at most {MAX_GROUPS} groups besides Default")
+            group = Group(
+                name,
+                group_arn(name, new_group_id()),
+                expression,
+                insights,
+                self._clock(),
+                predicate,
+            )
+            self._save(group)
+            self._groups[name] = group
+        return {"Group": group.record()}
+
+    def get_groups(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        token = body.get("NextToken")
+        offset = 0
+        if token is not None:
+            if not isinstance(token, str) or not token.isdigit():
+                raise invalid_request("NextToken is invalid")
+            offset = int(token)
+        with self._lock:
+            groups = sorted(self._groups.values(), key=lambda g: (g.name != DEFAULT_GROUP, g.name))
+        result: dict[str, Any] = {
+            "Groups": [g.record() for g in groups[offset : offset + GROUPS_PAGE]]
+        }
+        if offset + GROUPS_PAGE < len(groups):
+            result["NextToken"] = str(offset + GROUPS_PAGE)
+        return result
+
+    def get_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Group": self.find(body).record()}
+
+    def update_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        group = self.find(body)
+        expression = _expression(body.get("FilterExpression"))
+        if group.name == DEFAULT_GROUP and expression is not None:
+            raise invalid_request("FilterExpression: the Default group has no filter expression")
+        predicate = group.predicate
+        if expression is not None:
+            predicate = self._compile(expression) if expression else None
+        insights = _insights(body.get("InsightsConfiguration"), group.insights)
+        with self._lock:
+            current = self._groups.get(group.name)
+            if current is None or current.arn != group.arn:
+                raise invalid_request(f"group {group.name!r} was deleted")
+            updated = Group(
+                group.name,
+                group.arn,
+                (expression or None) if expression is not None else group.expression,
+                insights,
+                group.created_at,
+                predicate,
+            )
+            if group.name != DEFAULT_GROUP:
+                self._save(updated)
+            self._groups[group.name] = updated
+        return {"Group": updated.record()}
+
+    def delete_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        group = self.find(body)
+        if group.name == DEFAULT_GROUP:
+            raise invalid_request("the Default group cannot be deleted")
+        with self._lock:
+            if self._groups.get(group.name) is group:
+                if self._store is not None:
+                    self._store.delete_group(group.name)
+                del self._groups[group.name]
+        return {}
+
+    # -- lookups for the other operations -----------------------------------------------------
+
+    def find(self, body: Mapping[str, Any]) -> Group:
+        """The group a request names by ``GroupName`` or ``GroupARN`` (both: they must agree)."""
+        name = _group_name(body.get("GroupName"), required=False)
+        arn = body.get("GroupARN")
+        if arn is not None and (not isinstance(arn, str) or not 1 <= len(arn) <= MAX_GROUP_ARN):
+            raise invalid_request(f"GroupARN must be a string of 1 to {MAX_GROUP_ARN} characters")
+        if name is None and arn is None:
+            raise invalid_request("GroupName or GroupARN is required")
+        with self._lock:
+            group = self._groups.get(name) if name is not None else self._by_arn(arn)
+        if group is None or (arn is not None and group.arn != arn):
+            raise invalid_request(f"group not found: {name or arn}")
+        return group
+
+    def scope(self, body: Mapping[str, Any]) -> Predicate | None:
+        """The trace predicate of the group a read operation names; ``None``: every trace."""
+        if body.get("GroupName") is None and body.get("GroupARN") is None:
+            return None
+        return self.find(body).predicate
+
+    def resolve(self, kind: str, value: str) -> Predicate:
+        """For ``group.name = "..."`` / ``group.arn = "..."`` in filter expressions."""
+        with self._lock:
+            group = self._groups.get(value) if kind == "name" else self._by_arn(value)
+        if group is None:
+            raise LookupError(f"no group with {kind} {value!r}")
+        return group.predicate if group.predicate is not None else _everything
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._groups)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _by_arn(self, arn: Any) -> Group | None:
+        return next((g for g in self._groups.values() if g.arn == arn), None)
+
+    @staticmethod
+    def _compile(expression: str) -> Predicate:
+        # Group expressions may not refer to groups (no resolver): no cycles, no stale links.
+        return compile_filter(expression)
+
+    def _save(self, group: Group) -> None:
+        if self._store is not None:
+            self._store.save_group(
+                StoredGroup(group.name, group.arn, group.created_at, group.record())
+            )
+
+
+def _everything(facts: dict[str, Any]) -> bool:
+    return True
+
+
+def _nothing(facts: dict[str, Any]) -> bool:
+    return False
+
+
+def _group_name(value: Any, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise invalid_request("GroupName is required")
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_GROUP_NAME:
+        raise invalid_request(f"GroupName must be a string of 1 to {MAX_GROUP_NAME} characters")
+    return value
+
+
+def _expression(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid_request("FilterExpression must be a string")
+    if len(value) > MAX_FILTER_EXPRESSION:
+        raise invalid_request(
+            f"FilterExpression must be at most {MAX_FILTER_EXPRESSION} characters"
+        )
+    return value
+
+
+def _insights(value: Any, current: dict[str, bool] | None) -> dict[str, bool]:
+    merged = dict(current or {"InsightsEnabled": False, "NotificationsEnabled": False})
+    if value is None:
+        return merged
+    if not isinstance(value, Mapping):
+        raise invalid_request("InsightsConfiguration must be an object")
+    for key in ("InsightsEnabled", "NotificationsEnabled"):
+        flag = value.get(key)
+        if flag is None:
+            continue
+        if not isinstance(flag, bool):
+            raise invalid_request(f"InsightsConfiguration.{key} must be true or false")
+        merged[key] = flag
+    if merged["NotificationsEnabled"] and not merged["InsightsEnabled"]:
+        raise invalid_request(
+            "InsightsConfiguration: notifications can only be enabled with InsightsEnabled"
+        )
+    return merged
+
+
+__all__ = ["DEFAULT_GROUP", "Group", "GroupService", "group_arn"]
