@@ -369,7 +369,7 @@ class SamplingService:
         wanted = {r["RuleName"]: (r, "file") for r in file_rules or []}
         if DEFAULT_RULE_NAME not in wanted:
             current = self._states.get(DEFAULT_RULE_NAME)
-            if current is None or current.origin == "file":
+            if current is None or current.origin != "api":
                 default = _central(DEFAULT_RULES.default, DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY)
                 wanted[DEFAULT_RULE_NAME] = (default.sampling_rule(), "builtin")
         deleted = [
