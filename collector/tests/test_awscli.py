@@ -36,7 +36,8 @@ def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    parsed: dict[str, Any] = json.loads(result.stdout)
+    # Operations with an empty answer (DeleteGroup) print nothing.
+    parsed: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
     return parsed
 
 

@@ -166,9 +166,7 @@ def test_a_group_filters_the_service_graph(collector: Collector, xray_client: An
 
     # Updating the expression re-scopes the graph at once.
     xray_client.update_group(GroupName="failing", FilterExpression='service("blog")')
-    assert service_names(xray_client.get_service_graph(**window(), GroupName="failing")) == {
-        "blog"
-    }
+    assert service_names(xray_client.get_service_graph(**window(), GroupName="failing")) == {"blog"}
 
     with pytest.raises(ClientError) as raised:
         xray_client.get_service_graph(**window(), GroupName="nope")

@@ -127,7 +127,9 @@ def test_default_rule_takes_rate_and_reservoir_only_and_stays(xray_client: Any) 
     assert "URLPath" in message
     code, message, _ = error_of(xray_client.delete_sampling_rule, RuleName="Default")
     assert code == "InvalidRequestException" and "Default" in message
-    code, _, _ = error_of(xray_client.create_sampling_rule, SamplingRule={**RULE, "RuleName": "Default"})
+    code, _, _ = error_of(
+        xray_client.create_sampling_rule, SamplingRule={**RULE, "RuleName": "Default"}
+    )
     assert code == "InvalidRequestException"
 
 
