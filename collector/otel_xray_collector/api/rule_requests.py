@@ -160,9 +160,9 @@ def _fields(source: Mapping[str, Any], where: str, names: set[str]) -> dict[str,
         elif field == "FixedRate":
             out[field] = _number(source[field], f"{where}.FixedRate", 0.0, 1.0)
         elif field == "Priority":
-            out[field] = int(_integer(source[field], f"{where}.Priority", 1, MAX_PRIORITY))
+            out[field] = _integer(source[field], f"{where}.Priority", 1, MAX_PRIORITY)
         elif field == "ReservoirSize":
-            out[field] = int(_integer(source[field], f"{where}.ReservoirSize", 0, None))
+            out[field] = _integer(source[field], f"{where}.ReservoirSize", 0, None)
     return out
 
 
@@ -191,7 +191,7 @@ def _integer(value: Any, where: str, low: int, high: int | None) -> int:
     if value < low or (high is not None and value > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise invalid_request(f"{where} must be {bounds}")
-    return value
+    return int(value)
 
 
 def validate_attributes(value: Any, where: str) -> dict[str, str]:
