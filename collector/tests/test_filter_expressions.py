@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 from otel_xray_collector.api.errors import ApiError
-from otel_xray_collector.api.filter import compile_filter, parse_entity_selector
+from otel_xray_collector.api.filter import (
+    MAX_EXPRESSION_LENGTH,
+    MAX_NESTING,
+    compile_filter,
+    parse_entity_selector,
+    tokenize,
+)
 
 
 def node(name: str, node_type: str | None = None, **flags: Any) -> dict[str, Any]:
@@ -208,3 +214,74 @@ def test_entity_selectors() -> None:
     assert parse_entity_selector(None).kind == "all-edges"
     with pytest.raises(ApiError, match="expected service"):
         parse_entity_selector("fault")
+
+
+# -- hostile expressions: bounded stack, bounded length, linear work ------------------------
+
+
+def test_deep_parentheses_are_a_400_naming_the_position_not_a_recursion_error() -> None:
+    with pytest.raises(ApiError) as caught:
+        compile_filter("(" * 600 + "ok" + ")" * 600)
+    error = caught.value
+    assert error.status == 400 and error.error_type == "InvalidRequestException"
+    assert f"at position {MAX_NESTING}:" in error.message
+    assert f"nesting deeper than {MAX_NESTING} levels" in error.message
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    depth = MAX_NESTING
+    assert compile_filter("(" * depth + "fault" + ")" * depth)(FACTS) is True
+    nested = 'service("frontend") {' * (depth - 1) + "fault" + "}" * (depth - 1)
+    assert compile_filter(nested)(FACTS) is False  # parsed; inner blocks see node facts
+
+
+def test_deep_service_blocks_count_towards_the_limit() -> None:
+    with pytest.raises(ApiError, match="nesting deeper than"):
+        compile_filter('service("a") {' * (MAX_NESTING + 1) + "ok" + "}" * (MAX_NESTING + 1))
+
+
+@pytest.mark.parametrize("count", [1000, 1001, 16_001])
+def test_long_negation_chains_are_read_in_a_loop(count: int) -> None:
+    assert compile_filter("!" * count + "fault")(FACTS) is (count % 2 == 0)
+    assert compile_filter("not " * count + "fault")(FACTS) is (count % 2 == 0)
+
+
+def test_an_8_mib_expression_is_refused_by_the_length_limit() -> None:
+    with pytest.raises(ApiError) as caught:
+        compile_filter("fault or " * (8 * 1024 * 1024 // 9))
+    error = caught.value
+    assert error.status == 400 and error.error_type == "InvalidRequestException"
+    assert f"over the limit of {MAX_EXPRESSION_LENGTH}" in error.message
+    with pytest.raises(ApiError, match="over the limit"):
+        parse_entity_selector(" " * (MAX_EXPRESSION_LENGTH + 1) + 'service("a")')
+
+
+def test_an_expression_at_the_length_limit_compiles() -> None:
+    term = "fault or "
+    source = (term * (MAX_EXPRESSION_LENGTH // len(term)))[: MAX_EXPRESSION_LENGTH - 5] + " ok"
+    source = source.replace("or  ok", "or ok")
+    assert len(source) <= MAX_EXPRESSION_LENGTH
+    assert compile_filter(source)(FACTS) is True
+
+
+class _CopyCountingStr(str):
+    """A str that adds up how many characters its slices copy."""
+
+    copied = 0
+
+    def __getitem__(self, key: Any) -> str:
+        piece = str.__getitem__(self, key)
+        _CopyCountingStr.copied += len(piece)
+        return piece
+
+
+def test_the_tokenizer_never_copies_the_rest_of_the_source() -> None:
+    """Linear work: the old tokenizer copied ``source[pos:]`` for every token (quadratic: an
+    800 KB expression took seconds); bench/filter.py reports the time per KB at two sizes."""
+    source = _CopyCountingStr('fault or (http.url CONTAINS "a b" and responsetime > 1.5) ' * 200)
+    _CopyCountingStr.copied = 0
+    tokens = tokenize(source)
+    assert len(tokens) == 11 * 200 + 1
+    assert [t.text for t in tokens[:4]] == ["fault", "or", "(", "http.url"]
+    assert tokens[-1].kind == "end" and tokens[-1].pos == len(source)
+    assert _CopyCountingStr.copied <= len(source)

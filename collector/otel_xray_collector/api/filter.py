@@ -12,6 +12,11 @@ Grammar (case-insensitive keywords; adjacent terms mean AND; AND binds tighter t
             | STRKW [strop "text"] | annotation.KEY [op value]
             | service([target]) ["{" expr "}"] | edge(target, target) ["{" expr "}"]
     target := "name" | id(name: "n"[, type: "t"][, account.id: "a"])
+
+Hostile input costs linear time and bounded stack: an expression longer than
+:data:`MAX_EXPRESSION_LENGTH` characters, or nesting parentheses and ``{ }`` blocks deeper than
+:data:`MAX_NESTING`, is answered with ``InvalidRequestException`` naming the position, before any
+work proportional to it; ``!``/``NOT`` chains of any length are read in a loop.
 """
 
 from __future__ import annotations
@@ -28,8 +33,16 @@ Predicate = Callable[[dict[str, Any]], bool]
 #: group's predicate; raises ``LookupError`` for an unknown group.
 GroupResolver = Callable[[str, str], Predicate]
 
+#: Longest FilterExpression accepted, in characters (longer: InvalidRequestException). The
+#: console's and the SDKs' expressions are a few hundred characters; 64 Ki leaves ample room
+#: while bounding the work one request can ask for.
+MAX_EXPRESSION_LENGTH = 65_536
+#: Deepest nesting of ``( )`` and ``{ }`` accepted: the parser recurses once per level.
+MAX_NESTING = 64
+
+_SPACE = re.compile(r"\s*")
 _TOKEN = re.compile(
-    r"""\s*(?:
+    r"""(?:
         (?P<string>"(?:[^"\\]|\\.)*")
       | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
       | (?P<op><=|>=|!=|=|<|>|\(|\)|\{|\}|,|:|!)
@@ -68,21 +81,29 @@ class Token:
 
 
 def tokenize(source: str) -> list[Token]:
+    """Split ``source`` into tokens in one left-to-right pass (no copies of the rest)."""
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise invalid_request(
+            f"Invalid filter expression: {len(source)} characters, over the limit of"
+            f" {MAX_EXPRESSION_LENGTH}"
+        )
     tokens: list[Token] = []
-    pos = 0
-    while pos < len(source):
-        if source[pos:].strip() == "":
-            break
+    end = len(source)
+    pos = _skip_space(source, 0)
+    while pos < end:
         match = _TOKEN.match(source, pos)
-        if match is None or match.end() == pos:
-            start = pos + len(source[pos:]) - len(source[pos:].lstrip())
-            raise _error(start, f"unexpected character {source[start]!r}")
+        if match is None:
+            raise _error(pos, f"unexpected character {source[pos]!r}")
         kind = match.lastgroup or "op"
-        text = match.group(kind)
-        tokens.append(Token(kind, text, match.start(kind)))
-        pos = match.end()
-    tokens.append(Token("end", "", len(source)))
+        tokens.append(Token(kind, match.group(kind), pos))
+        pos = _skip_space(source, match.end())
+    tokens.append(Token("end", "", end))
     return tokens
+
+
+def _skip_space(source: str, pos: int) -> int:
+    space = _SPACE.match(source, pos)
+    return space.end() if space is not None else pos
 
 
 def _error(pos: int, message: str) -> ApiError:
@@ -98,6 +119,13 @@ class _Parser:
         self.tokens = tokenize(source)
         self.index = 0
         self.groups = groups
+        self.depth = 0
+
+    def enter(self, token: Token) -> None:
+        """One more level of ``( )`` or ``{ }``; refused past :data:`MAX_NESTING`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _error(token.pos, f"nesting deeper than {MAX_NESTING} levels")
 
     @property
     def token(self) -> Token:
@@ -148,19 +176,22 @@ class _Parser:
         return lambda ctx: all(p(ctx) for p in parts)
 
     def unary(self) -> Predicate:
-        token = self.token
-        if token.text == "!" or (token.kind == "word" and token.lower == "not"):
+        negations = 0
+        while self.token.text == "!" or (self.token.kind == "word" and self.token.lower == "not"):
             self.take()
-            inner = self.unary()
-            return lambda ctx: not inner(ctx)
-        return self.atom()
+            negations += 1
+        inner = self.atom()
+        if negations % 2 == 0:
+            return inner
+        return lambda ctx: not inner(ctx)
 
     def atom(self) -> Predicate:
         token = self.token
         if token.text == "(":
-            self.take()
+            self.enter(self.take())
             inner = self.expr()
             self.expect(")")
+            self.depth -= 1
             return inner
         if token.kind != "word":
             found = token.text or "end of expression"
@@ -320,9 +351,10 @@ class _Parser:
     def block(self) -> Predicate | None:
         if self.token.text != "{":
             return None
-        self.take()
+        self.enter(self.take())
         inner = self.expr()
         self.expect("}")
+        self.depth -= 1
         return inner
 
     def service(self) -> Predicate:
