@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "XRayUdpSpanExporter": "otel_xray.exporter",
+    "XRaySpanProcessor": "otel_xray.processor",
     "XRayPropagator": "otel_xray.propagator",
     "XRayLambdaPropagator": "otel_xray.propagator",
     "XRayLocalSampler": "otel_xray.sampling",
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; imported lazily at run ti
     from otel_xray.config import configure  # noqa: F401
     from otel_xray.daemon import DaemonAddress  # noqa: F401
     from otel_xray.exporter import XRayUdpSpanExporter  # noqa: F401
+    from otel_xray.processor import XRaySpanProcessor  # noqa: F401
     from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator  # noqa: F401
     from otel_xray.recorder import put_annotation, put_metadata, set_user  # noqa: F401
     from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler  # noqa: F401

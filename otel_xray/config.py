@@ -1,8 +1,9 @@
 """``configure()``: one call that sets up OpenTelemetry the way X-Ray SDK users expect.
 
 X-Ray trace ids, X-Ray sampling rules (centralized, with the local 1/s + 5 % fallback), AWS
-resource detection, the UDP exporter behind a batch processor, and the ``X-Amzn-Trace-Id``
-propagator next to W3C's. Every piece can be replaced by a keyword argument, and the ``OTEL_*``
+resource detection, the UDP exporter behind the trace-aware processor (a segment leaves when its
+request ends; SIGTERM flushes before the process ends), and the ``X-Amzn-Trace-Id`` propagator
+next to W3C's. Every piece can be replaced by a keyword argument, and the ``OTEL_*``
 and ``AWS_XRAY_*`` variables keep the meaning they have everywhere else.
 """
 
@@ -35,6 +36,17 @@ _logger = logging.getLogger("otel_xray.config")
 
 SDK_ENABLED_ENV = "AWS_XRAY_SDK_ENABLED"
 PROPAGATORS_ENV = "OTEL_PROPAGATORS"
+LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+#: Which span processor carries spans to the exporter: ``xray`` (default), ``batch``, ``simple``.
+PROCESSOR_ENV = "OTEL_XRAY_PROCESSOR"
+#: The trace-aware processor's queue bound and streaming threshold.
+MAX_QUEUE_SIZE_ENV = "OTEL_XRAY_MAX_QUEUE_SIZE"
+STREAMING_THRESHOLD_ENV = "OTEL_XRAY_STREAMING_THRESHOLD"
+#: ``false`` leaves SIGTERM alone; the flush bound in milliseconds (default 1000).
+FLUSH_ON_SIGTERM_ENV = "OTEL_XRAY_FLUSH_ON_SIGTERM"
+SIGTERM_TIMEOUT_ENV = "OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS"
+PROCESSORS = ("xray", "batch", "simple")
+DEFAULT_SIGTERM_TIMEOUT_MILLIS = 1000
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
 
@@ -51,6 +63,99 @@ def sdk_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return True
 
 
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean variable read like ``AWS_XRAY_SDK_ENABLED``: unknown values warn, mean default."""
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return default
+    word = value.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    _logger.warning("%s=%r is not a boolean; using %s", name, value, str(default).lower())
+    return default
+
+
+def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    """A whole-number variable; a typo warns and means the default rather than failing."""
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value.strip())
+        if number < minimum:
+            raise ValueError(f"below {minimum}")
+    except ValueError:
+        _logger.warning(
+            "%s=%r is not a whole number >= %d; using %d", name, value, minimum, default
+        )
+        return default
+    return number
+
+
+def on_lambda(environ: Mapping[str, str]) -> bool:
+    return bool(environ.get(LAMBDA_FUNCTION_ENV))
+
+
+def processor_kind(value: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``value``, else ``OTEL_XRAY_PROCESSOR``, else ``xray``; an unknown variable value warns
+    (an unknown argument raises)."""
+    if value is not None:
+        if value not in PROCESSORS:
+            raise ValueError(f"processor={value!r}: expected one of {', '.join(PROCESSORS)}")
+        return value
+    env = os.environ if environ is None else environ
+    chosen = (env.get(PROCESSOR_ENV) or "").strip().lower()
+    if not chosen:
+        return "xray"
+    if chosen not in PROCESSORS:
+        _logger.warning(
+            "%s=%r is not one of %s; using xray", PROCESSOR_ENV, chosen, ", ".join(PROCESSORS)
+        )
+        return "xray"
+    return chosen
+
+
+def build_span_processor(
+    exporter: SpanExporter, kind: str | None = None, environ: Mapping[str, str] | None = None
+) -> SpanProcessor:
+    """The processor that carries ``exporter``'s spans: by default the trace-aware one
+    (synchronous on Lambda, where a frozen function runs no background thread), else the
+    SDK's batch or simple processor."""
+    env = os.environ if environ is None else environ
+    chosen = processor_kind(kind, env)
+    if chosen == "batch":
+        return BatchSpanProcessor(exporter)
+    if chosen == "simple":
+        return SimpleSpanProcessor(exporter)
+    from otel_xray.processor import (
+        DEFAULT_MAX_QUEUE_SIZE,
+        DEFAULT_STREAMING_THRESHOLD,
+        XRaySpanProcessor,
+    )
+
+    return XRaySpanProcessor(
+        exporter,
+        max_queue_size=env_int(env, MAX_QUEUE_SIZE_ENV, DEFAULT_MAX_QUEUE_SIZE, minimum=1),
+        streaming_threshold=env_int(env, STREAMING_THRESHOLD_ENV, DEFAULT_STREAMING_THRESHOLD),
+        synchronous=on_lambda(env),
+    )
+
+
+def sigterm_flush_settings(
+    enabled: bool | None = None,
+    timeout_millis: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[bool, int]:
+    """Whether to flush on SIGTERM (``OTEL_XRAY_FLUSH_ON_SIGTERM``, default on) and the bound
+    in milliseconds (``OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS``, default 1000); arguments win."""
+    env = os.environ if environ is None else environ
+    if enabled is None:
+        enabled = env_bool(env, FLUSH_ON_SIGTERM_ENV, True)
+    if timeout_millis is None:
+        timeout_millis = env_int(env, SIGTERM_TIMEOUT_ENV, DEFAULT_SIGTERM_TIMEOUT_MILLIS)
+    return enabled, timeout_millis
+
+
 def configure(
     service_name: str | None = None,
     *,
@@ -62,7 +167,9 @@ def configure(
     daemon_address: str | None = None,
     propagators: Sequence[TextMapPropagator] | None = None,
     span_processors: Sequence[SpanProcessor] = (),
-    batch: bool | None = None,
+    processor: str | None = None,
+    flush_on_sigterm: bool | None = None,
+    sigterm_flush_timeout_millis: int | None = None,
     set_global: bool = True,
     environ: Mapping[str, str] | None = None,
     **exporter_options: Any,
@@ -78,14 +185,25 @@ def configure(
     ``index_all_attributes``, ``tracing_name``, ``log_group_names``, ``embed_subsegments``) go
     to :class:`~otel_xray.exporter.XRayUdpSpanExporter`. ``propagators`` replaces the global
     propagator; by default it becomes ``awsxray,tracecontext,baggage`` unless
-    ``OTEL_PROPAGATORS`` chose otherwise. ``batch=False`` exports each span as it ends (tests,
-    short scripts, and the default on Lambda, where a frozen function never runs a batch
-    processor's timer). ``set_global=False`` leaves the global provider and propagator alone.
+    ``OTEL_PROPAGATORS`` chose otherwise.
+
+    ``processor`` (default ``OTEL_XRAY_PROCESSOR``, else ``"xray"``) picks what carries spans
+    to the exporter: ``"xray"``, :class:`~otel_xray.processor.XRaySpanProcessor`, sends each
+    request's segment when the request ends (on Lambda, before the invocation returns);
+    ``"batch"`` the SDK's ``BatchSpanProcessor`` (up to 5 s later); ``"simple"`` one export per
+    ended span on the ending thread.
+
+    ``flush_on_sigterm`` (default ``OTEL_XRAY_FLUSH_ON_SIGTERM``, else on when installing
+    globally) makes a SIGTERM flush every ended span, for at most
+    ``sigterm_flush_timeout_millis`` (``OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS``, 1000), before
+    the signal takes its course: see :mod:`otel_xray.sigterm`. ``set_global=False`` leaves the
+    global provider, propagator and signal handlers alone.
 
     With ``AWS_XRAY_SDK_ENABLED=false`` nothing is installed and the returned provider samples
     nothing, as the X-Ray SDK's disabled recorder emits nothing.
     """
     env = os.environ if environ is None else environ
+    processor = processor_kind(processor, env)  # a bad argument fails before anything starts
     if not sdk_enabled(env):
         _logger.info("%s is false: tracing disabled, nothing installed", SDK_ENABLED_ENV)
         return TracerProvider(sampler=ALWAYS_OFF, resource=resource or Resource.get_empty())
@@ -109,13 +227,18 @@ def configure(
 
     provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator)
     _keep_detected_instance_id_after_fork(provider)
-    for processor in span_processors:
-        provider.add_span_processor(processor)
-    if batch is None:
-        batch = not env.get("AWS_LAMBDA_FUNCTION_NAME")
-    provider.add_span_processor(
-        BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    for extra in span_processors:
+        provider.add_span_processor(extra)
+    provider.add_span_processor(build_span_processor(exporter, processor, env))
+    if flush_on_sigterm is None and not set_global:
+        flush_on_sigterm = False
+    flush, timeout_millis = sigterm_flush_settings(
+        flush_on_sigterm, sigterm_flush_timeout_millis, env
     )
+    if flush:
+        from otel_xray.sigterm import install_sigterm_flush
+
+        install_sigterm_flush(provider, timeout_millis)
     if set_global:
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:

@@ -10,12 +10,13 @@ SDK from those variables.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import MutableMapping
 from typing import Any
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.environment_variables import (
     OTEL_LOGS_EXPORTER,
     OTEL_METRICS_EXPORTER,
@@ -32,9 +33,11 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_EXPERIMENTAL_RESOURCE_DETECTORS,
     OTEL_TRACES_SAMPLER,
 )
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util._importlib_metadata import entry_points
 
-from otel_xray.config import sdk_enabled
+from otel_xray.config import build_span_processor, on_lambda, sdk_enabled, sigterm_flush_settings
 
 _logger = logging.getLogger("otel_xray.distro")
 
@@ -43,10 +46,6 @@ CONFIGURATOR_NAME = "awsxray"
 
 # Least specific first: the resource merge lets later detectors win (see otel_xray.detectors).
 _DETECTORS = "awsxray_ec2,awsxray_ecs,awsxray_eks,awsxray_beanstalk,awsxray_lambda"
-
-
-def on_lambda(environ: MutableMapping[str, str]) -> bool:
-    return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def default_environment(environ: MutableMapping[str, str]) -> dict[str, str]:
@@ -78,21 +77,71 @@ class XRayDistro(BaseDistro):  # type: ignore[misc]
 
 
 class XRayConfigurator(_OTelSDKConfigurator):
-    """The SDK's standard environment-driven setup, plus the propagator and the kill switch.
+    """The SDK's standard environment-driven setup, plus the propagator, the kill switch, the
+    trace-aware processor for the ``awsxray`` exporter and the SIGTERM flush.
 
     ``opentelemetry.propagate`` builds the global propagator from ``OTEL_PROPAGATORS`` when it
     is first imported, which ``opentelemetry-instrument`` does before the distro sets its
     defaults; so it is built again here, from the variable's final value.
+
+    The SDK wraps every exporter named in ``OTEL_TRACES_EXPORTER`` in a ``BatchSpanProcessor``.
+    SDKs that take an ``export_span_processor`` factory get :func:`export_span_processor`
+    (ours for the ``awsxray`` exporter, theirs for the others); older ones have the batch
+    processor around our exporter replaced once the provider is built.
     """
 
     def _configure(self, **kwargs: Any) -> None:
         if not sdk_enabled():
             _logger.info("AWS_XRAY_SDK_ENABLED is false: OpenTelemetry SDK not installed")
             return
+        takes_factory = "export_span_processor" in _initialize_parameters()
+        if takes_factory:
+            kwargs.setdefault("export_span_processor", export_span_processor)
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        provider = trace.get_tracer_provider()
+        if not takes_factory and isinstance(provider, TracerProvider):
+            replace_batch_processors(provider)
         propagator = propagator_from_env(os.environ)
         if propagator is not None:
             propagate.set_global_textmap(propagator)
+        flush, timeout_millis = sigterm_flush_settings()
+        if flush and isinstance(provider, TracerProvider):
+            from otel_xray.sigterm import install_sigterm_flush
+
+            install_sigterm_flush(provider, timeout_millis)
+
+
+def export_span_processor(exporter: SpanExporter) -> SpanProcessor:
+    """The processor for one exporter the SDK's configuration built: ours (``OTEL_XRAY_PROCESSOR``)
+    for the X-Ray exporter, the SDK's usual ``BatchSpanProcessor`` for any other."""
+    from otel_xray.exporter import XRayUdpSpanExporter
+
+    if isinstance(exporter, XRayUdpSpanExporter):
+        return build_span_processor(exporter)
+    return BatchSpanProcessor(exporter)
+
+
+def replace_batch_processors(provider: TracerProvider) -> None:
+    """For SDKs without the factory: swap the batch processor around each X-Ray exporter."""
+    from otel_xray.exporter import XRayUdpSpanExporter
+
+    multi = provider._active_span_processor
+    replaced: list[SpanProcessor] = []
+    for processor in multi._span_processors:
+        exporter = getattr(processor, "span_exporter", None)
+        if isinstance(processor, BatchSpanProcessor) and isinstance(exporter, XRayUdpSpanExporter):
+            processor.shutdown()  # type: ignore[no-untyped-call]  # stops its worker (and closes that exporter: make another)
+            replaced.append(export_span_processor(XRayUdpSpanExporter()))
+        else:
+            replaced.append(processor)
+    with multi._lock:
+        multi._span_processors = tuple(replaced)
+
+
+def _initialize_parameters() -> frozenset[str]:
+    from opentelemetry.sdk import _configuration
+
+    return frozenset(inspect.signature(_configuration._initialize_components).parameters)
 
 
 def propagator_from_env(environ: MutableMapping[str, str]) -> TextMapPropagator | None:

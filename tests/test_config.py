@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, TraceIdRatioBa
 
 from otel_xray.config import build_resource, configure, sampler_from_env, sdk_enabled
 from otel_xray.exporter import XRayUdpSpanExporter
+from otel_xray.processor import XRaySpanProcessor
 from otel_xray.sampling import XRayParentBased
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon
@@ -69,10 +70,9 @@ def test_defaults_are_xray_ids_parent_based_remote_sampling_and_the_udp_exporter
     assert isinstance(provider.id_generator, AwsXRayIdGenerator)
     assert isinstance(provider.sampler, XRayParentBased)
     assert "XRayRemoteSampler" in provider.sampler.get_description()
-    processors = provider._active_span_processor._span_processors
-    (batch,) = processors
-    assert type(batch).__name__ == "BatchSpanProcessor"
-    assert isinstance(batch._batch_processor._exporter, XRayUdpSpanExporter)
+    (processor,) = provider._active_span_processor._span_processors
+    assert isinstance(processor, XRaySpanProcessor) and not processor.synchronous
+    assert isinstance(processor.exporter, XRayUdpSpanExporter)
 
 
 def test_sampler_from_the_environment_wins_over_the_default(
@@ -201,7 +201,6 @@ def test_detected_beanstalk_deployment_id_survives_the_sdk_random_instance_id(
         detectors=[StaticDetector(BEANSTALK)],
         sampler=ALWAYS_ON,
         set_global=False,
-        batch=False,
     )
     providers.append(provider)
     assert provider.resource.attributes["service.instance.id"] == "23"
@@ -225,7 +224,6 @@ def test_a_forked_worker_keeps_the_detected_instance_id(
         detectors=[StaticDetector(BEANSTALK)],
         sampler=ALWAYS_ON,
         set_global=False,
-        batch=False,
     )
     providers.append(provider)
     read_end, write_end = os.pipe()
@@ -256,5 +254,49 @@ def test_on_lambda_spans_are_sent_as_they_end(
     providers.append(provider)
     with provider.get_tracer("t").start_as_current_span("handler"):
         pass
+    (processor,) = provider._active_span_processor._span_processors
+    assert isinstance(processor, XRaySpanProcessor) and processor.synchronous
+    assert processor.exporter.counters.datagrams_sent == 1  # type: ignore[attr-defined]
     (doc,) = udp_daemon.documents(1)  # no force_flush: it was sent when the span ended
     assert doc["name"] == "fn"
+
+
+@pytest.mark.parametrize(
+    ("argument", "environ", "expected"),
+    [
+        (None, {}, "XRaySpanProcessor"),
+        ("batch", {}, "BatchSpanProcessor"),
+        ("simple", {}, "SimpleSpanProcessor"),
+        (None, {"OTEL_XRAY_PROCESSOR": "batch"}, "BatchSpanProcessor"),
+        (None, {"OTEL_XRAY_PROCESSOR": "Simple"}, "SimpleSpanProcessor"),
+        ("xray", {"OTEL_XRAY_PROCESSOR": "batch"}, "XRaySpanProcessor"),
+    ],
+)
+def test_the_plain_batch_processor_stays_available_by_argument_or_variable(
+    argument: str | None, environ: dict[str, str], expected: str, providers: list[TracerProvider]
+) -> None:
+    provider = configure(
+        detectors=[], set_global=False, sampler=ALWAYS_ON, processor=argument, environ=environ
+    )
+    providers.append(provider)
+    (processor,) = provider._active_span_processor._span_processors
+    assert type(processor).__name__ == expected
+
+
+def test_processor_settings_come_from_the_environment(
+    providers: list[TracerProvider], caplog: pytest.LogCaptureFixture
+) -> None:
+    environ = {
+        "OTEL_XRAY_MAX_QUEUE_SIZE": "100",
+        "OTEL_XRAY_STREAMING_THRESHOLD": "5",
+        "OTEL_XRAY_PROCESSOR": "bulk",
+    }
+    with caplog.at_level(logging.WARNING, logger="otel_xray.config"):
+        provider = configure(detectors=[], set_global=False, sampler=ALWAYS_ON, environ=environ)
+    providers.append(provider)
+    (processor,) = provider._active_span_processor._span_processors
+    assert isinstance(processor, XRaySpanProcessor)
+    assert (processor.max_queue_size, processor.streaming_threshold) == (100, 5)
+    assert any("OTEL_XRAY_PROCESSOR='bulk'" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="processor='bulk'"):
+        configure(detectors=[], set_global=False, processor="bulk", environ={})

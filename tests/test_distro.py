@@ -16,7 +16,9 @@ from otel_xray.distro import (
     XRayConfigurator,
     XRayDistro,
     default_environment,
+    export_span_processor,
     propagator_from_env,
+    replace_batch_processors,
 )
 from tests.support.udp import UdpDaemon
 
@@ -127,6 +129,9 @@ def run_configurator(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         XRayConfigurator().configure(auto_instrumentation_version="test")
         provider = trace.get_tracer_provider()
         print(type(provider).__name__, ",".join(sorted(propagate.get_global_textmap().fields)))
+        processors = getattr(provider, "_active_span_processor", None)
+        for processor in getattr(processors, "_span_processors", ()):
+            print(type(processor).__name__, getattr(processor, "synchronous", "-"))
         with trace.get_tracer("t").start_as_current_span("job"):
             pass
         if hasattr(provider, "shutdown"):
@@ -152,12 +157,72 @@ def test_configurator_builds_the_sdk_from_the_distro_defaults(udp_daemon: UdpDae
         }
     )
     assert result.returncode == 0, result.stderr
-    provider, fields = result.stdout.split()
+    provider, fields, processor, synchronous = result.stdout.split()
     assert provider == "TracerProvider"
+    assert (processor, synchronous) == ("XRaySpanProcessor", "False")
     assert "X-Amzn-Trace-Id" in fields.split(",") and "traceparent" in fields.split(",")
     (doc,) = udp_daemon.documents(1)
     assert doc["name"] == "batch-job"
     assert doc["aws"]["xray"]["auto_instrumentation"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, ["XRaySpanProcessor", "True"]),
+        ({"OTEL_XRAY_PROCESSOR": "batch"}, ["BatchSpanProcessor", "-"]),
+    ],
+)
+def test_configurator_processor_choices(
+    udp_daemon: UdpDaemon, extra: dict[str, str], expected: list[str]
+) -> None:
+    """On Lambda the segment is sent before the handler returns (synchronous, no timer); the
+    plain batch processor stays one variable away; other exporters keep the SDK's batch one."""
+    env = {
+        "AWS_XRAY_DAEMON_ADDRESS": udp_daemon.address,
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
+        **extra,
+    }
+    result = run_configurator(env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [" ".join(expected)]
+    udp_daemon.documents(1)
+
+
+def test_other_exporters_keep_the_sdk_batch_processor() -> None:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    processor = export_span_processor(InMemorySpanExporter())
+    assert isinstance(processor, BatchSpanProcessor)
+    processor.shutdown()
+
+
+def test_older_sdks_get_the_batch_processor_around_our_exporter_replaced(
+    udp_daemon: UdpDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SDKs before the ``export_span_processor`` factory wrap every exporter in a batch
+    processor: the configurator swaps the one around the X-Ray exporter."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_xray.exporter import XRayUdpSpanExporter
+    from otel_xray.processor import XRaySpanProcessor
+
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", udp_daemon.address)
+    provider = TracerProvider()
+    other = BatchSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(BatchSpanProcessor(XRayUdpSpanExporter()))
+    provider.add_span_processor(other)
+    replace_batch_processors(provider)
+    ours, kept = provider._active_span_processor._span_processors
+    assert isinstance(ours, XRaySpanProcessor) and kept is other
+    with provider.get_tracer("t").start_as_current_span("job"):
+        pass
+    udp_daemon.documents(1)
+    provider.shutdown()
 
 
 def test_configurator_installs_nothing_when_the_sdk_is_disabled(udp_daemon: UdpDaemon) -> None:

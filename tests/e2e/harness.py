@@ -56,8 +56,9 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def run_shop(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[Shop]:
-    """Start the shop, yield it once it listens; on exit ask it to quit and wait for it."""
+def start_shop(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[Shop]:
+    """Start the shop and yield it once it listens; on exit kill it if it is still running (the
+    test decides how it ends: ``/quit``, a signal...)."""
     stderr_path = tmp_path / "shop.stderr"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
@@ -68,13 +69,19 @@ def run_shop(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterato
         ready, _, _ = select.select([process.stdout], [], [], 60)
         line = process.stdout.readline() if ready else ""
         assert line.strip().isdigit(), f"shop did not start: {stderr_path.read_text()}"
-        shop = Shop(f"http://127.0.0.1:{int(line)}", process, stderr_path)
-        yield shop
-        get(f"{shop.url}/quit")
-        process.wait(timeout=60)
+        yield Shop(f"http://127.0.0.1:{int(line)}", process, stderr_path)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@contextmanager
+def run_shop(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[Shop]:
+    """Start the shop, yield it once it listens; on exit ask it to quit and wait for it."""
+    with start_shop(command, env, tmp_path) as shop:
+        yield shop
+        get(f"{shop.url}/quit")
+        shop.process.wait(timeout=60)

@@ -4,12 +4,19 @@ Run as a script (``python shop.py``) it serves on 127.0.0.1:0, prints its port o
 exits cleanly (atexit handlers run, so tracing flushes) when ``GET /quit`` is called. The backend
 and a URL that refuses connections come from ``BACKEND_URL`` and ``CLOSED_URL``. With
 ``SHOP_TRACER=xray-sdk`` it instruments itself with the AWS X-Ray SDK instead of OpenTelemetry,
-so both can be compared on identical traffic.
+so both can be compared on identical traffic; with ``SHOP_TRACER=configure`` it calls
+``otel_xray.configure("shop")`` with every default and the official Flask and requests
+instrumentations (run it plainly then, not under ``opentelemetry-instrument``).
+
+``SHOP_SIGTERM=before`` or ``after`` installs the application's own SIGTERM handler before or
+after ``configure()``: it says so on stderr and exits with status 143 through ``SystemExit``.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import threading
 
 import requests
@@ -35,11 +42,31 @@ def create_app(backend_url: str, closed_url: str) -> Flask:
     return app
 
 
+def app_sigterm_handler(signum: int, frame: object) -> None:
+    print("app SIGTERM handler ran", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     from werkzeug.serving import make_server
 
+    tracer = os.environ.get("SHOP_TRACER")
+    app_handler = os.environ.get("SHOP_SIGTERM")
+    if app_handler == "before":
+        signal.signal(signal.SIGTERM, app_sigterm_handler)
     app = create_app(os.environ["BACKEND_URL"], os.environ["CLOSED_URL"])
-    if os.environ.get("SHOP_TRACER") == "xray-sdk":
+    if tracer == "configure":
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+        from otel_xray import configure
+
+        configure("shop")
+        FlaskInstrumentor().instrument_app(app)
+        RequestsInstrumentor().instrument()
+    if app_handler == "after":
+        signal.signal(signal.SIGTERM, app_sigterm_handler)
+    if tracer == "xray-sdk":
         from aws_xray_sdk.core import patch, xray_recorder
         from aws_xray_sdk.ext.flask.middleware import XRayMiddleware
 
