@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_xray import encode as _encode
+from otel_xray.counting import Counted
 from otel_xray.daemon import DaemonAddress
 from otel_xray.translate import TranslateOptions, span_to_documents
 from otel_xray.transport import AddressResolver, RateLimitedLog, UdpTransport
@@ -50,7 +50,7 @@ class ExporterCounters:
     translate_errors: int = 0
 
 
-class XRayUdpSpanExporter(SpanExporter):
+class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
     """Send spans to the X-Ray daemon (or any drop-in: CloudWatch agent, Collector, ours).
 
     ``daemon_address``: ``host:port``, ``[v6]:port`` or ``tcp:h:p udp:h:p``; ``None`` reads
@@ -99,23 +99,12 @@ class XRayUdpSpanExporter(SpanExporter):
         self._transport = UdpTransport(
             udp, resolver(self.daemon_address) if resolver is not None else None
         )
-        self._counters = ExporterCounters()
-        self._counters_lock = threading.Lock()
+        self._init_counters(ExporterCounters())
         self._shutdown = False
         self._encode = _encode.dumps
         self._errors_log = RateLimitedLog(_logger)
         self._truncation_logged = False
         self._drop_logged = False
-
-    @property
-    def counters(self) -> ExporterCounters:
-        """A consistent snapshot of the running totals."""
-        with self._counters_lock:
-            return ExporterCounters(**asdict(self._counters))
-
-    def stats(self) -> dict[str, int]:
-        """The counters as a plain dict (for logs and metrics)."""
-        return asdict(self.counters)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -231,12 +220,6 @@ class XRayUdpSpanExporter(SpanExporter):
                 ", ".join(report.fields),
                 report.final_bytes,
             )
-
-    def _add(self, **deltas: int) -> None:
-        with self._counters_lock:
-            counters = self._counters
-            for name, delta in deltas.items():
-                setattr(counters, name, getattr(counters, name) + delta)
 
     def shutdown(self) -> None:
         """Close the socket; later exports return FAILURE without sending. Idempotent."""

@@ -31,11 +31,13 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_xray.counting import Counted
 
 _logger = logging.getLogger("otel_xray.processor")
 
@@ -65,7 +67,7 @@ class ProcessorCounters:
     dropped_after_shutdown: int = 0
 
 
-class XRaySpanProcessor(SpanProcessor):
+class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
     """Send each local root's segment (children embedded) as soon as the root ends.
 
     ``exporter`` is normally :class:`otel_xray.exporter.XRayUdpSpanExporter`; any
@@ -96,7 +98,7 @@ class XRaySpanProcessor(SpanProcessor):
         # long-open roots must reach the streaming check before the queue fills.
         self._wake_size = max(1, min(max_queue_size // 2, streaming_threshold + 1))
         self._shutdown = False
-        self._counters = ProcessorCounters()
+        self._init_counters(ProcessorCounters())
         self._init_state()
         if not synchronous:
             self._start_sender()
@@ -126,7 +128,6 @@ class XRaySpanProcessor(SpanProcessor):
         self._flush_cond = threading.Condition()
         self._flush_requested = 0
         self._flush_done = 0
-        self._counters_lock = threading.Lock()
         self._process_lock = threading.Lock()  # one drain at a time (sender, flush fallback)
         self._drop_logged = False
         self._sender: threading.Thread | None = None
@@ -140,6 +141,7 @@ class XRaySpanProcessor(SpanProcessor):
         # The parent's queued spans are the parent's to send (it still will): the child starts
         # empty, with its own locks and its own sender thread.
         self._init_state()
+        self._counters_lock = threading.Lock()  # another thread may have held it at fork
         if not self.synchronous and not self._shutdown:
             self._start_sender()
 
@@ -324,24 +326,6 @@ class XRaySpanProcessor(SpanProcessor):
             sender.join(30)
         self._process_with_timeout(30_000)  # synchronous mode, or a sender that died
         self.exporter.shutdown()
-
-    # -- counters ------------------------------------------------------------------------
-
-    @property
-    def counters(self) -> ProcessorCounters:
-        """A consistent snapshot of the running totals."""
-        with self._counters_lock:
-            return ProcessorCounters(**asdict(self._counters))
-
-    def stats(self) -> dict[str, int]:
-        """The counters as a plain dict (for logs and metrics)."""
-        return asdict(self.counters)
-
-    def _add(self, **deltas: int) -> None:
-        with self._counters_lock:
-            counters = self._counters
-            for name, delta in deltas.items():
-                setattr(counters, name, getattr(counters, name) + delta)
 
     def __repr__(self) -> str:
         mode = "synchronous" if self.synchronous else "background"

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import VENV_BIN, base_env, get, start_shop
+from tests.e2e.harness import VENV_BIN, Shop, base_env, get, start_shop
 from tests.support.udp import UdpDaemon
 
 PARENT = "53995c3f42cd8ad8"
@@ -85,11 +85,20 @@ def test_the_segment_arrives_after_the_response_without_any_flush(
         assert call["http"]["response"]["status"] == 200
 
 
-def five_requests_then_sigterm(shop_url: str, process: subprocess.Popen[str]) -> None:
-    for index in range(5):
-        assert get(f"{shop_url}/orders", sampled(index)) == 200
-    process.send_signal(signal.SIGTERM)  # at once: harsher than 100 ms later
-    process.wait(timeout=60)
+def five_requests_then_sigterm(command: list[str], env: dict[str, str], tmp_path: Path) -> Shop:
+    """Run the shop, serve five sampled requests, SIGTERM it at once (harsher than 100 ms
+    later), wait for it to end."""
+    with start_shop(command, env, tmp_path) as shop:
+        for index in range(5):
+            assert get(f"{shop.url}/orders", sampled(index)) == 200
+        shop.process.send_signal(signal.SIGTERM)
+        shop.process.wait(timeout=60)
+    return shop
+
+
+def assert_five_delivered(daemon: UdpDaemon) -> None:
+    docs = daemon.wait_until(arrived(*range(5)), timeout=30)
+    assert len(segments_of(docs)) == 5
 
 
 @pytest.mark.parametrize("processor", ["xray", "batch"])
@@ -105,11 +114,9 @@ def test_sigterm_right_after_the_last_request_loses_nothing_and_still_kills(
     """With ``batch`` nothing but the SIGTERM flush can deliver (the timer is an hour away)."""
     command, extra = SETUPS[setup]
     env = shop_env(udp_daemon, backend_url, closed_url, OTEL_XRAY_PROCESSOR=processor, **extra)
-    with start_shop(command, env, tmp_path) as shop:
-        five_requests_then_sigterm(shop.url, shop.process)
+    shop = five_requests_then_sigterm(command, env, tmp_path)
     assert shop.process.returncode == -signal.SIGTERM, shop.stderr()
-    docs = udp_daemon.wait_until(arrived(*range(5)), timeout=30)
-    assert len(segments_of(docs)) == 5
+    assert_five_delivered(udp_daemon)
 
 
 def test_sigterm_opt_out_leaves_the_default_action_alone(
@@ -125,8 +132,7 @@ def test_sigterm_opt_out_leaves_the_default_action_alone(
         OTEL_XRAY_FLUSH_ON_SIGTERM="false",
         **extra,
     )
-    with start_shop(command, env, tmp_path) as shop:
-        five_requests_then_sigterm(shop.url, shop.process)
+    shop = five_requests_then_sigterm(command, env, tmp_path)
     assert shop.process.returncode == -signal.SIGTERM
     # The process is gone: whatever it sent is queued before this marker, which loopback UDP
     # delivers after it. Nothing but the marker arrives.
@@ -156,12 +162,10 @@ def test_the_application_sigterm_handler_still_runs_and_nothing_is_lost(
         SHOP_SIGTERM=when,
         **extra,
     )
-    with start_shop(command, env, tmp_path) as shop:
-        five_requests_then_sigterm(shop.url, shop.process)
+    shop = five_requests_then_sigterm(command, env, tmp_path)
     assert shop.process.returncode == 143, shop.stderr()
     assert shop.stderr().count("app SIGTERM handler ran") == 1
-    docs = udp_daemon.wait_until(arrived(*range(5)), timeout=30)
-    assert len(segments_of(docs)) == 5
+    assert_five_delivered(udp_daemon)
 
 
 GUNICORN_APP = textwrap.dedent(
