@@ -168,6 +168,7 @@ def configure(
     propagators: Sequence[TextMapPropagator] | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     processor: str | None = None,
+    batch: bool | None = None,
     flush_on_sigterm: bool | None = None,
     sigterm_flush_timeout_millis: int | None = None,
     set_global: bool = True,
@@ -191,7 +192,8 @@ def configure(
     to the exporter: ``"xray"``, :class:`~otel_xray.processor.XRaySpanProcessor`, sends each
     request's segment when the request ends (on Lambda, before the invocation returns);
     ``"batch"`` the SDK's ``BatchSpanProcessor`` (up to 5 s later); ``"simple"`` one export per
-    ended span on the ending thread.
+    ended span on the ending thread. ``batch=True``/``False`` is the earlier spelling of
+    ``"batch"``/``"simple"``.
 
     ``flush_on_sigterm`` (default ``OTEL_XRAY_FLUSH_ON_SIGTERM``, else on when installing
     globally) makes a SIGTERM flush every ended span, for at most
@@ -203,6 +205,8 @@ def configure(
     nothing, as the X-Ray SDK's disabled recorder emits nothing.
     """
     env = os.environ if environ is None else environ
+    if processor is None and batch is not None:  # the earlier spelling
+        processor = "batch" if batch else "simple"
     processor = processor_kind(processor, env)  # a bad argument fails before anything starts
     if not sdk_enabled(env):
         _logger.info("%s is false: tracing disabled, nothing installed", SDK_ENABLED_ENV)
