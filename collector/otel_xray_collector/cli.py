@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     collector = Collector(config)
     try:
         collector.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # a taken port; a bad --sampling-rules file
         logging.getLogger("otel_xray_collector").error("cannot start: %s", exc)
         return 1
     try:

@@ -154,3 +154,31 @@ def test_module_entry_point_prints_version() -> None:
         timeout=30,
     )
     assert run.returncode == 0 and "otel-xray-collector" in run.stdout
+
+
+def test_a_hostile_sampling_rules_file_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    rules = tmp_path / "sampling-rules.json"
+    rules.write_text('{"version": 2, "default": {"fixed_target": 1, "rate": ' + "9" * 5000 + "}}")
+    run = subprocess.run(
+        [
+            str(CONSOLE_SCRIPT),
+            "--udp",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--otlp",
+            "off",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--sampling-rules",
+            str(rules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert f"cannot start: {rules}: default.rate: a 5000-digit integer" in lines[0]
+    assert run.stdout == ""

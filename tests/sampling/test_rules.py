@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, load_rules
+from otel_xray.sampling.rules import DEFAULT_RULES, MAX_NESTING, LocalRule, load_rules
 
 HEALTHCHECK_V1: dict[str, Any] = {
     "version": 1,
@@ -168,3 +168,67 @@ def test_string_and_dict_sources_are_named_in_errors() -> None:
         load_rules("{nope")
     with pytest.raises(ValueError, match=r"^<dict>: default: missing"):
         load_rules({"version": 2})
+
+
+# -- hostile files (issue 15 case 9): every failure is a ValueError naming file and field ------
+
+_PREFIX = '{"version": 2, "default": {"fixed_target": 1, "rate": '
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            _PREFIX + "[" * 100_000 + "]" * 100_000 + "}}",
+            f"JSON nested deeper than {MAX_NESTING} levels at line 1 column",
+            id="nested-100000",
+        ),
+        pytest.param(
+            _PREFIX + "1" + "0" * 309 + "}}",
+            "default.rate: a 310-digit integer (more than 20 digits) is outside 0..1",
+            id="integer-rate-over-1.8e308",
+        ),
+        pytest.param(
+            _PREFIX + "1" * 5000 + "}}",
+            "default.rate: a 5000-digit integer",
+            id="rate-over-4300-digits",
+        ),
+        pytest.param(
+            '{"version": 2, "default": {"fixed_target": ' + "7" * 5000 + ', "rate": 0.1}}',
+            "default.fixed_target: a 5000-digit integer (more than 20 digits) is too large",
+            id="target-over-4300-digits",
+        ),
+        pytest.param(
+            '{"version": ' + "2" * 5000 + "}",
+            "version: a 5000-digit integer",
+            id="version-over-4300-digits",
+        ),
+        pytest.param(_PREFIX + "1e400}}", "default.rate: inf is outside 0..1", id="float-inf"),
+        pytest.param(_PREFIX + "NaN}}", "default.rate: nan is outside 0..1", id="nan"),
+    ],
+)
+def test_hostile_numbers_and_nesting_name_file_and_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "sampling-rules.json"
+    path.write_text(text)
+    with pytest.raises(ValueError) as raised:
+        load_rules(path)
+    assert type(raised.value) is ValueError
+    assert str(raised.value).startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("rate", 10**400), ("rate", -(10**5000)), ("fixed_target", 10**5000)],
+    ids=["rate-1e400", "rate-minus-1e5000", "target-1e5000"],
+)
+def test_huge_integers_in_a_dict_name_the_field(field: str, value: int) -> None:
+    document = {"version": 2, "default": {"fixed_target": 1, "rate": 0.5, field: value}}
+    with pytest.raises(ValueError, match=rf"^<dict>: default\.{field}: an integer of more than"):
+        load_rules(document)
+
+
+def test_a_path_with_a_nul_byte_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="not a usable file name"):
+        load_rules("rules\0.json")
