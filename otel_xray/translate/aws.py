@@ -37,6 +37,11 @@ _SDK_KEYS: tuple[tuple[str, str], ...] = (
     ("faas.invoked_name", "function_name"),
 )
 _ALL_KEYS = frozenset(key for key, _ in _SPAN_KEYS + _SDK_KEYS) | {"retry_attempts"}
+#: aws field -> the attribute it is read from first: the inverse, for turning segments back
+#: into spans (the collector's OTLP forwarding).
+AWS_FIELD_ATTRIBUTES: dict[str, str] = {}
+for _key, _field in _SPAN_KEYS + _SDK_KEYS:
+    AWS_FIELD_ATTRIBUTES.setdefault(_field, _key)
 _READ_KEYS = _ALL_KEYS | {"messaging.url", "aws.dynamodb.table_names"}
 
 

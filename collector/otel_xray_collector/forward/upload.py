@@ -84,8 +84,9 @@ class Unprocessed:
 class UploadFailure(Exception):
     """A request X-Ray did not accept. ``reason`` groups failures for counters and logs.
 
-    Reasons: ``throttled``, ``http_5xx``, ``http_4xx``, ``timeout``, ``connection``,
-    ``credentials``, ``other``.
+    Reasons: ``throttled``, ``http_5xx``, ``http_4xx``, ``timeout``, ``connection_refused``,
+    ``unknown_host``, ``connection``, ``credentials``, ``other``. ``retry_after`` is the
+    server's ``Retry-After`` in seconds, when it sent one.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class UploadFailure(Exception):
         detail: str,
         status: int | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -102,6 +104,7 @@ class UploadFailure(Exception):
         self.detail = detail
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
 
 def resolve_region(region: str | None, endpoint_url: str | None) -> str:
@@ -156,24 +159,34 @@ class XRayUploader:
 
     def put(self, documents: list[str]) -> list[Unprocessed]:
         """Send one batch; returns what X-Ray left unprocessed, raises ``UploadFailure``."""
-        try:
-            response = self._client.put_trace_segments(TraceSegmentDocuments=documents)
-        except ClientError as exc:
-            raise _client_failure(exc) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise UploadFailure("timeout", True, str(exc)) from exc
-        except (EndpointConnectionError, ConnectionClosedError) as exc:
-            raise UploadFailure("connection", True, str(exc)) from exc
-        except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
-            raise UploadFailure("credentials", True, str(exc)) from exc
-        except BotoCoreError as exc:
-            raise UploadFailure("other", True, str(exc)) from exc
+        response = self._call(self._client.put_trace_segments, TraceSegmentDocuments=documents)
         return [
             Unprocessed(
                 entry.get("Id") or None, entry.get("ErrorCode", ""), entry.get("Message", "")
             )
             for entry in response.get("UnprocessedTraceSegments") or ()
         ]
+
+    def get_destination(self) -> tuple[str, str]:
+        """``GetTraceSegmentDestination``: (``XRay`` | ``CloudWatchLogs``, ``ACTIVE`` | ``PENDING``).
+
+        Raises ``UploadFailure``."""
+        response = self._call(self._client.get_trace_segment_destination)
+        return str(response.get("Destination") or ""), str(response.get("Status") or "")
+
+    def put_telemetry(self, records: list[dict[str, Any]], identity: dict[str, str]) -> None:
+        """One ``PutTelemetryRecords`` call (``identity``: EC2InstanceId, Hostname, ResourceARN,
+        each sent even when empty, as the daemon does). Raises ``UploadFailure``."""
+        self._call(self._client.put_telemetry_records, TelemetryRecords=records, **identity)
+
+    def _call(self, operation: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = operation(**kwargs)
+        except ClientError as exc:
+            raise _client_failure(exc) from exc
+        except BotoCoreError as exc:
+            raise transport_failure(exc) from exc
+        return response
 
     def close(self) -> None:
         self._client.close()
@@ -191,6 +204,35 @@ def _client_failure(exc: ClientError) -> UploadFailure:
     if 400 <= status < 500:
         return UploadFailure("http_4xx", code in TRANSIENT_CLIENT_CODES, detail, status, code)
     return UploadFailure("other", False, detail, status, code)
+
+
+def transport_failure(exc: BotoCoreError) -> UploadFailure:
+    """A request that got no HTTP answer (timeouts, refused or unresolvable hosts, credentials),
+    classified for counters and telemetry; all are worth another try."""
+    detail = str(exc)
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return UploadFailure("timeout", True, detail)
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
+        # The message names the URL only; the socket error that says why is in kwargs.
+        lowered = f"{detail} {exc.kwargs.get('error', '')}".lower()
+        if "refused" in lowered:
+            return UploadFailure("connection_refused", True, detail)
+        if any(text in lowered for text in _UNKNOWN_HOST_TEXTS):
+            return UploadFailure("unknown_host", True, detail)
+        return UploadFailure("connection", True, detail)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
+        return UploadFailure("credentials", True, detail)
+    return UploadFailure("other", True, detail)
+
+
+#: How resolver failures read in urllib3/socket errors on Linux, macOS and Windows.
+_UNKNOWN_HOST_TEXTS = (
+    "name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "temporary failure in name resolution",
+    "no address associated",
+)
 
 
 def _add_timestamp_header(request: Any, **_: Any) -> None:
