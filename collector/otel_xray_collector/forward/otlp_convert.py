@@ -462,8 +462,9 @@ def _attribute_value(value: Any) -> common_pb2.AnyValue | None:
         kinds = {type(item) for item in value}
         if len(kinds) == 1 and kinds.pop() in (str, bool, int, float):
             items = [_attribute_value(item) for item in value]
-            if all(item is not None for item in items):
-                return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=items))
+            present = [item for item in items if item is not None]
+            if len(present) == len(items):
+                return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=present))
     return None
 
 
@@ -556,7 +557,7 @@ def trim_span(span: trace_pb2.Span, limit: int = MAX_SPAN_BYTES) -> bool:
         for kv in attributes:
             if len(kv.value.string_value) > TRIMMED_STRING_CHARS:
                 kv.value.string_value = kv.value.string_value[:TRIMMED_STRING_CHARS]
-    return span.ByteSize() <= limit
+    return bool(span.ByteSize() <= limit)
 
 
 def _remove_attributes(attributes: Any, drop: Any) -> None:

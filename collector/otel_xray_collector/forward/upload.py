@@ -168,9 +168,9 @@ class XRayUploader:
         ]
 
     def get_destination(self) -> tuple[str, str]:
-        """``GetTraceSegmentDestination``: (``XRay`` | ``CloudWatchLogs``, ``ACTIVE`` | ``PENDING``).
-
-        Raises ``UploadFailure``."""
+        """``GetTraceSegmentDestination``: (destination, status), e.g. ``("CloudWatchLogs",
+        "ACTIVE")`` (``XRay`` | ``CloudWatchLogs``; ``ACTIVE`` | ``PENDING``). Raises
+        ``UploadFailure``."""
         response = self._call(self._client.get_trace_segment_destination)
         return str(response.get("Destination") or ""), str(response.get("Status") or "")
 

@@ -1,4 +1,12 @@
-"""Forwarding segment documents to AWS X-Ray (``PutTraceSegments``), as the X-Ray daemon does.
+"""Forwarding segment documents to AWS X-Ray, as the X-Ray daemon does, or over OTLP.
+
+Three protocols (``protocol``): ``segments`` sends documents with ``PutTraceSegments``;
+``otlp`` turns them back into spans (``otlp_convert``) and posts them to X-Ray's OTLP endpoint
+(``otlp``), the one CloudWatch Transaction Search uses; ``auto`` asks
+``GetTraceSegmentDestination`` at start and every few minutes and uses ``otlp`` while the
+account's destination is ``CloudWatchLogs``, ``segments`` otherwise (and until it has an
+answer). With ``telemetry_interval`` set (the collector: 60 s) ``PutTelemetryRecords`` reports
+the forwarder's health, as the daemon does.
 
 The collector keeps every document locally and, when forwarding is on, also offers it here. This
 side must never slow ingest down or grow without bound when AWS is slow or unreachable: ``offer``
@@ -13,10 +21,27 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from random import random as _uniform
 from typing import Any
 
+import botocore.session
+from otel_xray_collector.forward.otlp import OtlpSender, otlp_traces_url
+from otel_xray_collector.forward.otlp_convert import (
+    MAX_REQUEST_BYTES,
+    MAX_SPAN_BYTES,
+    MAX_SPANS_PER_REQUEST,
+    Converted,
+    InvalidDocument,
+    Request,
+    ServiceDirectory,
+    build_requests,
+    convert_document,
+    is_in_progress,
+    resolve_services,
+    trim_span,
+)
+from otel_xray_collector.forward.telemetry import TelemetryReporter
 from otel_xray_collector.forward.upload import (
     Unprocessed,
     UploadFailure,
@@ -28,6 +53,9 @@ logger = logging.getLogger("otel_xray_collector.forward")
 
 #: PutTraceSegments takes at most 50 documents; the daemon sends batches of that size.
 MAX_BATCH = 50
+PROTOCOLS = ("segments", "otlp", "auto")
+#: X-Ray's answer to GetTraceSegmentDestination when Transaction Search is on.
+CLOUDWATCH_LOGS = "CloudWatchLogs"
 COUNTER_NAMES = (
     "received",  # documents offered
     "sent",  # documents X-Ray accepted
@@ -42,6 +70,24 @@ COUNTER_NAMES = (
     "backend_timeouts",
     "backend_connection_errors",
     "backend_other_errors",
+    "backend_connection_refused",  # also in backend_connection_errors
+    "backend_unknown_host",  # also in backend_connection_errors
+    # forwarding over OTLP
+    "otlp_batches",  # requests X-Ray's OTLP endpoint accepted
+    "otlp_spans_sent",  # spans in them, less the ones it refused
+    "otlp_spans_failed",  # spans in requests that failed for good (their documents: dropped)
+    "otlp_spans_rejected",  # spans refused in a partial success (also counted in rejected)
+    "otlp_retries",  # requests sent again after 429 / 5xx / no answer
+    "otlp_spans_trimmed",  # spans over 200 KB cut down to fit (stack traces, metadata first)
+    "otlp_spans_too_large",  # spans that still did not fit: not sent (also in rejected)
+    "otlp_documents_in_progress",  # unfinished segments: not sent, the complete one follows
+    "otlp_documents_invalid",  # documents that cannot become spans (also in rejected)
+    # auto: GetTraceSegmentDestination
+    "destination_checks",
+    "destination_errors",
+    # PutTelemetryRecords
+    "telemetry_records_sent",
+    "telemetry_errors",
 )
 _FAILURE_COUNTERS = {
     "throttled": "backend_throttled",
@@ -49,7 +95,10 @@ _FAILURE_COUNTERS = {
     "http_4xx": "backend_4xx",
     "timeout": "backend_timeouts",
     "connection": "backend_connection_errors",
+    "connection_refused": "backend_connection_refused",
+    "unknown_host": "backend_unknown_host",
 }
+_CONNECTION_REASONS = frozenset({"connection_refused", "unknown_host"})
 
 
 class _OncePerPeriodLog:
@@ -81,9 +130,16 @@ class _OncePerPeriodLog:
 
 
 class Forwarder:
-    """Batches documents to ``PutTraceSegments`` with backoff, bounded memory and counters.
+    """Batches documents to ``PutTraceSegments`` or X-Ray's OTLP endpoint with backoff, bounded
+    memory and counters.
 
-    Options (keyword): ``batch_size`` (≤ 50), ``flush_interval`` (s, 1.0 like the daemon),
+    Options (keyword): ``protocol`` (``segments`` | ``otlp`` | ``auto``),
+    ``destination_interval`` (s between GetTraceSegmentDestination calls for ``auto``),
+    ``telemetry_interval`` (s between PutTelemetryRecords; None = off), ``telemetry_identity``
+    (``EC2InstanceId``/``Hostname``/``ResourceARN``), ``otlp_batch_documents`` (documents taken
+    per OTLP batch), ``otlp_max_spans`` / ``otlp_max_request_bytes`` / ``otlp_max_span_bytes``
+    (X-Ray's limits by default), ``batch_size`` (≤ 50), ``flush_interval`` (s, 1.0 like the
+    daemon),
     ``max_buffered_documents``, ``max_buffered_bytes``, ``concurrency`` (sender threads),
     ``max_retries`` (per request, for throttling / 5xx / connection errors),
     ``max_unprocessed_retries`` (resends of documents listed in ``UnprocessedTraceSegments``),
@@ -106,16 +162,27 @@ class Forwarder:
         backoff_base: float = 0.25,
         backoff_max: float = 10.0,
         request_timeout: float = 5.0,
+        protocol: str = "segments",
+        destination_interval: float = 300.0,
+        telemetry_interval: float | None = None,
+        telemetry_identity: Mapping[str, str] | None = None,
+        otlp_batch_documents: int = 1000,
+        otlp_max_spans: int = MAX_SPANS_PER_REQUEST,
+        otlp_max_request_bytes: int = MAX_REQUEST_BYTES,
+        otlp_max_span_bytes: int = MAX_SPAN_BYTES,
         session: Any = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = _uniform,
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
         if max_buffered_documents < 1 or max_buffered_bytes < 1 or concurrency < 1:
             raise ValueError("buffer sizes and concurrency must be positive")
         self.region = resolve_region(region, endpoint_url)
+        session = session if session is not None else botocore.session.get_session()
         self._uploader = XRayUploader(
             endpoint_url,
             self.region,
@@ -124,6 +191,30 @@ class Forwarder:
             session=session,
         )
         self.endpoint_url = self._uploader.endpoint_url
+        self.protocol = protocol
+        self._active = "otlp" if protocol == "otlp" else "segments"
+        self._destination: dict[str, str] | None = None
+        self._destination_interval = destination_interval
+        self._otlp: OtlpSender | None = None
+        self.otlp_url: str | None = None
+        if protocol != "segments":
+            self.otlp_url = otlp_traces_url(endpoint_url, self.region)
+            self._otlp = OtlpSender(
+                self.otlp_url,
+                self.region,
+                request_timeout=max(request_timeout, 10.0),
+                max_pool_connections=max(concurrency, 2),
+                session=session,
+            )
+        self._otlp_batch_documents = otlp_batch_documents
+        self._otlp_max_spans = otlp_max_spans
+        self._otlp_max_request_bytes = otlp_max_request_bytes
+        self._otlp_max_span_bytes = otlp_max_span_bytes
+        self._services = ServiceDirectory()
+        self._services_lock = threading.Lock()
+        self._telemetry_interval = telemetry_interval
+        self._telemetry = TelemetryReporter(self._uploader.put_telemetry, telemetry_identity or {})
+        self._telemetry_lock = threading.Lock()
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_documents = max_buffered_documents
@@ -158,9 +249,20 @@ class Forwarder:
             thread = threading.Thread(target=self._run, name=f"xray-forwarder-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        logger.info(
-            "forwarding segments to AWS X-Ray at %s (region %s)", self.endpoint_url, self.region
+        self._housekeeper = threading.Thread(
+            target=self._housekeeping, name="xray-forwarder-housekeeping", daemon=True
         )
+        self._housekeeper.start()
+        if self.protocol == "segments":
+            where = f"with PutTraceSegments to {self.endpoint_url}"
+        elif self.protocol == "otlp":
+            where = f"over OTLP to {self.otlp_url}"
+        else:
+            where = (
+                f"to {self.endpoint_url}: PutTraceSegments, or OTLP to {self.otlp_url} when "
+                "GetTraceSegmentDestination says CloudWatchLogs"
+            )
+        logger.info("forwarding to AWS X-Ray %s (region %s)", where, self.region)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Send what is buffered within ``timeout`` seconds; what is left is counted as dropped."""
@@ -180,7 +282,14 @@ class Forwarder:
             self._counters["dropped"] += left
         if left:
             logger.warning("stopped with %d documents not forwarded to AWS X-Ray", left)
+        housekeeper = getattr(self, "_housekeeper", None)
+        if housekeeper is not None:
+            housekeeper.join(max(0.0, end - time.monotonic()))
+        if self._telemetry_interval is not None:
+            self.send_telemetry()  # the daemon's final push
         self._uploader.close()
+        if self._otlp is not None:
+            self._otlp.close()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Send everything buffered now, without waiting for the interval; True when done."""
@@ -223,7 +332,7 @@ class Forwarder:
                 buffer.append(document)
                 self._buffered_bytes += size
                 self._counters["spillover"] += spilled
-                if len(buffer) == 1 or len(buffer) >= self._batch_size:
+                if len(buffer) == 1 or len(buffer) >= self._current_batch_size():
                     self._cond.notify()
         if spilled:
             self._log.log(
@@ -234,34 +343,136 @@ class Forwarder:
                 spilled,
             )
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> dict[str, Any]:
+        """Flat counters (``COUNTER_NAMES``), what is buffered, the protocol in use and, for
+        ``auto``, the last GetTraceSegmentDestination answer."""
         with self._cond:
-            counters = dict(self._counters)
+            counters: dict[str, Any] = dict(self._counters)
             counters["buffered"] = len(self._buffer)
             counters["buffered_bytes"] = self._buffered_bytes
+            counters["protocol"] = self._active
+            counters["destination"] = dict(self._destination) if self._destination else None
         return counters
+
+    @property
+    def active_protocol(self) -> str:
+        """``segments`` or ``otlp``: how the next batch goes."""
+        with self._cond:
+            return self._active
+
+    # --- auto: where does this account keep traces? -----------------------------------------
+
+    def refresh_destination(self) -> str:
+        """Ask ``GetTraceSegmentDestination`` and switch protocol if the answer says so; on a
+        failure keep the last answer. Returns the protocol in use afterwards."""
+        try:
+            destination, status = self._uploader.get_destination()
+        except UploadFailure as failure:
+            with self._cond:
+                self._counters["destination_checks"] += 1
+                self._counters["destination_errors"] += 1
+                active = self._active
+                self._cond.notify_all()
+            self._log.log(
+                logging.WARNING,
+                "destination",
+                "GetTraceSegmentDestination failed (%s); still forwarding with %s",
+                failure.detail,
+                "OTLP" if active == "otlp" else "PutTraceSegments",
+            )
+            return active
+        wanted = "otlp" if destination == CLOUDWATCH_LOGS else "segments"
+        with self._cond:
+            previous = self._active
+            self._active = wanted
+            self._destination = {"Destination": destination, "Status": status}
+            self._counters["destination_checks"] += 1
+            self._cond.notify_all()
+        if previous != wanted:
+            logger.info(
+                "GetTraceSegmentDestination: %s (%s); forwarding with %s from now on",
+                destination or "(none)",
+                status or "no status",
+                f"OTLP to {self.otlp_url}" if wanted == "otlp" else "PutTraceSegments",
+            )
+        return wanted
+
+    def wait_for_destination_checks(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` GetTraceSegmentDestination calls have completed (tests)."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._counters["destination_checks"] >= count, timeout
+            )
+
+    # --- PutTelemetryRecords ----------------------------------------------------------------
+
+    def send_telemetry(self) -> bool:
+        """Close the current interval into a record and send what is queued; True if nothing
+        is left waiting. Called every ``telemetry_interval`` and once more at stop."""
+        with self._telemetry_lock:
+            with self._cond:
+                snapshot = {name: self._counters[name] for name in COUNTER_NAMES}
+            self._telemetry.roll(snapshot)
+            queued = self._telemetry.queued
+            failure = self._telemetry.send()
+            sent = queued - self._telemetry.queued
+        if sent:
+            self._count(telemetry_records_sent=sent)
+        if failure is not None:
+            self._count(telemetry_errors=1)
+            self._count_failure(failure, "PutTelemetryRecords")
+            return False
+        return True
+
+    def _housekeeping(self) -> None:
+        clock = self._clock
+        next_destination = clock() if self.protocol == "auto" else float("inf")
+        interval = self._telemetry_interval
+        next_telemetry = clock() + interval if interval is not None else float("inf")
+        while True:
+            wait = min(next_destination, next_telemetry) - clock()
+            if wait == float("inf"):
+                self._stopping.wait()
+                return
+            if self._stopping.wait(max(0.0, wait)):
+                return
+            now = clock()
+            try:
+                if now >= next_destination:
+                    next_destination = now + self._destination_interval
+                    self.refresh_destination()
+                if interval is not None and now >= next_telemetry:
+                    next_telemetry = now + interval
+                    self.send_telemetry()
+            except Exception:  # a bug here must not stop the checks for good
+                logger.exception("forwarder housekeeping failed")
 
     # --- sender threads ---------------------------------------------------------------------
 
-    def _next_batch(self) -> list[str] | None:
-        """Wait until a batch is due (full, interval over, flush or stop); None when stopping."""
+    def _current_batch_size(self) -> int:
+        return self._batch_size if self._active == "segments" else self._otlp_batch_documents
+
+    def _next_batch(self) -> tuple[str, list[str]] | None:
+        """Wait until a batch is due (full, interval over, flush or stop); None when stopping.
+        Returns the protocol to send it with and the documents."""
         with self._cond:
             while True:
                 buffer = self._buffer
+                batch_size = self._current_batch_size()
                 if buffer:
                     due = (
-                        len(buffer) >= self._batch_size
+                        len(buffer) >= batch_size
                         or self._flush_requested
                         or self._stopping.is_set()
                         or self._clock() - self._last_flush >= self._flush_interval
                     )
                     if due:
-                        count = min(self._batch_size, len(buffer))
+                        count = min(batch_size, len(buffer))
                         batch = [buffer.popleft() for _ in range(count)]
                         self._buffered_bytes -= sum(len(doc) for doc in batch)
                         self._in_flight += 1
                         self._last_flush = self._clock()
-                        return batch
+                        return self._active, batch
                     wait: float | None = self._flush_interval - (self._clock() - self._last_flush)
                 elif self._stopping.is_set():
                     return None
@@ -271,11 +482,15 @@ class Forwarder:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            due = self._next_batch()
+            if due is None:
                 return
+            protocol, batch = due
             try:
-                self._send(batch)
+                if protocol == "otlp":
+                    self._send_otlp(batch)
+                else:
+                    self._send(batch)
             except Exception:  # a bug here must not silently stop forwarding
                 logger.exception("unexpected error while forwarding a batch; batch dropped")
                 self._count(dropped=len(batch))
@@ -348,10 +563,13 @@ class Forwarder:
             )
         return retry
 
-    def _backoff(self, attempt: int) -> bool:
-        """Exponential backoff with jitter (half fixed, half random); False if stop cuts it off."""
+    def _backoff(self, attempt: int, retry_after: float | None = None) -> bool:
+        """Exponential backoff with jitter (half fixed, half random), or the server's
+        ``Retry-After`` when it asked for longer; False if stop cuts it off."""
         ceiling = min(self._backoff_max, self._backoff_base * (2 ** (attempt - 1)))
         delay = ceiling / 2 + self._jitter() * ceiling / 2
+        if retry_after is not None:
+            delay = max(delay, retry_after)
         deadline = self._deadline
         if deadline is not None and self._clock() + delay > deadline:
             return False
@@ -380,16 +598,125 @@ class Forwarder:
             failure.detail,
         )
 
-    def _count_failure(self, failure: UploadFailure) -> None:
+    def _count_failure(self, failure: UploadFailure, what: str = "upload") -> None:
         name = _FAILURE_COUNTERS.get(failure.reason, "backend_other_errors")
-        self._count(backend_errors=1, **{name: 1})
+        increments = {"backend_errors": 1, name: 1}
+        if failure.reason in _CONNECTION_REASONS:
+            increments["backend_connection_errors"] = 1
+        self._count(**increments)
         self._log.log(
             logging.WARNING,
-            f"attempt:{failure.reason}",
-            "AWS X-Ray upload attempt failed (%s): %s",
+            f"attempt:{what}:{failure.reason}",
+            "AWS X-Ray %s attempt failed (%s): %s",
+            what,
             failure.reason,
             failure.detail,
         )
+
+    # --- OTLP -------------------------------------------------------------------------------
+
+    def _send_otlp(self, batch: list[str]) -> None:
+        """Documents -> spans -> requests within X-Ray's limits, each sent with retries. A
+        document counts as sent when every request holding its spans was accepted."""
+        converted: list[Converted] = []
+        invalid = in_progress = 0
+        for text in batch:
+            try:
+                document = json.loads(text)
+                if not isinstance(document, dict):
+                    raise InvalidDocument("not a JSON object")
+                if is_in_progress(document):
+                    in_progress += 1
+                    continue
+                converted.append(convert_document(document))
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                invalid += 1
+                self._log.log(
+                    logging.WARNING, "otlp-invalid", "cannot send a document over OTLP: %s", exc
+                )
+        with self._services_lock:
+            resolve_services(converted, self._services)
+        items = []
+        trimmed = too_large = 0
+        limit = self._otlp_max_span_bytes
+        for index, item in enumerate(converted):
+            for span in item.spans:
+                if span.ByteSize() > limit:
+                    if not trim_span(span, limit):
+                        too_large += 1
+                        continue
+                    trimmed += 1
+                items.append((index, item.resource, span))
+        if too_large:
+            self._log.log(
+                logging.WARNING,
+                "otlp-too-large",
+                "%d spans over %d bytes even without stack traces and metadata: not sent",
+                too_large,
+                limit,
+            )
+        failed: set[int] = set()
+        for request in build_requests(items, self._otlp_max_spans, self._otlp_max_request_bytes):
+            if not self._export(request):
+                failed |= request.documents
+        self._count(
+            sent=len(converted) - len(failed),
+            dropped=len(failed),
+            rejected=invalid + too_large,
+            otlp_documents_invalid=invalid,
+            otlp_documents_in_progress=in_progress,
+            otlp_spans_trimmed=trimmed,
+            otlp_spans_too_large=too_large,
+        )
+
+    def _export(self, request: Request) -> bool:
+        assert self._otlp is not None
+        failures = attempt = 0
+        while True:
+            try:
+                result = self._otlp.export(request.message)
+            except UploadFailure as failure:
+                failures += 1
+                self._count_failure(failure, "OTLP export")
+                shutting_down = False
+                if failure.retryable and failures <= self._max_retries:
+                    attempt += 1
+                    if self._backoff(attempt, failure.retry_after):
+                        self._count(retries=1, otlp_retries=1)
+                        continue
+                    shutting_down = True
+                self._count(otlp_spans_failed=request.spans)
+                why = (
+                    "shutting down"
+                    if shutting_down
+                    else ("permanent error" if not failure.retryable else f"{failures} attempts")
+                )
+                self._log.log(
+                    logging.ERROR,
+                    f"otlp-failed:{failure.reason}",
+                    "sending %d spans to AWS X-Ray over OTLP failed (%s): %s",
+                    request.spans,
+                    why,
+                    failure.detail,
+                )
+                return False
+            rejected = min(result.rejected_spans, request.spans)
+            self._count(
+                otlp_batches=1,
+                otlp_spans_sent=request.spans - rejected,
+                otlp_spans_rejected=rejected,
+                rejected=rejected,
+            )
+            if rejected or result.error_message:
+                self._log.log(
+                    logging.WARNING,
+                    "otlp-partial",
+                    "AWS X-Ray refused %d of %d spans: %s",
+                    rejected,
+                    request.spans,
+                    result.error_message or "(no message)",
+                )
+            return True
 
     def _count(self, **increments: int) -> None:
         with self._cond:
