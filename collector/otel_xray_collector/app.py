@@ -63,7 +63,13 @@ class Collector:
                 from .forward.xray import Forwarder
 
                 endpoint = None if config.forward_endpoint == "aws" else config.forward_endpoint
-                self._forwarder = Forwarder(endpoint, config.region)
+                self._forwarder = Forwarder(
+                    endpoint,
+                    config.region,
+                    protocol=config.forward_protocol,
+                    telemetry_interval=config.telemetry_interval,
+                    telemetry_identity=config.telemetry_identity(),
+                )
                 self._forwarder.start()
             self.pipeline = IngestPipeline(
                 self._store,

@@ -17,7 +17,14 @@ from typing import Any
 
 from . import __version__
 from .app import Collector
-from .config import DEFAULT_OTLP, DEFAULT_TCP, DEFAULT_UDP, CollectorConfig, parse_address
+from .config import (
+    DEFAULT_OTLP,
+    DEFAULT_TCP,
+    DEFAULT_UDP,
+    FORWARD_PROTOCOLS,
+    CollectorConfig,
+    parse_address,
+)
 
 _LEVELS = {
     "dev": logging.DEBUG,
@@ -76,7 +83,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="also forward every accepted document with PutTraceSegments to "
         "this X-Ray endpoint ('aws' = the regional AWS endpoint)",
     )
+    parser.add_argument(
+        "--forward-protocol",
+        default="segments",
+        choices=FORWARD_PROTOCOLS,
+        help="how to forward: 'segments' (PutTraceSegments, like the daemon), 'otlp' (X-Ray's "
+        "OTLP endpoint, needs CloudWatch Transaction Search), 'auto' (otlp when "
+        "GetTraceSegmentDestination says CloudWatchLogs) (default %(default)s)",
+    )
     parser.add_argument("--region", default=None, help="AWS region for forwarding")
+    parser.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds between PutTelemetryRecords calls when forwarding; 0 = off "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--resource-arn",
+        default=None,
+        metavar="ARN",
+        help="the ResourceARN sent with PutTelemetryRecords (like the daemon's -a)",
+    )
     parser.add_argument(
         "--sampling-rules",
         default=None,
@@ -129,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     if args.no_store and not args.forward_endpoint:
         raise SystemExit("otel-xray-collector: --no-store needs --forward-endpoint")
+    if args.forward_protocol != "segments" and not args.forward_endpoint:
+        raise SystemExit("otel-xray-collector: --forward-protocol needs --forward-endpoint")
     otlp = None if str(args.otlp).lower() in ("off", "none", "") else _address(args.otlp)
     return CollectorConfig(
         udp=args.udp,
@@ -136,7 +167,10 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         otlp=otlp,
         db=args.db,
         forward_endpoint=args.forward_endpoint,
+        forward_protocol=args.forward_protocol,
         region=args.region,
+        telemetry_interval=args.telemetry_interval or None,
+        resource_arn=args.resource_arn,
         sampling_rules=args.sampling_rules,
         retention_hours=args.retention_hours,
         max_db_mb=args.max_db_mb,

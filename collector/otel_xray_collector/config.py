@@ -8,6 +8,7 @@ from dataclasses import dataclass
 DEFAULT_UDP = "127.0.0.1:2000"
 DEFAULT_TCP = "127.0.0.1:2000"
 DEFAULT_OTLP = "127.0.0.1:4317"
+FORWARD_PROTOCOLS = ("segments", "otlp", "auto")
 
 
 def default_db_path() -> str:
@@ -62,7 +63,11 @@ class CollectorConfig:
     otlp: str | None = DEFAULT_OTLP
     db: str | None = None  # None: the user data dir; ":memory:" for a throwaway store
     forward_endpoint: str | None = None  # "aws" = the regional AWS endpoint
+    # segments: PutTraceSegments; otlp: X-Ray's OTLP endpoint; auto: GetTraceSegmentDestination
+    forward_protocol: str = "segments"
     region: str | None = None
+    telemetry_interval: float | None = 60.0  # PutTelemetryRecords period (s); None = off
+    resource_arn: str | None = None  # sent in PutTelemetryRecords, as the daemon's -a
     sampling_rules: str | None = None
     retention_hours: float = 72.0
     max_db_mb: float = 1024.0
@@ -78,3 +83,16 @@ class CollectorConfig:
 
     def db_path(self) -> str:
         return self.db if self.db is not None else default_db_path()
+
+    def telemetry_identity(self) -> dict[str, str]:
+        """Who sends the telemetry records, as the daemon says it: ``AWS_INSTANCE_ID``,
+        ``AWS_HOSTNAME`` (else this host's name) and ``--resource-arn``; empty when unknown.
+        The daemon also asks the EC2 metadata service; the collector does not, so it never
+        probes a network it was not told about."""
+        import socket
+
+        return {
+            "EC2InstanceId": os.environ.get("AWS_INSTANCE_ID", ""),
+            "Hostname": os.environ.get("AWS_HOSTNAME") or socket.gethostname(),
+            "ResourceARN": self.resource_arn or "",
+        }
