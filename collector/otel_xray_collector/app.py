@@ -184,6 +184,13 @@ class Collector:
         assert self.pipeline is not None
         return self.pipeline.wait_processed(count, timeout)
 
+    def flush_forwarder(self, timeout: float = 10.0) -> bool:
+        """Send what the forwarder holds now and wait for the answers (True when done, or when
+        not forwarding): its counters are final for everything offered so far."""
+        if self._forwarder is None:
+            return True
+        return bool(self._forwarder.flush(timeout))
+
     def status(self) -> dict[str, Any]:
         """Counters of every component (the ``GET /status`` body)."""
         ingest = self.pipeline.counters() if self.pipeline is not None else {}

@@ -22,7 +22,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError
 from botocore.httpsession import URLLib3Session
 from botocore.utils import get_environ_proxies
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from otel_xray_collector import __version__
 from otel_xray_collector.forward.upload import UploadFailure, transport_failure
@@ -140,7 +139,7 @@ def _partial_success(content: bytes, headers: Any) -> ExportResult:
     answer = trace_service_pb2.ExportTraceServiceResponse()
     try:
         answer.ParseFromString(content)
-    except DecodeError:
+    except Exception:  # protobuf's DecodeError (its module has no type information here)
         return ExportResult()
     partial_message = answer.partial_success
     return ExportResult(int(partial_message.rejected_spans), partial_message.error_message)

@@ -1,0 +1,398 @@
+"""Forwarding over OTLP (SigV4, gzip, protobuf), ``auto`` and PutTelemetryRecords, against a
+local X-Ray stand-in that verifies every signature with botocore and decodes what it gets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.credentials import Credentials
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+from otel_xray_collector.app import Collector
+from otel_xray_collector.cli import build_parser, config_from_args
+from otel_xray_collector.config import CollectorConfig, format_address
+from otel_xray_collector.forward.otlp import otlp_traces_url
+from otel_xray_collector.forward.xray import Forwarder
+
+from collector.tests.support.moto_server import DUMMY_CREDENTIALS
+from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
+from otel_xray import XRayUdpSpanExporter
+
+REGION = "us-west-2"
+FAR_FUTURE = 3600.0  # an interval that never fires by itself in a test
+CREDENTIALS = Credentials(
+    DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+    DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+)
+
+
+@pytest.fixture(autouse=True)
+def aws_test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Static fake credentials, no profile files, never the EC2 metadata endpoint."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_INSTANCE_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[SigV4XRay]]:
+    created: list[SigV4XRay] = []
+    yield created
+    for server in created:
+        server.close()
+
+
+@pytest.fixture
+def forwarders() -> Iterator[list[Forwarder]]:
+    created: list[Forwarder] = []
+    yield created
+    for forwarder in created:
+        forwarder.stop(timeout=5)
+
+
+class Recorder:
+    """Injectable sleep: records the backoff delays instead of waiting them."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def _server(servers: list[SigV4XRay], **kwargs: Any) -> SigV4XRay:
+    server = SigV4XRay(kwargs.pop("credentials", CREDENTIALS), REGION, **kwargs)
+    servers.append(server)
+    return server
+
+
+def _forwarder(forwarders: list[Forwarder], server: SigV4XRay, **kwargs: Any) -> Forwarder:
+    kwargs.setdefault("protocol", "otlp")
+    kwargs.setdefault("flush_interval", FAR_FUTURE)
+    kwargs.setdefault("sleep", Recorder())
+    forwarder = Forwarder(server.url, REGION, **kwargs)
+    forwarders.append(forwarder)
+    forwarder.start()
+    return forwarder
+
+
+def _document(index: int, **extra: Any) -> str:
+    start = time.time() - 5
+    return json.dumps(
+        {
+            "name": f"svc-{index}",
+            "id": f"{index + 1:016x}",
+            "trace_id": f"1-{int(start):08x}-{index:024x}",
+            "start_time": start,
+            "end_time": start + 0.25,
+            **extra,
+        }
+    )
+
+
+def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
+    servers: list[SigV4XRay], tmp_path: Path
+) -> None:
+    server = _server(servers)
+    collector = Collector(
+        CollectorConfig(
+            udp="127.0.0.1:0",
+            tcp="127.0.0.1:0",
+            otlp=None,
+            db=":memory:",
+            forward_endpoint=server.url,
+            forward_protocol="otlp",
+            region=REGION,
+            resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc",
+        )
+    ).start()
+    try:
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": "checkout"}),
+            id_generator=AwsXRayIdGenerator(),
+        )
+        exporter = XRayUdpSpanExporter(format_address(collector.udp_address))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("test")
+        with tracer.start_as_current_span(
+            "POST /pay",
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": "POST", "http.response.status_code": 201},
+        ) as root:
+            with tracer.start_as_current_span(
+                "GET", kind=SpanKind.CLIENT, attributes={"url.full": "https://bank.example/x"}
+            ):
+                pass
+        provider.shutdown()
+        assert collector.wait_for_datagrams(2)
+        server.wait_for(lambda r: sum(len(o.spans) for o in r.otlp) >= 2)
+        assert collector.flush_forwarder()
+        status = collector.status()["forwarder"]
+    finally:
+        collector.stop()  # the final PutTelemetryRecords goes out here
+
+    assert server.recorded.bad_signatures == 0
+    received = server.recorded.otlp
+    assert all(r.headers["content-encoding"] == "gzip" for r in received)
+    assert all(r.headers["authorization"].startswith("AWS4-HMAC-SHA256") for r in received)
+    spans = {span.name: span for span in server.spans()}
+    assert set(spans) == {"checkout", "bank.example"}
+    trace_id = root.get_span_context().trace_id.to_bytes(16, "big")
+    assert {span.trace_id for span in spans.values()} == {trace_id}
+    assert spans["checkout"].span_id == root.get_span_context().span_id.to_bytes(8, "big")
+    assert spans["bank.example"].parent_span_id == spans["checkout"].span_id
+    groups = [group for r in received for group in r.request.resource_spans]
+    services = {
+        kv.value.string_value
+        for g in groups
+        for kv in g.resource.attributes
+        if kv.key == "service.name"
+    }
+    assert services == {"checkout"}
+    assert status["protocol"] == "otlp"
+    assert (status["sent"], status["otlp_spans_sent"]) == (2, 2)
+    assert status["otlp_batches"] == len(received)
+
+    (telemetry,) = server.recorded.telemetry
+    assert telemetry["ResourceARN"] == "arn:aws:ec2:us-west-2:123456789012:instance/i-0abc"
+    record = telemetry["TelemetryRecords"][0]
+    assert (record["SegmentsReceivedCount"], record["SegmentsSentCount"]) == (2, 2)
+
+
+def test_429_and_503_are_retried_honouring_retry_after(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(
+        servers,
+        otlp_script=[OtlpReply(429, retry_after="7"), OtlpReply(503), OtlpReply(200)],
+    )
+    sleep = Recorder()
+    forwarder = _forwarder(forwarders, server, sleep=sleep, backoff_base=0.1)
+    for index in range(3):
+        forwarder.offer(_document(index))
+    assert forwarder.flush()
+
+    assert len(server.recorded.otlp) == 1 and len(server.spans()) == 3
+    assert sleep.delays[0] == 7.0  # the server asked for longer than the backoff
+    assert sleep.delays[1] < 7.0
+    counters = forwarder.counters()
+    assert (counters["otlp_retries"], counters["retries"]) == (2, 2)
+    assert (counters["backend_throttled"], counters["backend_5xx"]) == (1, 1)
+    assert (counters["sent"], counters["dropped"], counters["otlp_batches"]) == (3, 0, 1)
+
+
+def test_400_is_not_retried_and_its_documents_are_dropped(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers, otlp_script=[OtlpReply(400)])
+    forwarder = _forwarder(forwarders, server)
+    for index in range(4):
+        forwarder.offer(_document(index))
+    assert forwarder.flush()
+    counters = forwarder.counters()
+    assert (counters["backend_4xx"], counters["retries"]) == (1, 0)
+    assert (counters["dropped"], counters["otlp_spans_failed"], counters["sent"]) == (4, 4, 0)
+    assert server.recorded.otlp == []
+
+
+def test_a_wrong_signature_gets_403_and_is_not_retried(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    # The stand-in knows another secret for the same key: every signature is wrong.
+    other = Credentials(CREDENTIALS.access_key, "not-the-secret", CREDENTIALS.token)
+    server = _server(servers, credentials=other)
+    assert server.signature_problem("/v1/traces", {}, b"") == "not SigV4-signed"
+    forwarder = _forwarder(forwarders, server)
+    forwarder.offer(_document(0))
+    assert forwarder.flush()
+    assert server.recorded.bad_signatures == 1
+    counters = forwarder.counters()
+    assert (counters["backend_4xx"], counters["dropped"], counters["retries"]) == (1, 1, 0)
+
+
+def test_partial_success_counts_rejected_spans_and_logs_once_per_interval(
+    servers: list[SigV4XRay], forwarders: list[Forwarder], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = _server(
+        servers,
+        otlp_script=[
+            OtlpReply(rejected_spans=1, error_message="span too old"),
+            OtlpReply(rejected_spans=2, error_message="span too old"),
+        ],
+    )
+    forwarder = _forwarder(forwarders, server)
+    caplog.set_level(logging.WARNING, logger="otel_xray_collector.forward")
+    for batch in range(2):
+        for index in range(3):
+            forwarder.offer(_document(batch * 10 + index))
+        assert forwarder.flush()
+    counters = forwarder.counters()
+    assert (counters["otlp_spans_rejected"], counters["rejected"]) == (3, 3)
+    assert (counters["otlp_spans_sent"], counters["otlp_batches"]) == (3, 2)
+    messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert messages == ["AWS X-Ray refused 1 of 3 spans: span too old"]
+
+
+def test_many_spans_are_split_into_requests_within_x_rays_limits(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers)
+    forwarder = _forwarder(forwarders, server)
+    # 12 documents of 1,000 embedded subsegments each: 12,012 spans, more than one request holds.
+    for index in range(12):
+        start = time.time() - 5
+        children = [
+            {
+                "name": "work",
+                "id": f"{index:04x}{child:012x}",
+                "start_time": start,
+                "end_time": start + 0.1,
+            }
+            for child in range(1, 1001)
+        ]
+        forwarder.offer(_document(index, subsegments=children))
+    # 40 documents of ~150 KB each: 6 MB, more than one request may carry.
+    for index in range(100, 140):
+        forwarder.offer(_document(index, metadata={"debug": {"blob": "x" * 150_000}}))
+    assert forwarder.flush(timeout=60)
+
+    received = server.recorded.otlp
+    assert len(server.spans()) == 12 * 1001 + 40
+    assert len(received) >= 3
+    assert all(len(r.spans) <= 10_000 for r in received)
+    assert all(r.decoded_bytes <= 5_000_000 for r in received)
+    assert all(span.ByteSize() <= 200 * 1024 for span in server.spans())
+    assert forwarder.counters()["otlp_batches"] == len(received)
+
+
+def test_oversized_spans_are_trimmed_and_hopeless_ones_counted(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers)
+    forwarder = _forwarder(forwarders, server)
+    forwarder.offer(_document(1, metadata={"debug": {"blob": "x" * 300_000}}, annotations={"a": 1}))
+    forwarder.offer(_document(2, annotations={f"k{i}": "y" * 900 for i in range(400)}))
+    forwarder.offer(_document(3, in_progress=True))
+    forwarder.offer("{not json")
+    assert forwarder.flush()
+    counters = forwarder.counters()
+    assert (counters["otlp_spans_trimmed"], counters["otlp_spans_too_large"]) == (1, 1)
+    assert (counters["otlp_documents_in_progress"], counters["otlp_documents_invalid"]) == (1, 1)
+    assert counters["rejected"] == 2
+    (span,) = server.spans()
+    assert span.name == "svc-1"
+    assert {kv.key for kv in span.attributes} == {"a", "aws.xray.annotations"}
+
+
+def test_auto_follows_get_trace_segment_destination_and_keeps_the_last_answer(
+    servers: list[SigV4XRay], forwarders: list[Forwarder], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = _server(servers, destinations=["XRay", "CloudWatchLogs", 500])
+    caplog.set_level(logging.INFO, logger="otel_xray_collector.forward")
+    forwarder = _forwarder(forwarders, server, protocol="auto", destination_interval=FAR_FUTURE)
+    assert forwarder.wait_for_destination_checks(1)  # asked at start
+    assert forwarder.active_protocol == "segments"
+    forwarder.offer(_document(0))
+    assert forwarder.flush()
+    assert len(server.recorded.segments) == 1 and server.recorded.otlp == []
+
+    assert forwarder.refresh_destination() == "otlp"
+    forwarder.offer(_document(1))
+    assert forwarder.flush()
+    assert [span.name for span in server.spans()] == ["svc-1"]
+    assert len(server.recorded.segments) == 1
+
+    assert forwarder.refresh_destination() == "otlp"  # a failed call changes nothing
+    counters = forwarder.counters()
+    assert (counters["destination_checks"], counters["destination_errors"]) == (3, 1)
+    assert counters["destination"] == {"Destination": "CloudWatchLogs", "Status": "ACTIVE"}
+    switches = [r for r in caplog.records if "from now on" in r.getMessage()]
+    assert len(switches) == 1 and "CloudWatchLogs" in switches[0].getMessage()
+    assert server.recorded.bad_signatures == 0
+
+
+def test_auto_starts_with_segments_when_the_destination_is_unknown(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers, destinations=[503])
+    forwarder = _forwarder(forwarders, server, protocol="auto", destination_interval=FAR_FUTURE)
+    assert forwarder.wait_for_destination_checks(1)
+    assert forwarder.active_protocol == "segments"
+    assert forwarder.counters()["destination"] is None
+
+
+def test_put_telemetry_records_reports_each_interval_like_the_daemon(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers, otlp_script=[OtlpReply(503)])
+    identity = {"EC2InstanceId": "i-0abc", "Hostname": "build-7", "ResourceARN": ""}
+    forwarder = _forwarder(
+        forwarders, server, telemetry_interval=FAR_FUTURE, telemetry_identity=identity
+    )
+    assert forwarder.send_telemetry()
+    assert server.recorded.telemetry == []  # nothing until the first segment, as the daemon
+
+    for index in range(3):
+        forwarder.offer(_document(index))
+    assert forwarder.flush()
+    assert forwarder.send_telemetry()
+    forwarder.offer(_document(9))
+    assert forwarder.flush()
+    assert forwarder.send_telemetry()
+
+    first, second = server.recorded.telemetry
+    assert {k: first[k] for k in identity} == identity
+    (record,) = first["TelemetryRecords"]
+    assert isinstance(record["Timestamp"], (int, float))
+    assert record["SegmentsReceivedCount"] == 3
+    assert record["SegmentsSentCount"] == 3
+    assert (record["SegmentsSpilloverCount"], record["SegmentsRejectedCount"]) == (0, 0)
+    assert record["BackendConnectionErrors"] == {
+        "TimeoutCount": 0,
+        "ConnectionRefusedCount": 0,
+        "HTTPCode4XXCount": 0,
+        "HTTPCode5XXCount": 1,
+        "UnknownHostCount": 0,
+        "OtherCount": 0,
+    }
+    (later,) = second["TelemetryRecords"]
+    assert (later["SegmentsReceivedCount"], later["SegmentsSentCount"]) == (1, 1)
+    assert later["BackendConnectionErrors"]["HTTPCode5XXCount"] == 0
+    assert forwarder.counters()["telemetry_records_sent"] == 2
+
+
+def test_otlp_url_of_the_aws_endpoint_and_of_an_explicit_one() -> None:
+    assert otlp_traces_url(None, "eu-west-1") == "https://xray.eu-west-1.amazonaws.com/v1/traces"
+    assert (
+        otlp_traces_url(None, "cn-north-1") == "https://xray.cn-north-1.amazonaws.com.cn/v1/traces"
+    )
+    assert (
+        otlp_traces_url("http://127.0.0.1:4000/", "us-east-1") == "http://127.0.0.1:4000/v1/traces"
+    )
+
+
+def test_cli_forward_protocol_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["--forward-endpoint", "aws", "--forward-protocol", "auto"])
+    assert config_from_args(args).forward_protocol == "auto"
+    assert config_from_args(parser.parse_args([])).forward_protocol == "segments"
+    with pytest.raises(SystemExit) as bad_choice:
+        parser.parse_args(["--forward-protocol", "smoke-signals"])
+    assert bad_choice.value.code == 2
+    assert "--forward-protocol" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--forward-protocol needs --forward-endpoint"):
+        config_from_args(parser.parse_args(["--forward-protocol", "otlp"]))
