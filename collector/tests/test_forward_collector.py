@@ -13,7 +13,8 @@ import pytest
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig
 
-from collector.tests.support.moto_server import DUMMY_CREDENTIALS, MotoXRay
+from collector.tests.support.fake_aws import use_fake_aws
+from collector.tests.support.moto_server import MotoXRay
 
 
 @pytest.fixture
@@ -28,11 +29,7 @@ def moto_xray() -> Iterator[MotoXRay]:
 def test_segments_received_over_udp_are_forwarded_and_kept(
     moto_xray: MotoXRay, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_fake_aws(monkeypatch, tmp_path)
     collector = Collector(
         CollectorConfig(
             udp="127.0.0.1:0",

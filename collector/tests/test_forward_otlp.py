@@ -19,13 +19,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 from otel_xray_collector.app import Collector
 from otel_xray_collector.cli import build_parser, config_from_args
-from otel_xray_collector.config import CollectorConfig, format_address
+from otel_xray_collector.config import format_address
 from otel_xray_collector.forward.otlp import otlp_traces_url
 from otel_xray_collector.forward.xray import Forwarder
 
+from collector.tests.support.fake_aws import Recorder, use_fake_aws
 from collector.tests.support.moto_server import DUMMY_CREDENTIALS
 from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
+
+from .conftest import make_config
 
 REGION = "us-west-2"
 FAR_FUTURE = 3600.0  # an interval that never fires by itself in a test
@@ -38,14 +41,7 @@ CREDENTIALS = Credentials(
 
 @pytest.fixture(autouse=True)
 def aws_test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Static fake credentials, no profile files, never the EC2 metadata endpoint."""
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_INSTANCE_ID"):
-        monkeypatch.delenv(name, raising=False)
+    use_fake_aws(monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -62,16 +58,6 @@ def forwarders() -> Iterator[list[Forwarder]]:
     yield created
     for forwarder in created:
         forwarder.stop(timeout=5)
-
-
-class Recorder:
-    """Injectable sleep: records the backoff delays instead of waiting them."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def _server(servers: list[SigV4XRay], **kwargs: Any) -> SigV4XRay:
@@ -108,18 +94,15 @@ def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
     servers: list[SigV4XRay], tmp_path: Path
 ) -> None:
     server = _server(servers)
-    collector = Collector(
-        CollectorConfig(
-            udp="127.0.0.1:0",
-            tcp="127.0.0.1:0",
-            otlp=None,
-            db=":memory:",
-            forward_endpoint=server.url,
-            forward_protocol="otlp",
-            region=REGION,
-            resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc",
-        )
-    ).start()
+    config = make_config(
+        Path(":memory:"),
+        otlp=None,
+        forward_endpoint=server.url,
+        forward_protocol="otlp",
+        region=REGION,
+        resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc",
+    )
+    collector = Collector(config).start()
     try:
         provider = TracerProvider(
             resource=Resource.create({"service.name": "checkout"}),

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from otel_xray_collector.forward.xray import Forwarder
 
-from collector.tests.support.moto_server import DUMMY_CREDENTIALS, MotoXRay
+from collector.tests.support.fake_aws import Recorder, use_fake_aws
+from collector.tests.support.moto_server import MotoXRay
 from collector.tests.support.scripted_xray import Reply, ScriptedXRay
 
 FAR_FUTURE = 3600.0  # a flush interval that never fires by itself in a test
@@ -22,15 +23,7 @@ FAR_FUTURE = 3600.0  # a flush interval that never fires by itself in a test
 
 @pytest.fixture(autouse=True)
 def aws_test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials, no profile files, and no instance-metadata lookups off the loopback."""
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_REGION", raising=False)
-    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    use_fake_aws(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +50,6 @@ def scripted() -> Iterator[list[ScriptedXRay]]:
     yield servers
     for server in servers:
         server.close()
-
-
-class Recorder:
-    """Injectable sleep: records the backoff delays instead of waiting them."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def segment(index: int, trace_index: int = 0, start: float | None = None) -> str:

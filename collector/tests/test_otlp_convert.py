@@ -28,6 +28,7 @@ from otel_xray_collector.forward.otlp_convert import (
 )
 from otel_xray_collector.ingest.otlp import readable_spans
 
+from collector.tests.test_otlp_receiver import record_scenario
 from otel_xray.translate import span_to_documents
 
 
@@ -177,6 +178,28 @@ def test_span_to_segment_to_otlp_to_segment_keeps_every_key_field(recorded: Any)
         assert metadata == original.get("metadata")
 
 
+def test_the_otlp_receivers_scenario_survives_the_round_trip_whole() -> None:
+    """Remote parent, links, arrays, a client fault with a Python stack, a split producer root:
+    the documents made again from the forwarded spans are the originals, but for the random
+    exception ids and the attribute that names each subsegment's callee."""
+    before, after, _ = _round_trip(list(record_scenario()))
+    assert len(after) == len(before) == 5
+
+    def comparable(doc: dict[str, Any]) -> dict[str, Any]:
+        doc = json.loads(json.dumps(doc))
+        for exception in doc.get("cause", {}).get("exceptions", []):
+            exception.pop("id")
+        default = doc.get("metadata", {}).get("default", {})
+        default.pop("peer.service", None)
+        if doc.get("metadata") == {"default": {}}:
+            del doc["metadata"]
+        return doc
+
+    by_id = {doc["id"]: comparable(doc) for doc in after}
+    for original in before:
+        assert by_id[original["id"]] == comparable(original)
+
+
 def test_otlp_spans_carry_ids_kinds_status_resource_and_attributes(recorded: Any) -> None:
     tracer, exporter = recorded
     _record_request(tracer)
@@ -210,7 +233,9 @@ def test_otlp_spans_carry_ids_kinds_status_resource_and_attributes(recorded: Any
         "ValueError",
         "boom",
     )
-    assert "\tat " in event_attrs["exception.stacktrace"]
+    # A Python SDK's frames come back as a Python traceback (what its readers parse).
+    assert event_attrs["exception.stacktrace"].startswith("Traceback (most recent call last):")
+    assert "in _record_request\nValueError: boom" in event_attrs["exception.stacktrace"]
     assert server_resource["service.name"] == "orders"
     assert server_resource["service.version"] == "1.2.3"
     assert server_resource["host.id"] == "i-0123456789abcdef0"
@@ -251,6 +276,16 @@ def test_embedded_subsegments_become_child_spans_of_the_document() -> None:
                 "throttle": True,
                 "error": True,
                 "http": {"response": {"status": 429}},
+                "cause": {
+                    "exceptions": [
+                        {
+                            "id": "00000000000000e1",
+                            "type": "TooManyRequests",
+                            "message": "slow down",
+                            "stack": [{"path": "Client.java", "line": 42, "label": "Client.call"}],
+                        }
+                    ]
+                },
                 "subsegments": [
                     {
                         "name": "inner",
@@ -275,6 +310,12 @@ def test_embedded_subsegments_become_child_spans_of_the_document() -> None:
     assert segment.status.code == trace_pb2.Status.STATUS_CODE_UNSET
     assert remote.status.code == trace_pb2.Status.STATUS_CODE_ERROR
     assert converted.resource == {"service.name": "legacy"}
+    # No language known: the Java-style frames the upstream receiver writes.
+    (event,) = remote.events
+    assert _attributes(event)["exception.stacktrace"] == (
+        "TooManyRequests: slow down\n\tat Client.call(Client.java:42)"
+    )
+    assert remote.status.message == "slow down"
 
 
 def test_trace_id_conversion_and_bad_ids() -> None:

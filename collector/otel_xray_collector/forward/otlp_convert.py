@@ -98,10 +98,7 @@ _RESOURCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("version_label", "service.version"),
         ("deployment_id", "service.instance.id"),
     ),
-    "xray": (
-        ("sdk", "telemetry.sdk.name"),
-        ("sdk_version", "telemetry.sdk.version"),
-    ),
+    "xray": (("sdk_version", "telemetry.sdk.version"),),
 }
 # Blocks of ``aws`` that describe where the service runs, not the call (resource, not span).
 _RESOURCE_BLOCKS = frozenset(_RESOURCE_FIELDS) | {"cloudwatch_logs"}
@@ -204,7 +201,7 @@ def _convert(
         attrs[USER_ATTRIBUTE] = user
     _put_attributes(span.attributes, attrs)
     _links(doc.get("links"), span)
-    _status_and_cause(doc, span, is_segment, attrs)
+    _status_and_cause(doc, span, is_segment, attrs, out.resource.get("telemetry.sdk.language"))
 
     for child in doc.get("subsegments") or ():
         if isinstance(child, Mapping):
@@ -259,6 +256,14 @@ def _fill_from_blocks(doc: Mapping[str, Any], resource: dict[str, Any]) -> None:
             value = block.get(source)
             if _attribute_value(value) is not None and value != "":
                 resource.setdefault(target, value if not isinstance(value, int) else str(value))
+    xray = aws.get("xray")
+    sdk = xray.get("sdk") if isinstance(xray, Mapping) else None
+    if isinstance(sdk, str) and sdk:
+        # "X-Ray for Python", "opentelemetry for python": name and language, as the SDKs say
+        name, separator, language = sdk.partition(" for ")
+        resource.setdefault("telemetry.sdk.name", name)
+        if separator and language:
+            resource.setdefault("telemetry.sdk.language", language.lower())
     groups = [
         entry.get("log_group")
         for entry in aws.get("cloudwatch_logs") or ()
@@ -391,7 +396,11 @@ def _links(links: Any, span: trace_pb2.Span) -> None:
 
 
 def _status_and_cause(
-    doc: Mapping[str, Any], span: trace_pb2.Span, is_segment: bool, attrs: Mapping[str, Any]
+    doc: Mapping[str, Any],
+    span: trace_pb2.Span,
+    is_segment: bool,
+    attrs: Mapping[str, Any],
+    language: Any,
 ) -> None:
     """``fault`` -> ERROR. ``error``/``throttle`` (a 4xx) -> ERROR too, except on a server span
     answering 4xx, which OTel's HTTP conventions leave UNSET (the caller erred, not the server).
@@ -413,7 +422,7 @@ def _status_and_cause(
             ):
                 if isinstance(exception.get(source), str):
                     values[target] = exception[source]
-            stack = _stacktrace(exception)
+            stack = _stacktrace(exception, language == "python")
             if stack:
                 values["exception.stacktrace"] = stack
             _put_attributes(event.attributes, values)
@@ -428,18 +437,32 @@ def _status_and_cause(
         span.status.message = message
 
 
-def _stacktrace(exception: Mapping[str, Any]) -> str:
-    """Frames as the Java-style text OTel SDKs and the upstream receiver write (``\\tat
-    label(path:line)``), under a ``Type: message`` line."""
+def _stacktrace(exception: Mapping[str, Any], python: bool) -> str:
+    """The frames as the SDK's language prints them, so readers (and the library's translator)
+    parse them back: a Python traceback (outermost frame first) for Python, else the Java-style
+    ``\\tat label(path:line)`` lines the upstream receiver writes for every language (innermost
+    first, as X-Ray lists frames)."""
     stack = exception.get("stack")
     if not isinstance(stack, list) or not stack:
         return ""
-    lines = [f"{exception.get('type') or ''}: {exception.get('message') or ''}"]
-    for frame in stack:
-        if isinstance(frame, Mapping):
+    frames = [frame for frame in stack if isinstance(frame, Mapping)]
+    heading = f"{exception.get('type') or ''}: {exception.get('message') or ''}"
+    lines = []
+    if python:
+        lines.append("Traceback (most recent call last):")
+        for frame in reversed(frames):
             line = frame.get("line")
-            where = f"{frame.get('path') or ''}:{line if isinstance(line, int) else '<unknown>'}"
-            lines.append(f"\tat {frame.get('label') or ''}({where})")
+            number = line if isinstance(line, int) else 0
+            lines.append(
+                f'  File "{frame.get("path") or ""}", line {number}, in {frame.get("label") or ""}'
+            )
+        lines.append(heading)
+        return "\n".join(lines)
+    lines.append(heading)
+    for frame in frames:
+        line = frame.get("line")
+        where = f"{frame.get('path') or ''}:{line if isinstance(line, int) else '<unknown>'}"
+        lines.append(f"\tat {frame.get('label') or ''}({where})")
     return "\n".join(lines)
 
 

@@ -584,17 +584,12 @@ class Forwarder:
         self, pending: list[str], failure: UploadFailure, attempts: int, shutting_down: bool = False
     ) -> None:
         self._count(dropped=len(pending))
-        why = (
-            "shutting down"
-            if shutting_down
-            else ("permanent error" if not failure.retryable else f"{attempts} attempts")
-        )
         self._log.log(
             logging.ERROR,
             f"failed:{failure.reason}",
             "sending a batch of %d segments to AWS X-Ray failed (%s): %s",
             len(pending),
-            why,
+            _why(failure, attempts, shutting_down),
             failure.detail,
         )
 
@@ -686,17 +681,12 @@ class Forwarder:
                         continue
                     shutting_down = True
                 self._count(otlp_spans_failed=request.spans)
-                why = (
-                    "shutting down"
-                    if shutting_down
-                    else ("permanent error" if not failure.retryable else f"{failures} attempts")
-                )
                 self._log.log(
                     logging.ERROR,
                     f"otlp-failed:{failure.reason}",
                     "sending %d spans to AWS X-Ray over OTLP failed (%s): %s",
                     request.spans,
-                    why,
+                    _why(failure, failures, shutting_down),
                     failure.detail,
                 )
                 return False
@@ -722,6 +712,13 @@ class Forwarder:
         with self._cond:
             for name, value in increments.items():
                 self._counters[name] += value
+
+
+def _why(failure: UploadFailure, attempts: int, shutting_down: bool) -> str:
+    """Why a request was given up, for the log line."""
+    if shutting_down:
+        return "shutting down"
+    return "permanent error" if not failure.retryable else f"{attempts} attempts"
 
 
 def _documents_by_id(documents: list[str]) -> dict[str, str]:

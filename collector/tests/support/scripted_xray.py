@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from collector.tests.support.loopback_http import LoopbackHTTP
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,8 @@ class ScriptedXRay:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackHTTP(Handler)
+        self.url = self._http.url
 
     def _record(self, received: Received) -> Reply:
         with self._cond:
@@ -105,6 +102,4 @@ class ScriptedXRay:
 
     def close(self) -> None:
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.close()

@@ -16,7 +16,7 @@ import hmac
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -24,6 +24,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+
+from collector.tests.support.loopback_http import LoopbackHTTP
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,8 @@ class SigV4XRay:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackHTTP(Handler)
+        self.url = self._http.url
 
     # --- signature ------------------------------------------------------------------------------
 
@@ -211,9 +208,7 @@ class SigV4XRay:
             return [span for received in self.recorded.otlp for span in received.spans]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.close()
 
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
