@@ -5,12 +5,19 @@ concatenation of already-encoded documents (``parent[:-1] + ',"subsegments":[' .
 which is why embedded subsegments keep their ``type``/``trace_id``/``parent_id`` like the X-Ray
 SDK for Python writes them: the bytes are the same whether a subsegment travels embedded or on
 its own, so sizes are known exactly before anything is joined and nothing is encoded twice.
+
+Every body is strict UTF-8 JSON, whatever the span held: a lone surrogate (a file name decoded
+with ``surrogateescape``, half of a pair cut by a careless slice) cannot be written in UTF-8, and
+the ``\\udcff`` escape JSON would allow is refused by the daemon's and the collector's decoders, so
+each surrogate code point becomes U+FFFD (the Unicode replacement character). Only a document
+orjson refuses pays for this; the common path is one ``orjson.dumps``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,17 +42,25 @@ TRUNCATION_MARKER = "...[truncated by otel-xray]"
 _json_compact = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
 ).encode
-_json_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
+
+#: What each surrogate code point (U+D800-U+DFFF, which UTF-8 cannot encode) becomes.
+REPLACEMENT_CHARACTER = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def dumps_json(document: Any) -> bytes:
-    """Compact UTF-8 JSON with the standard library (the fallback when orjson is absent)."""
+    """Compact strict UTF-8 JSON with the standard library (the fallback when orjson is absent
+    or refuses a document); surrogates become U+FFFD, NaN/Infinity ``null``."""
     try:
-        return _json_compact(document).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: escape it rather than lose the document
-        return _json_ascii(document).encode("ascii")
+        text = _json_compact(document)
     except ValueError:  # NaN/Infinity are not JSON; the daemon would reject the whole document
         return dumps_json(_finite(document))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # With ensure_ascii=False surrogates can only sit inside string literals (keys, values,
+        # default=str output alike), so replacing them in the text replaces them in the strings.
+        return _SURROGATE.sub(REPLACEMENT_CHARACTER, text).encode("utf-8")
 
 
 def dumps_orjson(document: Any) -> bytes:
@@ -83,6 +98,8 @@ class Truncation:
     original_bytes: int
     final_bytes: int
     fields: list[str] = field(default_factory=list)
+    #: Metadata entries and annotations removed whole (when shortening values was not enough).
+    dropped_attributes: int = 0
 
 
 def truncate_to_fit(
@@ -95,8 +112,11 @@ def truncate_to_fit(
 
     Mutates ``document``. Strings keep their head plus :data:`TRUNCATION_MARKER`; structured
     metadata values become their (cut) JSON text; stack traces lose frames from the end and say
-    so in the exception's ``truncated`` count, as X-Ray expects. Returns ``(None, ...)`` when even
-    that is not enough (say a 70 KB segment name): the caller drops the document.
+    so in the exception's ``truncated`` count, as X-Ray expects. When no value is long enough
+    to shorten (a span with thousands of small attributes), whole metadata entries, then
+    annotations, are removed, largest first, and counted in ``dropped_attributes``. Returns
+    ``(None, ...)`` when even that is not enough (say a 70 KB segment name): the caller drops
+    the document.
     """
     report = Truncation(str(document.get("id", "")), len(body), len(body))
     for _ in range(8):
@@ -104,19 +124,61 @@ def truncate_to_fit(
         if excess <= 0:
             report.final_bytes = len(body)
             return body, report
-        candidates = sorted(_candidates(document, encode), key=lambda c: c.size, reverse=True)
-        if not candidates:
-            break
-        for candidate in candidates:
-            if excess <= 0:
+        candidates = sorted(
+            (c for c in _candidates(document, encode) if c.size > _WORTH_CUTTING),
+            key=lambda c: c.size,
+            reverse=True,
+        )
+        if candidates:
+            for candidate in candidates:
+                if excess <= 0:
+                    break
+                saved = candidate.cut(excess + len(TRUNCATION_MARKER) + 16)
+                if saved > 0 and candidate.path not in report.fields:
+                    report.fields.append(candidate.path)
+                excess -= saved
+        else:
+            dropped = _drop_entries(document, excess, encode)
+            if not dropped:
                 break
-            saved = candidate.cut(excess + len(TRUNCATION_MARKER) + 16)
-            if saved > 0 and candidate.path not in report.fields:
-                report.fields.append(candidate.path)
-            excess -= saved
+            report.dropped_attributes += dropped
         body = encode(document)
     report.final_bytes = len(body)
     return (body if len(body) <= budget else None), report
+
+
+#: Values no longer than this are not shortened: the marker alone would take their place.
+_WORTH_CUTTING = 2 * len(TRUNCATION_MARKER)
+
+
+def _drop_entries(document: dict[str, Any], excess: int, encode: Callable[[Any], bytes]) -> int:
+    """Remove whole metadata entries, then annotations, largest first, until about ``excess``
+    bytes are gone; return how many were removed."""
+    entries: list[tuple[int, int, dict[str, Any], str]] = []  # (rank, -size, container, key)
+    metadata = document.get("metadata")
+    if isinstance(metadata, dict):
+        for values in metadata.values():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    entries.append((0, -_entry_size(key, value, encode), values, key))
+    annotations = document.get("annotations")
+    if isinstance(annotations, dict):
+        for key, value in annotations.items():
+            entries.append((1, -_entry_size(key, value, encode), annotations, key))
+    entries.sort(key=lambda entry: entry[:2])
+    dropped = saved = 0
+    for _, negative_size, container, key in entries:
+        if saved >= excess:
+            break
+        del container[key]
+        saved -= negative_size
+        dropped += 1
+    return dropped
+
+
+def _entry_size(key: str, value: Any, encode: Callable[[Any], bytes]) -> int:
+    """Bytes ``"key":value,`` takes in the encoded document."""
+    return len(encode(key)) + len(encode(value)) + 2
 
 
 class _Candidate:

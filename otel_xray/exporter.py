@@ -35,8 +35,9 @@ class ExporterCounters:
     ``documents_sent`` counts segment/subsegment documents, embedded ones included;
     ``datagrams_sent`` the UDP datagrams that carried them. ``split`` counts subsegments sent
     on their own because their parent's datagram would have exceeded 64 KB; ``truncated`` the
-    documents whose largest values were cut to fit; ``dropped`` the spans not delivered at all
-    (untranslatable, unfittable, unsendable, or exported after shutdown).
+    documents whose largest values were cut to fit (``attributes_dropped``: metadata entries and
+    annotations removed whole when cutting values was not enough); ``dropped`` the spans not
+    delivered at all (untranslatable, unfittable, unsendable, or exported after shutdown).
     """
 
     spans_exported: int = 0
@@ -48,6 +49,7 @@ class ExporterCounters:
     dropped: int = 0
     send_errors: int = 0
     translate_errors: int = 0
+    attributes_dropped: int = 0
 
 
 class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
@@ -151,6 +153,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
             dropped=lost,
             send_errors=tally.send_errors,
             translate_errors=tally.translate_errors,
+            attributes_dropped=tally.attributes_dropped,
         )
         return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
 
@@ -191,6 +194,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         self._note_truncation(report, span)
         if fitted is not None:
             tally.truncated += 1
+            tally.attributes_dropped += report.dropped_attributes
         return fitted
 
     def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
@@ -209,15 +213,18 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
                 )
         elif not self._truncation_logged:
             self._truncation_logged = True
+            cut = report.fields[:10]
+            if report.dropped_attributes:
+                cut.append(f"{report.dropped_attributes} attributes dropped whole")
             _logger.warning(
                 "Segment %s (span %r) was %d bytes, over the %d-byte UDP datagram limit: cut %s"
                 " to %d bytes. Further truncations are only counted"
-                " (exporter.counters.truncated).",
+                " (exporter.counters.truncated, .attributes_dropped).",
                 report.document_id,
                 span.name,
                 report.original_bytes,
                 _encode.BODY_BUDGET,
-                ", ".join(report.fields),
+                ", ".join(cut),
                 report.final_bytes,
             )
 
@@ -248,12 +255,14 @@ class _Tally:
         "truncated",
         "send_errors",
         "translate_errors",
+        "attributes_dropped",
     )
 
     def __init__(self) -> None:
         self.lost: set[int] = set()
         self.documents_sent = self.datagrams_sent = self.bytes_sent = 0
         self.split = self.truncated = self.send_errors = self.translate_errors = 0
+        self.attributes_dropped = 0
 
 
 def _group_by_trace(spans: Sequence[ReadableSpan]) -> Iterable[list[int]]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import orjson
 import pytest
 
 from otel_xray import encode
@@ -77,10 +78,39 @@ def test_encoding_is_compact_utf8_json(dumps: Any) -> None:
 @pytest.mark.parametrize("dumps", [dumps_json, dumps_orjson])
 def test_values_json_cannot_hold_do_not_lose_the_document(dumps: Any) -> None:
     doc = {"nan": float("nan"), "inf": float("inf"), "big": 2**70, "surrogate": "a\udc80b"}
-    parsed = json.loads(dumps(doc))
+    body = dumps(doc)
+    parsed = json.loads(body.decode("utf-8"))  # strict UTF-8
     assert parsed["nan"] is None and parsed["inf"] is None
     assert parsed["big"] == 2**70
-    assert parsed["surrogate"] == "a\udc80b"
+    assert parsed["surrogate"] == "a\ufffdb"
+    assert orjson.loads(body)["surrogate"] == "a\ufffdb"  # what the daemon stand-ins decode with
+
+
+@pytest.mark.parametrize("dumps", [encode.dumps_json, encode.dumps_orjson])
+def test_lone_surrogates_anywhere_become_replacement_characters(dumps: Any) -> None:
+    """Issue 15 case 10: the fallback used to write ``\\udcff`` escapes, which orjson, the
+    collector and the daemon refuse as invalid JSON, while the exporter counted the span sent."""
+    name = b"caf\xe9-\xff.txt".decode("utf-8", "surrogateescape")
+    doc = {
+        "annotations": {"file": name},
+        "metadata": {"default": {name: [name, {"nested": "\ud800"}], "pair": "\ud83d\ude00"}},
+        "other": _Unprintable(),
+    }
+    body = dumps(doc)
+    assert b"\\ud" not in body
+    parsed = orjson.loads(body)
+    assert parsed["annotations"]["file"] == "caf\ufffd-\ufffd.txt"
+    values = parsed["metadata"]["default"]
+    assert values["caf\ufffd-\ufffd.txt"] == ["caf\ufffd-\ufffd.txt", {"nested": "\ufffd"}]
+    assert values["pair"] == "\ufffd\ufffd"  # each surrogate code point, paired or not
+    assert parsed["other"] == "bad \ufffd repr"
+
+
+class _Unprintable:
+    """An attribute value the encoders turn into text with ``str()``, which holds a surrogate."""
+
+    def __str__(self) -> str:
+        return "bad \udcff repr"
 
 
 def test_stdlib_json_is_used_when_orjson_is_missing() -> None:
@@ -115,6 +145,32 @@ def test_oversized_metadata_is_cut_with_a_marker_and_fits() -> None:
     # It is not cut further than needed: most of the budget is still used.
     assert len(body) > BODY_BUDGET - 1000
     assert_valid(parsed)
+
+
+def test_many_small_attributes_are_dropped_whole_metadata_before_annotations() -> None:
+    """Issue 15 case 12: values too small to cut used to leave the document unfittable."""
+    doc = segment(
+        "0123456789abcdef",
+        metadata={"default": {f"m{i:04d}": f"v{i}" for i in range(4000)}},
+        annotations={f"a{i:04d}": i for i in range(3000)},
+    )
+    original_annotations = dict(doc["annotations"])
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and len(body) <= BODY_BUDGET
+    parsed = json.loads(body)
+    kept_metadata = parsed["metadata"]["default"]
+    assert parsed["annotations"] == original_annotations  # annotations are searchable: kept
+    assert report.dropped_attributes == 4000 - len(kept_metadata) > 0
+    assert report.fields == []  # nothing was worth cutting
+    assert len(body) > BODY_BUDGET - 1000  # dropped no more than needed
+    assert_valid(parsed)
+
+
+def test_annotations_go_when_metadata_is_not_enough() -> None:
+    doc = segment("0123456789abcdef", annotations={f"a{i:05d}": i for i in range(8000)})
+    body, report = truncate_to_fit(doc, encode.dumps(doc))
+    assert body is not None and len(body) <= BODY_BUDGET
+    assert report.dropped_attributes == 8000 - len(json.loads(body)["annotations"]) > 0
 
 
 def test_multibyte_and_structured_values_are_cut_too() -> None:
