@@ -13,7 +13,7 @@ PROJECTS   := pyproject.toml collector/pyproject.toml
 PIP        := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 ARGS   ?=
 
-.PHONY: demo test lint bench clean prereqs
+.PHONY: demo test test-sdk-range lint bench clean prereqs
 
 $(BASE_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ prereqs:
 test: prereqs $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The library's tests (tests/) against the oldest and newest opentelemetry-* releases the ranges
+# in pyproject.toml allow (noxfile.py); .ci/run calls it after `make test`.
+test-sdk-range: $(TEST_STAMP)
+	$(BIN)/nox --no-color --sessions sdk_oldest sdk_newest
+
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m examples.microservices.demo $(ARGS)
 
@@ -50,4 +55,4 @@ bench: $(TEST_STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo .pytest_cache .nox
