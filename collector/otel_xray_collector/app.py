@@ -18,8 +18,9 @@ from . import __version__
 from .api.groups import GroupService
 from .api.operations import XRayOperations
 from .api.sampling import SamplingService
+from .api.security import BrowserPolicy
 from .api.server import ApiServer
-from .config import CollectorConfig, format_address, parse_address
+from .config import CollectorConfig, format_address, is_loopback, parse_address
 from .console import STATIC_ROOT
 from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
@@ -96,7 +97,10 @@ class Collector:
             self._udp.start()
             tcp_host, tcp_port = parse_address(config.tcp)
             static = Path(config.static_root) if config.static_root else STATIC_ROOT
-            self._api = ApiServer(tcp_host, tcp_port, self.operations.routes, self.status, static)
+            policy = BrowserPolicy.from_names(config.allow_hosts)
+            self._api = ApiServer(
+                tcp_host, tcp_port, self.operations.routes, self.status, static, policy=policy
+            )
             self._api.start()
             if config.otlp:
                 from .ingest.otlp import OtlpReceiver
@@ -108,7 +112,26 @@ class Collector:
             self.stop()
             raise
         self._started_at = time.time()
+        self._log_exposure()
         return self
+
+    def _log_exposure(self) -> None:
+        """Say what another machine can reach when a listener was bound beyond loopback."""
+        exposed = {
+            "UDP segments": self.udp_address,
+            "HTTP (X-Ray API: every stored trace; sampling; console; OTLP/HTTP)": (
+                self.tcp_address
+            ),
+        }
+        if self.otlp_address is not None:
+            exposed["OTLP/gRPC"] = self.otlp_address
+        for what, address in exposed.items():
+            if not is_loopback(address[0]):
+                _logger.warning(
+                    "listening beyond loopback on %s: %s is reachable from other machines",
+                    format_address(address),
+                    what,
+                )
 
     def _submit_otlp(self, documents: list[dict[str, Any]]) -> list[Rejected]:
         """OTLP documents are acknowledged (the gRPC reply) only after they are committed; the

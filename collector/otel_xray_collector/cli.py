@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="OTLP/gRPC address, or 'off' (default %(default)s)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the HTTP listeners answer to besides IP addresses and localhost "
+        "(DNS-rebinding protection); repeat for several, '*' for any (behind a proxy)",
+    )
+    parser.add_argument(
         "--db",
         default=None,
         metavar="PATH",
@@ -178,6 +186,7 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         buffer_mb=args.buffer_mb,
         durable=args.durable,
         log_level=args.log_level,
+        allow_hosts=tuple(args.allow_host),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -49,6 +50,16 @@ def _port(text: str) -> int:
     return port
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def format_address(address: tuple[str, int]) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -80,6 +91,9 @@ class CollectorConfig:
     # another core; False keeps it on a thread of this process.
     receiver_process: bool = True
     log_level: str = "info"
+    #: Host names the HTTP listeners answer to besides IP literals and localhost
+    #: (``--allow-host``; ``"*"`` = any, for a proxy that checks names itself).
+    allow_hosts: tuple[str, ...] = ()
 
     def db_path(self) -> str:
         return self.db if self.db is not None else default_db_path()

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from otel_xray_collector.api.errors import ApiError
+from otel_xray_collector.api.fields import parse_timestamp
 from otel_xray_collector.api.sampling import (
     ACTIVE_WINDOW,
     QUOTA_TTL,
     TARGET_INTERVAL,
     SamplingService,
-    parse_timestamp,
     rule_name,
 )
 
@@ -369,7 +369,7 @@ def test_bad_rules_request_is_invalid_request() -> None:
     ],
 )
 def test_timestamps_are_read_leniently(value: Any, seconds: float) -> None:
-    assert parse_timestamp(value) == seconds
+    assert parse_timestamp(value, "Timestamp", millis=True) == seconds
 
 
 def test_missing_or_invalid_rules_file_fails_at_startup(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def wait_indexed(collector: Collector) -> None:
     assert collector.wait_for_datagrams(0, timeout=10)
 
 
-def post(collector: Collector, path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+def post(collector: Collector, path: str, body: bytes) -> tuple[int, Message, Any]:
     request = urllib.request.Request(
         collector.endpoint_url + path,
         data=body,
@@ -39,9 +40,9 @@ def post(collector: Collector, path: str, body: bytes) -> tuple[int, dict[str, s
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return error.code, error.headers, json.loads(error.read())
 
 
 def test_put_trace_segments_reports_rejects_and_stores_the_rest(
@@ -341,13 +342,13 @@ def test_console_files_are_served_safely(tmp_path: Path) -> None:
     config = make_config(tmp_path / "x.db", otlp=None, static_root=str(static))
     with Collector(config) as collector:
 
-        def get(path: str) -> tuple[int, dict[str, str], bytes]:
+        def get(path: str) -> tuple[int, Message, bytes]:
             url = collector.endpoint_url + path
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
-                    return response.status, dict(response.headers), response.read()
+                    return response.status, response.headers, response.read()
             except urllib.error.HTTPError as error:
-                return error.code, dict(error.headers), error.read()
+                return error.code, error.headers, error.read()
 
         status, headers, body = get("/")
         assert (status, body) == (200, b"<!doctype html><title>console</title>")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import collections
-import datetime
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..store.codec import parse_edge_key, parse_node_key
 from ..store.model import EDGE, INFERRED_NODE, NODE
 from ..store.queries import TIME_COLUMNS, TraceQueries
 from .errors import ApiError, invalid_request, throttled
+from .fields import Fields, parse_timestamp
 from .filter import compile_filter, parse_entity_selector
 from .groups import GroupService
 
@@ -30,6 +32,11 @@ TRACES_PAGE = 25
 SERVICES_PAGE = 100
 SERIES_PAGE = 100
 MAX_TRACE_DOCUMENT_BYTES = 500 * 1024
+MAX_TRACE_IDS = 1_000  # per BatchGetTraces / GetTraceGraph request
+MAX_TOKEN_CHARS = 4_096
+#: Filter and selector expressions; the filter parser has its own, tighter documented limit.
+MAX_EXPRESSION_CHARS = 1024 * 1024
+MAX_PERIOD_SECONDS = 366 * 24 * 3600
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -80,9 +87,9 @@ class XRayOperations:
     # -- ingest ------------------------------------------------------------------------------
 
     def put_trace_segments(self, body: dict[str, Any]) -> dict[str, Any]:
-        documents = body.get("TraceSegmentDocuments")
-        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
-            raise invalid_request("TraceSegmentDocuments must be a list of JSON strings")
+        documents = Fields(body).string_list(
+            "TraceSegmentDocuments", required=True, max_length=None
+        )
         try:
             rejected = self.pipeline.put_documents(documents)
         except Busy as exc:
@@ -96,18 +103,15 @@ class XRayOperations:
         return {"UnprocessedTraceSegments": unprocessed}
 
     def put_telemetry_records(self, body: dict[str, Any]) -> dict[str, Any]:
-        records = body.get("TelemetryRecords")
-        if not isinstance(records, list):
-            raise invalid_request("TelemetryRecords must be a list")
-        for record in records:
-            self.telemetry.append(
-                {
-                    "record": record,
-                    "EC2InstanceId": body.get("EC2InstanceId"),
-                    "Hostname": body.get("Hostname"),
-                    "ResourceARN": body.get("ResourceARN"),
-                }
-            )
+        fields = Fields(body)
+        records = fields.objects("TelemetryRecords", required=True)
+        sender = {
+            name: fields.string(name, max_length=2048)
+            for name in ("EC2InstanceId", "Hostname", "ResourceARN")
+        }
+        for index, record in enumerate(records):
+            fields.item("TelemetryRecords", index, record)  # an object, or a 400
+            self.telemetry.append({"record": record, **sender})
         return {}
 
     # -- reads -------------------------------------------------------------------------------
@@ -118,21 +122,20 @@ class XRayOperations:
         return self.queries
 
     def get_trace_summaries(self, body: dict[str, Any]) -> dict[str, Any]:
-        start, end = _window(body)
-        range_type = body.get("TimeRangeType") or "TraceId"
-        if range_type not in TIME_COLUMNS:
-            raise invalid_request("TimeRangeType must be TraceId, Event or Service")
-        expression = body.get("FilterExpression") or ""
-        if not isinstance(expression, str):
-            raise invalid_request("FilterExpression must be a string")
+        fields = Fields(body)
+        start, end = _window(fields)
+        range_type = fields.string("TimeRangeType", default="TraceId", choices=TIME_COLUMNS)
+        expression = fields.string("FilterExpression", max_length=MAX_EXPRESSION_CHARS) or ""
         predicate = compile_filter(expression, self.groups.resolve)
         scope = ["summaries", start, end, range_type, expression]
-        cursor = _read_token(body, scope)
+        cursor = _read_token(fields, scope)
+        if cursor is not None and not _is_cursor(cursor):
+            raise invalid_request("NextToken is invalid or belongs to a different request")
         summaries, examined, next_cursor = self._store().scan_summaries(
             start,
             end,
-            range_type,
-            tuple(cursor) if cursor else None,
+            str(range_type),
+            (float(cursor[0]), str(cursor[1])) if cursor else None,
             predicate,
             self.summary_page,
             self.summary_scan_budget,
@@ -147,8 +150,9 @@ class XRayOperations:
         return result
 
     def batch_get_traces(self, body: dict[str, Any]) -> dict[str, Any]:
-        trace_ids = _trace_ids(body)
-        offset = _read_token(body, ["traces", trace_ids]) or 0
+        fields = Fields(body)
+        trace_ids = _trace_ids(fields)
+        offset = _read_offset(fields, ["traces", trace_ids])
         page = trace_ids[offset : offset + self.traces_page]
         found = self._store().full_traces(page)
         traces = []
@@ -177,10 +181,11 @@ class XRayOperations:
         return result
 
     def get_service_graph(self, body: dict[str, Any]) -> dict[str, Any]:
-        start, end = _window(body)
+        fields = Fields(body)
+        start, end = _window(fields)
         traces = self.groups.scope(body)
         scope = ["graph", start, end, body.get("GroupName"), body.get("GroupARN")]
-        offset = _read_token(body, scope) or 0
+        offset = _read_offset(fields, scope)
         services = self._store().service_graph(start, end, traces)
         result: dict[str, Any] = {
             "StartTime": start,
@@ -193,9 +198,10 @@ class XRayOperations:
         return result
 
     def get_trace_graph(self, body: dict[str, Any]) -> dict[str, Any]:
-        trace_ids = _trace_ids(body)
+        fields = Fields(body)
+        trace_ids = _trace_ids(fields)
         scope = ["tracegraph", trace_ids]
-        offset = _read_token(body, scope) or 0
+        offset = _read_offset(fields, scope)
         services = self._store().trace_graph(trace_ids)
         result: dict[str, Any] = {"Services": services[offset : offset + self.services_page]}
         if offset + self.services_page < len(services):
@@ -203,15 +209,13 @@ class XRayOperations:
         return result
 
     def get_time_series_service_statistics(self, body: dict[str, Any]) -> dict[str, Any]:
-        start, end = _window(body)
-        period = body.get("Period", 60)
-        if period is None:
-            period = 60
-        if type(period) is not int or period < 60 or period % 60:
+        fields = Fields(body)
+        start, end = _window(fields)
+        period = fields.integer("Period", default=60, minimum=60, maximum=MAX_PERIOD_SECONDS)
+        assert period is not None
+        if period % 60:
             raise invalid_request("Period must be a multiple of 60 seconds")
-        expression = body.get("EntitySelectorExpression")
-        if expression is not None and not isinstance(expression, str):
-            raise invalid_request("EntitySelectorExpression must be a string")
+        expression = fields.string("EntitySelectorExpression", max_length=MAX_EXPRESSION_CHARS)
         selector = parse_entity_selector(expression)
         traces = self.groups.scope(body)
 
@@ -248,7 +252,7 @@ class XRayOperations:
             body.get("GroupName"),
             body.get("GroupARN"),
         ]
-        offset = _read_token(body, scope) or 0
+        offset = _read_offset(fields, scope)
         result: dict[str, Any] = {
             "TimeSeriesServiceStatistics": items[offset : offset + self.series_page],
             "ContainsOldGroupVersions": False,
@@ -261,69 +265,69 @@ class XRayOperations:
 # -- request helpers -----------------------------------------------------------------------
 
 
-def parse_timestamp(value: Any, name: str) -> float:
-    """Epoch seconds from a number, a numeric string or ISO-8601 (what clients may send)."""
-    if isinstance(value, bool):
-        raise invalid_request(f"{name} must be a timestamp")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise invalid_request(f"{name} is not a valid timestamp: {value!r}") from exc
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.UTC)
-        return parsed.timestamp()
-    raise invalid_request(f"{name} is required")
-
-
-def _window(body: dict[str, Any]) -> tuple[float, float]:
-    start = parse_timestamp(body.get("StartTime"), "StartTime")
-    end = parse_timestamp(body.get("EndTime"), "EndTime")
+def _window(fields: Fields) -> tuple[float, float]:
+    start = fields.timestamp("StartTime")
+    end = fields.timestamp("EndTime")
     if end <= start:
         raise invalid_request("EndTime must be after StartTime")
     return start, end
 
 
-def _trace_ids(body: dict[str, Any]) -> list[str]:
-    trace_ids = body.get("TraceIds")
-    if not isinstance(trace_ids, list) or not all(isinstance(t, str) for t in trace_ids):
-        raise invalid_request("TraceIds must be a list of trace ids")
-    for trace_id in trace_ids:
-        if not 1 <= len(trace_id) <= 35:
-            raise invalid_request(f"invalid trace id {trace_id!r}")
+def _trace_ids(fields: Fields) -> list[str]:
+    trace_ids = fields.string_list(
+        "TraceIds", required=True, max_items=MAX_TRACE_IDS, min_length=1, max_length=35
+    )
     return list(dict.fromkeys(trace_ids))
 
 
-def _scope_hash(scope: list[Any]) -> str:
-    return hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:16]
+#: Tokens are signed with a key of this process: a page position cannot be forged (a token
+#: from before a restart is refused as X-Ray refuses an expired one).
+_TOKEN_KEY = secrets.token_bytes(32)
+
+
+def _signature(scope: list[Any], position: Any) -> str:
+    message = json.dumps([scope, position], sort_keys=True).encode()
+    return hmac.new(_TOKEN_KEY, message, hashlib.sha256).hexdigest()[:32]
 
 
 def _make_token(scope: list[Any], position: Any) -> str:
-    raw = json.dumps({"h": _scope_hash(scope), "p": position}).encode()
+    raw = json.dumps({"s": _signature(scope, position), "p": position}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _read_token(body: dict[str, Any], scope: list[Any]) -> Any:
-    token = body.get("NextToken")
-    if token is None or token == "":
+def _read_token(fields: Fields, scope: list[Any]) -> Any:
+    """The position a NextToken carries; None without a token; 400 for any token this process
+    did not issue for this very request."""
+    token = fields.string("NextToken", max_length=MAX_TOKEN_CHARS)
+    if not token:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data["h"] != _scope_hash(scope):
-            raise ValueError("token belongs to another request")
         position = data["p"]
-        if isinstance(position, int) and position < 0:
-            raise ValueError("negative offset")
+        if not hmac.compare_digest(str(data["s"]), _signature(scope, position)):
+            raise ValueError("token belongs to another request")
         return position
     except (ValueError, KeyError, TypeError) as exc:
         raise invalid_request("NextToken is invalid or belongs to a different request") from exc
+
+
+def _read_offset(fields: Fields, scope: list[Any]) -> int:
+    position = _read_token(fields, scope)
+    if position is None:
+        return 0
+    if type(position) is not int or position < 0:
+        raise invalid_request("NextToken is invalid or belongs to a different request")
+    return position
+
+
+def _is_cursor(position: Any) -> bool:
+    return (
+        isinstance(position, list)
+        and len(position) == 2
+        and isinstance(position[0], (int, float))
+        and isinstance(position[1], str)
+    )
 
 
 __all__ = ["XRayOperations", "ApiError", "parse_timestamp"]

@@ -9,7 +9,6 @@ local and remote sampling.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, LocalRules, load_
 
 from ..store.resources import ResourceStore, StoredRule
 from .errors import ApiError, invalid_request
+from .fields import MAX_INTEGER, parse_timestamp
 from .rule_requests import (
     DEFAULT_RULE_NAME,
     MAX_RULE_NAME,
@@ -507,7 +507,7 @@ def _statistics_document(doc: Any, index: int) -> dict[str, Any]:
     parsed = {
         "RuleName": name,
         "ClientID": client,
-        "Timestamp": parse_timestamp(doc["Timestamp"], f"{where}.Timestamp"),
+        "Timestamp": parse_timestamp(doc["Timestamp"], f"{where}.Timestamp", millis=True),
     }
     for counter in ("RequestCount", "SampledCount", "BorrowCount"):
         if counter not in doc:
@@ -530,35 +530,9 @@ def _boost_documents(body: Mapping[str, Any]) -> None:
 def _count(value: Any, where: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid_request(f"{where} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INTEGER:
+        raise invalid_request(f"{where} must be a non-negative integer up to {MAX_INTEGER}")
     return int(value)
-
-
-def parse_timestamp(value: Any, where: str = "Timestamp") -> float:
-    """Epoch seconds from what SDKs send: a number (seconds, or milliseconds from Java's mapper),
-    a numeric string, or ISO-8601 text."""
-    seconds: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = _iso_seconds(value)
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        raise invalid_request(f"{where} must be epoch seconds or an ISO-8601 time")
-    return seconds / 1000.0 if seconds > 1e11 else seconds
-
-
-def _iso_seconds(text: str) -> float | None:
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
 
 
 __all__ = [
@@ -566,6 +540,5 @@ __all__ = [
     "CentralRule",
     "SamplingService",
     "centralized_rules",
-    "parse_timestamp",
     "rule_name",
 ]

@@ -1,221 +1,178 @@
-"""The one HTTP listener: X-Ray REST operations, sampling, /status, /health and the console.
+"""HTTP listeners on waitress: the API/console port and the OTLP/HTTP port.
 
-stdlib ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive: the API is small JSON over loopback,
-where a thread per connection is plenty and no extra dependency is needed.
+waitress (Pylons) frames HTTP in production for WSGI apps: one event loop thread reads and
+buffers requests for any number of connections and hands complete ones to a fixed pool of
+worker threads, so a slow client holds a socket, never a worker. It enforces what the hand-made
+``http.server`` framing got wrong: ``Content-Length`` must be digits (a negative or garbage one
+is 400, never "read to EOF"), chunk sizes must be hex and chunks terminated (400), the body
+limit applies to chunked bodies too and is checked as bytes arrive (413), headers are capped
+(431). Around it this module adds the bounds waitress leaves to its user:
+
+- a deadline for a whole request (headers and body) besides waitress's idle timeout, so a
+  slowloris that drips a byte a second is cut off;
+- security headers on the answers waitress writes itself (400/413/431), and 400 instead of
+  waitress's 501 for an unknown ``Transfer-Encoding``: every answer to client input is a 4xx.
+
+See docs/decisions.md for the measured choice against the other servers.
 """
 
 from __future__ import annotations
 
 import logging
-import mimetypes
-import socket
 import threading
-import uuid
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-from ..ingest.validate import dumps, loads
-from .errors import ApiError, invalid_request
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+
+from .security import SECURITY_HEADERS, BrowserPolicy
+from .web import HttpApp, RawRoute, Route
 
 _logger = logging.getLogger("otel_xray_collector.api")
 
+#: Request bodies of the API port (X-Ray's own PutTraceSegments limit is far below).
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+#: Seconds a client may take to send one whole request (headers and body).
+REQUEST_TIMEOUT = 30.0
+#: Seconds a keep-alive connection may sit idle between requests.
+IDLE_TIMEOUT = 60.0
+#: Open connections per listener; beyond it new ones wait in the listen backlog.
+CONNECTION_LIMIT = 256
+BACKLOG = 1024
+#: Worker threads per listener: requests in progress at once (SQLite reads, ingest commits).
+WORKER_THREADS = 8
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
+class _Parser(HTTPRequestParser):  # type: ignore[misc]
+    """Remembers when the first byte of the request arrived (for the request deadline)."""
+
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        self.started = time.time()
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+class _ErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's own error answers, with the security headers and never a 5xx."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        if error.code >= 500:  # 501: a Transfer-Encoding other than chunked, the client's doing
+            error.code, error.reason = 400, "Bad Request"
+        self.response_headers.extend(SECURITY_HEADERS)
+        super().execute()
 
 
-class ApiServer:
-    """Serves ``routes`` (POST path -> handler(body) -> response dict) and the static console."""
+class _Channel(HTTPChannel):  # type: ignore[misc]
+    parser_class = _Parser
+    error_task_class = _ErrorTask
+
+
+class _Server(TcpWSGIServer):  # type: ignore[misc]
+    channel_class = _Channel
+    request_timeout = REQUEST_TIMEOUT
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # idle connections
+        cutoff = now - self.request_timeout
+        for channel in list(self.active_channels.values()):
+            request = channel.request
+            if request is not None and not channel.requests and request.started < cutoff:
+                _logger.info(
+                    "closing a connection that took over %ss to send a request",
+                    self.request_timeout,
+                )
+                channel.will_close = True
+
+
+def _listen(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class HttpListener:
+    """One waitress server on its own event-loop thread, for ``start()`` / ``stop()``."""
 
     def __init__(
         self,
         host: str,
         port: int,
-        routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]],
-        status: Callable[[], dict[str, Any]],
-        static_root: Path | None,
+        app: Callable[..., Any],
+        *,
+        name: str,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        request_timeout: float = REQUEST_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        threads: int = WORKER_THREADS,
+        connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
-        handler = _make_handler(routes, status, static_root)
-        server_class = _Server6 if ":" in host else _Server
-        self._server = server_class((host, port), handler)
-        self.address: tuple[str, int] = self._server.server_address[:2]  # type: ignore[assignment]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="otel-xray-http",
-            daemon=True,
+        adj = Adjustments(
+            listen=_listen(host, port),
+            threads=threads,
+            connection_limit=connection_limit,
+            backlog=BACKLOG,
+            channel_timeout=idle_timeout,
+            cleanup_interval=max(1, int(min(request_timeout, idle_timeout) / 4)),
+            max_request_body_size=max_body_bytes,
+            max_request_header_size=MAX_HEADER_BYTES,
+            ident="otel-xray-collector",
+            expose_tracebacks=False,
+            asyncore_use_poll=True,
         )
+        self._map: dict[int, Any] = {}
+        self._dispatcher = ThreadedTaskDispatcher()
+        self._dispatcher.set_thread_count(threads)
+        self._server = _Server(app, self._map, dispatcher=self._dispatcher, adj=adj)
+        self._server.request_timeout = request_timeout
+        self.name = name
+        self.address: tuple[str, int] = (host, int(self._server.effective_port))
+        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
+        """Close the listener and every connection, then let the workers finish their task."""
 
-
-def _make_handler(
-    routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]],
-    status: Callable[[], dict[str, Any]],
-    static_root: Path | None,
-) -> type[BaseHTTPRequestHandler]:
-    root = static_root.resolve() if static_root is not None else None
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "otel-xray-collector"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes; without NODELAY, Nagle + delayed ACK
-            # add ~40 ms to every keep-alive response.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-            _logger.debug("%s - " + format, self.address_string(), *args)
-
-        # -- POST: the API ------------------------------------------------------------------
-
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
-            path = self.path.split("?", 1)[0]
-            try:
-                body = self._read_json()
-                handler = routes.get(path)
-                if handler is None:
-                    raise ApiError(404, "UnknownOperationException", f"no operation at {path}")
-                self._send_json(200, handler(body))
-            except ApiError as exc:
-                self._send_error(exc)
-            except Exception:
-                _logger.exception("internal error answering %s", path)
-                self._send_error(ApiError(500, "InternalFailure", "internal error"))
-
-        def _read_json(self) -> dict[str, Any]:
-            length_header = self.headers.get("Content-Length")
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                raw = self._read_chunked()
-            else:
+        def close_all() -> None:
+            for dispatcher in list(self._map.values()):
                 try:
-                    length = int(length_header or 0)
-                except ValueError as exc:
-                    self.close_connection = True
-                    raise invalid_request("bad Content-Length") from exc
-                if length > MAX_BODY_BYTES:
-                    self.close_connection = True
-                    raise ApiError(413, "InvalidRequestException", "request body too large")
-                raw = self.rfile.read(length) if length else b""
-            if not raw.strip():
-                return {}
-            try:
-                body = loads(raw)
-            except ValueError as exc:
-                raise invalid_request(f"request body is not JSON: {exc}") from exc
-            if not isinstance(body, dict):
-                raise invalid_request("request body must be a JSON object")
-            return body
+                    dispatcher.close()
+                except OSError:
+                    pass
 
-        def _read_chunked(self) -> bytes:
-            parts: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(parts)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    self.close_connection = True
-                    raise ApiError(413, "InvalidRequestException", "request body too large")
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-
-        def _send_json(self, code: int, payload: Any, extra: dict[str, str] | None = None) -> None:
-            data = dumps(payload)
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            self.send_header("Cache-Control", "no-store")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send_error(self, exc: ApiError) -> None:
-            self._send_json(exc.status, exc.body(), {"x-amzn-ErrorType": exc.error_type})
-
-        # -- GET: status, health, console ---------------------------------------------------
-
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
-            path = self.path.split("?", 1)[0]
-            try:
-                if path == "/health":
-                    self._send_json(200, {"status": "ok"})
-                elif path == "/status":
-                    self._send_json(200, status())
-                else:
-                    self._send_static(path)
-            except Exception:
-                _logger.exception("internal error answering GET %s", path)
-                self._send_error(ApiError(500, "InternalFailure", "internal error"))
-
-        def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
-            self.do_GET()
-
-        def _send_static(self, path: str) -> None:
-            target = _static_file(root, path)
-            if target is None:
-                self._send_error(ApiError(404, "ResourceNotFoundException", f"{path} not found"))
-                return
-            data = target.read_bytes()
-            content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-            if content_type.startswith("text/") or content_type in (
-                "application/javascript",
-                "application/json",
-                "image/svg+xml",
-            ):
-                content_type += "; charset=utf-8"
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            # index.html must pick up new asset names at once; assets may be cached briefly.
-            cache = "no-cache" if target.name == "index.html" else "public, max-age=300"
-            self.send_header("Cache-Control", cache)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-    return Handler
+        if self._thread.is_alive():
+            self._server.trigger.pull_trigger(close_all)
+            self._thread.join(timeout=5.0)
+        else:
+            close_all()
+        self._dispatcher.shutdown(timeout=5)
 
 
-def _static_file(root: Path | None, path: str) -> Path | None:
-    """Resolve a URL path under ``root``; anything escaping it (``..``, links) is not found."""
-    if root is None:
-        return None
-    relative = unquote(path).lstrip("/") or "index.html"
-    if "\x00" in relative:
-        return None
-    candidate = (root / relative).resolve()
-    try:
-        candidate.relative_to(root)
-    except ValueError:
-        return None
-    if candidate.is_dir():
-        candidate = candidate / "index.html"
-    return candidate if candidate.is_file() else None
+class ApiServer(HttpListener):
+    """The API port: ``routes`` (POST path -> handler(body) -> response dict), ``raw_routes``
+    (OTLP/HTTP), ``/status``, ``/health`` and the static console, behind the browser policy."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: Mapping[str, Route],
+        status: Callable[[], dict[str, Any]] | None,
+        static_root: Path | None,
+        *,
+        policy: BrowserPolicy | None = None,
+        raw_routes: Mapping[str, RawRoute] | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        name: str = "otel-xray-http",
+    ) -> None:
+        self.app = HttpApp(routes, status, static_root, policy or BrowserPolicy(), raw_routes)
+        super().__init__(host, port, self.app, name=name, max_body_bytes=max_body_bytes)
 
 
-__all__ = ["ApiServer"]
+__all__ = ["ApiServer", "HttpListener", "MAX_BODY_BYTES", "REQUEST_TIMEOUT"]
