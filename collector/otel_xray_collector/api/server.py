@@ -30,6 +30,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.utilities import RequestEntityTooLarge
 
 from .security import SECURITY_HEADERS, BrowserPolicy
 from .web import HttpApp, RawRoute, Route
@@ -51,11 +52,29 @@ WORKER_THREADS = 8
 
 
 class _Parser(HTTPRequestParser):  # type: ignore[misc]
-    """Remembers when the first byte of the request arrived (for the request deadline)."""
+    """Remembers when the first byte of the request arrived (for the request deadline), and
+    answers 413 as soon as a chunk *announces* more than the body limit (waitress waits for
+    the bytes to arrive)."""
 
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.time()
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        receiver = self.body_rcv
+        if (
+            not self.completed
+            and self.chunked
+            and receiver is not None
+            and self.body_bytes_received + getattr(receiver, "chunk_remainder", 0)
+            > self.adj.max_request_body_size
+        ):
+            self.error = RequestEntityTooLarge(
+                f"exceeds max_body of {self.adj.max_request_body_size}"
+            )
+            self.completed = True
+        return consumed
 
 
 class _ErrorTask(ErrorTask):  # type: ignore[misc]
