@@ -46,7 +46,7 @@ def _iso_seconds(text: str) -> float | None:
     try:
         moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.UTC)
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
         return moment.timestamp()
     except (ValueError, OverflowError):
         return None
@@ -112,7 +112,7 @@ class Fields:
             raise invalid_request(
                 f"{self.name(field)} must be an integer from {minimum} to {maximum}"
             )
-        return value
+        return int(value)
 
     def timestamp(self, field: str, *, millis: bool = False) -> float:
         """A required time (see :func:`parse_timestamp`)."""

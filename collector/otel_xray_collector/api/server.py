@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from waitress.adjustments import Adjustments
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
-from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher
-from waitress.utilities import RequestEntityTooLarge
+from waitress.adjustments import Adjustments  # type: ignore[import-untyped]
+from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
+from waitress.parser import HTTPRequestParser  # type: ignore[import-untyped]
+from waitress.server import TcpWSGIServer  # type: ignore[import-untyped]
+from waitress.task import ErrorTask, ThreadedTaskDispatcher  # type: ignore[import-untyped]
+from waitress.utilities import RequestEntityTooLarge  # type: ignore[import-untyped]
 
 from .security import SECURITY_HEADERS, BrowserPolicy
 from .web import HttpApp, RawRoute, Route
@@ -64,7 +64,7 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
         consumed: int = super().received(data)
         receiver = self.body_rcv
         if (
-            not self.completed
+            not self.completed  # type: ignore[has-type]
             and self.chunked
             and receiver is not None
             and self.body_bytes_received + getattr(receiver, "chunk_remainder", 0)

@@ -49,6 +49,16 @@ class ConsolePage:
         self.out_dir = out_dir
         self.errors: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # The collector's Content-Security-Policy: any violation is logged by Chromium as a
+        # console error and fails the test like a JavaScript error.
+        page.on(
+            "console",
+            lambda message: (
+                self.errors.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
 
     def open(self, route: str = "") -> Page:
         self.page.goto(f"{self.base_url}/{route}")
