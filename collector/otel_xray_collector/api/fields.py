@@ -46,7 +46,7 @@ def _iso_seconds(text: str) -> float | None:
     try:
         moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
+            moment = moment.replace(tzinfo=datetime.UTC)
         return moment.timestamp()
     except (ValueError, OverflowError):
         return None
