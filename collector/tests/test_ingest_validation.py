@@ -10,6 +10,7 @@ from otel_xray_collector.ingest.validate import (
     BAD_FIELD,
     BAD_HEADER,
     BAD_JSON,
+    EMPTY,
     MISSING_FIELD,
     NO_BODY,
     OVERSIZE,
@@ -99,6 +100,7 @@ def test_header_is_parsed_as_json_whatever_the_spacing(header: bytes) -> None:
 @pytest.mark.parametrize(
     "datagram, reason",
     [
+        (b"", EMPTY),
         (b"garbage without newline", NO_BODY),
         (b'{"format":"json","version":1}\n', NO_BODY),
         (b'{"format":"json","version":1}\n  \n', NO_BODY),

@@ -83,7 +83,8 @@ class BatchReader:
             self._msgs[i].msg_hdr.msg_iovlen = 1
 
     def read(self) -> list[bytes]:
-        """Up to ``BATCH`` datagrams now waiting (empty datagrams skipped); [] when none."""
+        """Up to ``BATCH`` datagrams now waiting (empty ones included: every datagram is
+        counted, and an empty one as a rejection); [] when none."""
         count = self._recvmmsg(self._fd, self._msgs, BATCH, MSG_DONTWAIT, None)
         if count < 0:
             err = ctypes.get_errno()
@@ -93,9 +94,7 @@ class BatchReader:
         view = self._view
         msgs = self._msgs
         return [
-            bytes(view[i * MAX_DATAGRAM : i * MAX_DATAGRAM + msgs[i].msg_len])
-            for i in range(count)
-            if msgs[i].msg_len
+            bytes(view[i * MAX_DATAGRAM : i * MAX_DATAGRAM + msgs[i].msg_len]) for i in range(count)
         ]
 
 
@@ -112,8 +111,7 @@ class _RecvLoop:
                 data = self._sock.recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 break
-            if data:
-                batch.append(data)
+            batch.append(data)  # b"" is an empty datagram: counted like any other
         return batch
 
 

@@ -53,6 +53,7 @@ COMPACT_HEADER = b'{"format":"json","version":1}\n'
 _SPACED_HEADER = b'{"format": "json", "version": 1}\n'
 
 # Reject reasons double as counter names in /status; ErrorCode is what PutTraceSegments answers.
+EMPTY = "empty"
 NO_BODY = "missing_header_or_body"
 BAD_HEADER = "invalid_header"
 BAD_JSON = "invalid_json"
@@ -98,6 +99,8 @@ def split_datagram(data: bytes) -> bytes | Rejected:
     """
     if data.startswith(COMPACT_HEADER):
         body = data[len(COMPACT_HEADER) :]
+    elif not data:
+        return Rejected(EMPTY, "empty datagram (0 bytes)")
     elif data.startswith(_SPACED_HEADER):
         body = data[len(_SPACED_HEADER) :]
     else:
