@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .api.groups import GroupService
@@ -31,6 +31,9 @@ from .store.queries import TraceQueries
 from .store.resources import ResourceStore
 from .store.store import SegmentStore
 
+if TYPE_CHECKING:
+    from .forward.xray import Forwarder
+
 _logger = logging.getLogger("otel_xray_collector")
 
 
@@ -40,7 +43,7 @@ class Collector:
         self._started_at: float | None = None
         self._db: Database | None = None
         self._store: SegmentStore | None = None
-        self._forwarder: Any = None
+        self._forwarder: Forwarder | None = None
         self._otlp: Any = None
         self._udp: UdpReceiver | UdpReceiverProcess | None = None
         self._api: ApiServer | None = None
@@ -61,7 +64,7 @@ class Collector:
                 queries = TraceQueries(self._db)
                 resources = ResourceStore(self._db)
             if config.forward_endpoint:
-                from .forward.xray import Forwarder
+                from .forward.xray import Forwarder  # botocore: imported only when forwarding
 
                 endpoint = None if config.forward_endpoint == "aws" else config.forward_endpoint
                 self._forwarder = Forwarder(
@@ -70,6 +73,7 @@ class Collector:
                     protocol=config.forward_protocol,
                     telemetry_interval=config.telemetry_interval,
                     telemetry_identity=config.telemetry_identity(),
+                    local_counts=self._local_counts,
                 )
                 self._forwarder.start()
             self.pipeline = IngestPipeline(
@@ -207,12 +211,18 @@ class Collector:
         assert self.pipeline is not None
         return self.pipeline.wait_processed(count, timeout)
 
-    def flush_forwarder(self, timeout: float = 10.0) -> bool:
-        """Send what the forwarder holds now and wait for the answers (True when done, or when
-        not forwarding): its counters are final for everything offered so far."""
-        if self._forwarder is None:
-            return True
-        return bool(self._forwarder.flush(timeout))
+    def _local_counts(self) -> dict[str, int]:
+        """Datagrams refused or dropped before forwarding, for PutTelemetryRecords."""
+        if self.pipeline is None:
+            return {}
+        counters = self.pipeline.counters()
+        return {"rejected": counters["rejected_total"], "spillover": counters["spillover"]}
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        """The forwarder to AWS X-Ray (``flush()``, ``counters()``...), None when not
+        forwarding or stopped."""
+        return self._forwarder
 
     def status(self) -> dict[str, Any]:
         """Counters of every component (the ``GET /status`` body)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
+from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -29,6 +33,7 @@ from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
 
 from .conftest import make_config
+from .test_end_to_end import SDK_APP
 
 REGION = "us-west-2"
 FAR_FUTURE = 3600.0  # an interval that never fires by itself in a test
@@ -121,9 +126,11 @@ def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
             ):
                 pass
         provider.shutdown()
-        assert collector.wait_for_datagrams(2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b'{"format":"json","version":1}\n{not json', collector.udp_address)
+        assert collector.wait_for_datagrams(3)
         server.wait_for(lambda r: sum(len(o.spans) for o in r.otlp) >= 2)
-        assert collector.flush_forwarder()
+        assert collector.forwarder is not None and collector.forwarder.flush()
         status = collector.status()["forwarder"]
     finally:
         collector.stop()  # the final PutTelemetryRecords goes out here
@@ -153,7 +160,86 @@ def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
     (telemetry,) = server.recorded.telemetry
     assert telemetry["ResourceARN"] == "arn:aws:ec2:us-west-2:123456789012:instance/i-0abc"
     record = telemetry["TelemetryRecords"][0]
-    assert (record["SegmentsReceivedCount"], record["SegmentsSentCount"]) == (2, 2)
+    # as the daemon counts: every datagram received, the bad one also rejected
+    assert (record["SegmentsReceivedCount"], record["SegmentsSentCount"]) == (3, 2)
+    assert record["SegmentsRejectedCount"] == 1
+
+
+def test_aws_xray_sdk_segments_reach_otlp_through_auto(
+    servers: list[SigV4XRay], tmp_path: Path
+) -> None:
+    """The real aws-xray-sdk (streaming subsegments separately, embedding others, a second
+    service joined by the trace header) -> UDP -> collector in ``auto`` mode, told
+    CloudWatchLogs -> OTLP spans with the right tree, services, statuses and attributes."""
+    server = _server(servers, destinations=["CloudWatchLogs"])
+    config = make_config(
+        Path(":memory:"),
+        otlp=None,
+        forward_endpoint=server.url,
+        forward_protocol="auto",
+        region=REGION,
+    )
+    collector = Collector(config).start()
+    try:
+        forwarder = collector.forwarder
+        assert forwarder is not None and forwarder.wait_for_destination_checks(1)
+        assert forwarder.active_protocol == "otlp"
+        run = subprocess.run(
+            [sys.executable, str(SDK_APP), format_address(collector.udp_address)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        ids = json.loads(run.stdout)
+        assert collector.wait_for_datagrams(ids["datagrams"])
+        server.wait_for(lambda r: sum(len(o.spans) for o in r.otlp) >= 9)
+        assert forwarder.flush()
+        counters = forwarder.counters()
+    finally:
+        collector.stop()
+
+    assert server.recorded.segments == [] and server.recorded.bad_signatures == 0
+    spans = {span.span_id.hex(): span for span in server.spans()}
+    assert len(spans) == 9
+    assert {span.trace_id for span in spans.values()} == {
+        bytes.fromhex(ids["trace_id"][2:10] + ids["trace_id"][11:])
+    }
+    services = {}
+    for received in server.recorded.otlp:
+        for group in received.request.resource_spans:
+            resource = {kv.key: kv.value.string_value for kv in group.resource.attributes}
+            for scope in group.scope_spans:
+                services.update({span.span_id.hex(): resource for span in scope.spans})
+    root, inventory = spans[ids["root"]], spans[ids["inventory"]]
+    assert services[ids["root"]]["service.name"] == "checkout"
+    assert services[ids["root"]]["telemetry.sdk.language"] == "python"
+    assert services[ids["inventory"]]["service.name"] == "inventory"
+    for child in ("payments", "database", "inventory_call", "charge"):
+        assert spans[ids[child]].parent_span_id.hex() == ids["root"]
+        assert services[ids[child]]["service.name"] == "checkout", child
+    assert inventory.parent_span_id.hex() == ids["inventory_call"]
+
+    ERROR, UNSET = trace_pb2.Status.STATUS_CODE_ERROR, trace_pb2.Status.STATUS_CODE_UNSET  # noqa: N806
+    assert root.kind == trace_pb2.Span.SPAN_KIND_SERVER and root.status.code == ERROR  # 502
+    assert inventory.status.code == UNSET  # a server answering 404 did nothing wrong
+    assert spans[ids["inventory_call"]].status.code == ERROR  # the caller's 404
+    assert spans[ids["inventory_call"]].kind == trace_pb2.Span.SPAN_KIND_CLIENT
+    root_attrs = {kv.key: kv.value for kv in root.attributes}
+    assert root_attrs["http.request.method"].string_value == "POST"
+    assert root_attrs["client.address"].string_value == "127.0.0.1"
+    assert root_attrs["enduser.id"].string_value == "alice"
+    assert root_attrs["tier"].string_value == "gold"
+    database = {kv.key: kv.value.string_value for kv in spans[ids["database"]].attributes}
+    assert database["db.connection_string"] == "postgresql://db.example:5432"
+    assert (database["db.namespace"], database["db.system"]) == ("orders", "PostgreSQL")
+    (event,) = spans[ids["charge"]].events
+    event_attrs = {kv.key: kv.value.string_value for kv in event.attributes}
+    assert (event_attrs["exception.type"], event_attrs["exception.message"]) == (
+        "ValueError",
+        "card declined",
+    )
+    assert counters["sent"] == ids["datagrams"] and counters["otlp_unknown_service"] == 0
 
 
 def test_429_and_503_are_retried_honouring_retry_after(
@@ -279,6 +365,55 @@ def test_oversized_spans_are_trimmed_and_hopeless_ones_counted(
     (span,) = server.spans()
     assert span.name == "svc-1"
     assert {kv.key for kv in span.attributes} == {"a", "aws.xray.annotations"}
+
+
+def _services(server: SigV4XRay) -> dict[str, str]:
+    """Span name -> the service.name of the resource it was sent under."""
+    out = {}
+    for received in server.recorded.otlp:
+        for group in received.request.resource_spans:
+            service = next(
+                kv.value.string_value
+                for kv in group.resource.attributes
+                if kv.key == "service.name"
+            )
+            for scope in group.scope_spans:
+                out.update({span.name: service for span in scope.spans})
+    return out
+
+
+def test_a_subsegment_sent_before_its_segment_waits_and_goes_under_its_service(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers)
+    # one document per batch, so the subsegment is sent (and held) before its segment arrives
+    forwarder = _forwarder(forwarders, server, otlp_batch_documents=1)
+    segment = json.loads(_document(1, name="checkout"))
+    child = dict(segment, name="db", id="00000000000000c1", parent_id=segment["id"])
+    child["type"] = "subsegment"
+    forwarder.offer(json.dumps(child))
+    forwarder.offer(json.dumps(dict(segment, subsegments=[])))
+    server.wait_for(lambda r: sum(len(o.spans) for o in r.otlp) >= 2)
+    assert forwarder.flush()
+    assert _services(server) == {"checkout": "checkout", "db": "checkout"}
+    counters = forwarder.counters()
+    assert (counters["otlp_unknown_service"], counters["otlp_documents_waiting"]) == (0, 0)
+    assert counters["sent"] == 2
+
+
+def test_a_subsegment_whose_segment_never_comes_is_sent_as_unknown_service(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers)
+    forwarder = _forwarder(forwarders, server, otlp_batch_documents=1, otlp_subsegment_hold=0.05)
+    orphan = json.loads(_document(2, name="cache"))
+    orphan.update(type="subsegment", parent_id="00000000000000ff")
+    forwarder.offer(json.dumps(orphan))
+    # no flush: the forwarder's own clock gives up on the segment
+    server.wait_for(lambda r: len(r.otlp) == 1)
+    assert _services(server) == {"cache": "unknown_service"}
+    assert forwarder.flush()
+    assert forwarder.counters()["otlp_unknown_service"] == 1
 
 
 def test_auto_follows_get_trace_segment_destination_and_keeps_the_last_answer(

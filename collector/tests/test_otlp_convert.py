@@ -117,7 +117,7 @@ def _round_trip(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
     documents = [doc for span in spans for doc in span_to_documents(span)]
     converted = [convert_document(json.loads(json.dumps(doc))) for doc in documents]
-    resolve_services(converted, ServiceDirectory())
+    assert resolve_services(converted, ServiceDirectory()) == []
     requests = list(
         build_requests(
             (index, item.resource, span)

@@ -341,7 +341,7 @@ def _sql_attributes(sql: Any, attrs: dict[str, Any]) -> None:
         location, _, database = url.rpartition("/")
         if database:
             attrs["db.namespace"] = database
-        if isinstance(sql.get("connection_string"), str):
+        if isinstance(sql.get("connection_string"), str) or "://" in location:
             attrs["db.connection_string"] = location
         elif location:
             host, colon, port = location.rpartition(":")
@@ -530,10 +530,10 @@ class ServiceDirectory:
         return self._services.get(span_id)
 
 
-def resolve_services(converted: list[Converted], directory: ServiceDirectory) -> None:
-    """Give every independent subsegment the resource of its segment (found through the chain
-    of parent ids, in this batch or the directory); ``service.name`` is ``unknown_service``
-    when the segment is nowhere to be found."""
+def resolve_services(converted: list[Converted], directory: ServiceDirectory) -> list[Converted]:
+    """Give every independent subsegment the resource of its segment, found through the chain
+    of parent ids in this batch or the directory. Returns the subsegments whose segment is
+    nowhere yet (the caller may wait for it, or give up with ``unknown_service``)."""
     parents: dict[str, str] = {}
     for item in converted:
         parents.update(item.parents)
@@ -541,6 +541,7 @@ def resolve_services(converted: list[Converted], directory: ServiceDirectory) ->
             directory.remember(item.segment_id, item.resource)
             for span_id, _ in item.parents:
                 directory.remember(span_id, item.resource)
+    unresolved = []
     for item in converted:
         if item.segment_id is not None or "service.name" in item.resource:
             continue
@@ -553,15 +554,22 @@ def resolve_services(converted: list[Converted], directory: ServiceDirectory) ->
             if found is not None:
                 break
             cursor = parents.get(cursor)
-        if found is not None:
-            merged = dict(found)
-            merged.update(item.resource)
-            merged["service.name"] = found.get("service.name", UNKNOWN_SERVICE)
-            item.resource = merged
-            for span_id, _ in item.parents:
-                directory.remember(span_id, merged)
-        else:
-            item.resource["service.name"] = UNKNOWN_SERVICE
+        if found is None:
+            unresolved.append(item)
+            continue
+        merged = dict(found)
+        merged.update(item.resource)
+        merged["service.name"] = found.get("service.name", UNKNOWN_SERVICE)
+        item.resource = merged
+        for span_id, _ in item.parents:
+            directory.remember(span_id, merged)
+    return unresolved
+
+
+def give_up_service(item: Converted) -> None:
+    """The segment of this subsegment never came: ``unknown_service``, the OTel default, rather
+    than the subsegment's own name (that would invent a service named after a database)."""
+    item.resource["service.name"] = UNKNOWN_SERVICE
 
 
 def trim_span(span: trace_pb2.Span, limit: int = MAX_SPAN_BYTES) -> bool:

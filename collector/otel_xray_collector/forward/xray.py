@@ -37,6 +37,7 @@ from otel_xray_collector.forward.otlp_convert import (
     ServiceDirectory,
     build_requests,
     convert_document,
+    give_up_service,
     is_in_progress,
     resolve_services,
     trim_span,
@@ -82,6 +83,7 @@ COUNTER_NAMES = (
     "otlp_spans_too_large",  # spans that still did not fit: not sent (also in rejected)
     "otlp_documents_in_progress",  # unfinished segments: not sent, the complete one follows
     "otlp_documents_invalid",  # documents that cannot become spans (also in rejected)
+    "otlp_unknown_service",  # subsegments whose segment never came: sent as unknown_service
     # auto: GetTraceSegmentDestination
     "destination_checks",
     "destination_errors",
@@ -136,9 +138,13 @@ class Forwarder:
     Options (keyword): ``protocol`` (``segments`` | ``otlp`` | ``auto``),
     ``destination_interval`` (s between GetTraceSegmentDestination calls for ``auto``),
     ``telemetry_interval`` (s between PutTelemetryRecords; None = off), ``telemetry_identity``
-    (``EC2InstanceId``/``Hostname``/``ResourceARN``), ``otlp_batch_documents`` (documents taken
+    (``EC2InstanceId``/``Hostname``/``ResourceARN``), ``local_counts`` (the collector's own
+    ``rejected`` and ``spillover`` totals, which telemetry adds as the daemon counts them),
+    ``otlp_batch_documents`` (documents taken
     per OTLP batch), ``otlp_max_spans`` / ``otlp_max_request_bytes`` / ``otlp_max_span_bytes``
-    (X-Ray's limits by default), ``batch_size`` (≤ 50), ``flush_interval`` (s, 1.0 like the
+    (X-Ray's limits by default), ``otlp_subsegment_hold`` (s an independent subsegment waits for
+    its segment, which names its service) and ``otlp_max_waiting`` (documents waiting so at
+    most), ``batch_size`` (≤ 50), ``flush_interval`` (s, 1.0 like the
     daemon),
     ``max_buffered_documents``, ``max_buffered_bytes``, ``concurrency`` (sender threads),
     ``max_retries`` (per request, for throttling / 5xx / connection errors),
@@ -166,10 +172,13 @@ class Forwarder:
         destination_interval: float = 300.0,
         telemetry_interval: float | None = None,
         telemetry_identity: Mapping[str, str] | None = None,
+        local_counts: Callable[[], Mapping[str, int]] | None = None,
         otlp_batch_documents: int = 1000,
         otlp_max_spans: int = MAX_SPANS_PER_REQUEST,
         otlp_max_request_bytes: int = MAX_REQUEST_BYTES,
         otlp_max_span_bytes: int = MAX_SPAN_BYTES,
+        otlp_subsegment_hold: float = 10.0,
+        otlp_max_waiting: int = 10_000,
         session: Any = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -212,9 +221,14 @@ class Forwarder:
         self._otlp_max_span_bytes = otlp_max_span_bytes
         self._services = ServiceDirectory()
         self._services_lock = threading.Lock()
+        self._otlp_subsegment_hold = otlp_subsegment_hold
+        self._otlp_max_waiting = otlp_max_waiting
+        # (deadline, subsegment) waiting for its segment; guarded by _services_lock
+        self._waiting: list[tuple[float, Converted]] = []
         self._telemetry_interval = telemetry_interval
         self._telemetry = TelemetryReporter(self._uploader.put_telemetry, telemetry_identity or {})
         self._telemetry_lock = threading.Lock()
+        self._local_counts = local_counts
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_documents = max_buffered_documents
@@ -275,6 +289,7 @@ class Forwarder:
         end = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
+        self._release_waiting(final=True)
         with self._cond:
             left = len(self._buffer)
             self._buffer.clear()
@@ -292,7 +307,8 @@ class Forwarder:
             self._otlp.close()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Send everything buffered now, without waiting for the interval; True when done."""
+        """Send everything buffered now, without waiting for the interval (subsegments waiting
+        for their segment included); True when done."""
         end = time.monotonic() + timeout
         with self._cond:
             self._flush_requested = True
@@ -303,9 +319,10 @@ class Forwarder:
                     if remaining <= 0 or not any(t.is_alive() for t in self._threads):
                         return False
                     self._cond.wait(remaining)
-                return True
             finally:
                 self._flush_requested = False
+        self._release_waiting(final=True)
+        return True
 
     # --- ingest side ------------------------------------------------------------------------
 
@@ -352,6 +369,8 @@ class Forwarder:
             counters["buffered_bytes"] = self._buffered_bytes
             counters["protocol"] = self._active
             counters["destination"] = dict(self._destination) if self._destination else None
+        with self._services_lock:
+            counters["otlp_documents_waiting"] = len(self._waiting)
         return counters
 
     @property
@@ -412,6 +431,14 @@ class Forwarder:
         with self._telemetry_lock:
             with self._cond:
                 snapshot = {name: self._counters[name] for name in COUNTER_NAMES}
+            if self._local_counts is not None:
+                # What the collector refused or dropped before it reached the forwarder: the
+                # daemon counts those datagrams as received, and as rejected or spilled over.
+                local = self._local_counts()
+                rejected, spillover = local.get("rejected", 0), local.get("spillover", 0)
+                snapshot["received"] += rejected + spillover
+                snapshot["rejected"] += rejected
+                snapshot["spillover"] += spillover
             self._telemetry.roll(snapshot)
             queued = self._telemetry.queued
             failure = self._telemetry.send()
@@ -429,8 +456,11 @@ class Forwarder:
         next_destination = clock() if self.protocol == "auto" else float("inf")
         interval = self._telemetry_interval
         next_telemetry = clock() + interval if interval is not None else float("inf")
+        # Subsegments waiting for their segment are given up on even when no batch comes.
+        tick = min(1.0, self._otlp_subsegment_hold) if self._otlp is not None else float("inf")
+        next_release = clock() + tick
         while True:
-            wait = min(next_destination, next_telemetry) - clock()
+            wait = min(next_destination, next_telemetry, next_release) - clock()
             if wait == float("inf"):
                 self._stopping.wait()
                 return
@@ -444,6 +474,9 @@ class Forwarder:
                 if interval is not None and now >= next_telemetry:
                     next_telemetry = now + interval
                     self.send_telemetry()
+                if now >= next_release:
+                    next_release = now + tick
+                    self._release_waiting(final=False)
             except Exception:  # a bug here must not stop the checks for good
                 logger.exception("forwarder housekeeping failed")
 
@@ -611,8 +644,10 @@ class Forwarder:
     # --- OTLP -------------------------------------------------------------------------------
 
     def _send_otlp(self, batch: list[str]) -> None:
-        """Documents -> spans -> requests within X-Ray's limits, each sent with retries. A
-        document counts as sent when every request holding its spans was accepted."""
+        """Documents -> spans -> requests within X-Ray's limits, each sent with retries."""
+        self._send_converted(self._resolve(self._convert(batch), final=False))
+
+    def _convert(self, batch: list[str]) -> list[Converted]:
         converted: list[Converted] = []
         invalid = in_progress = 0
         for text in batch:
@@ -629,8 +664,74 @@ class Forwarder:
                 self._log.log(
                     logging.WARNING, "otlp-invalid", "cannot send a document over OTLP: %s", exc
                 )
+        if invalid or in_progress:
+            self._count(
+                rejected=invalid,
+                otlp_documents_invalid=invalid,
+                otlp_documents_in_progress=in_progress,
+            )
+        return converted
+
+    def _resolve(self, converted: list[Converted], final: bool) -> list[Converted]:
+        """What can be sent now: every document, except independent subsegments whose segment
+        (their service) has not come yet; those wait, at most ``otlp_subsegment_hold`` seconds
+        and ``otlp_max_waiting`` documents, then go as ``unknown_service``. ``final`` (flush,
+        stop) waits for nothing."""
         with self._services_lock:
-            resolve_services(converted, self._services)
+            waiting = self._waiting
+            candidates = [item for _, item in waiting] + converted
+            unresolved = {id(item) for item in resolve_services(candidates, self._services)}
+            if not unresolved:
+                self._waiting = []
+                return candidates
+            now = self._clock()
+            deadlines = {id(item): deadline for deadline, item in waiting}
+            keep: list[tuple[float, Converted]] = []
+            given_up = 0
+            for item in candidates:
+                if id(item) not in unresolved:
+                    continue
+                deadline = deadlines.get(id(item), now + self._otlp_subsegment_hold)
+                if final or deadline <= now:
+                    give_up_service(item)
+                    given_up += 1
+                else:
+                    keep.append((deadline, item))
+            overflow = len(keep) - self._otlp_max_waiting
+            if overflow > 0:
+                for _, item in keep[:overflow]:
+                    give_up_service(item)
+                given_up += max(0, overflow)
+                keep = keep[overflow:]
+            self._waiting = keep
+            kept = {id(item) for _, item in keep}
+        if given_up:
+            self._count(otlp_unknown_service=given_up)
+        return [item for item in candidates if id(item) not in kept]
+
+    def _release_waiting(self, final: bool) -> None:
+        """Send the waiting subsegments that are due (all of them when ``final``). Counted as
+        in flight so that ``flush`` waits for a release running on another thread."""
+        if self._otlp is None:
+            return
+        with self._services_lock:
+            if not self._waiting:
+                return
+        with self._cond:
+            self._in_flight += 1
+        try:
+            self._send_converted(self._resolve([], final))
+        except Exception:  # a bug here must not stop forwarding
+            logger.exception("unexpected error while forwarding waiting subsegments")
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _send_converted(self, converted: list[Converted]) -> None:
+        """A document counts as sent when every request holding its spans was accepted."""
+        if not converted:
+            return
         items = []
         trimmed = too_large = 0
         limit = self._otlp_max_span_bytes
@@ -650,16 +751,15 @@ class Forwarder:
                 too_large,
                 limit,
             )
+        carried = {index for index, _, _ in items}
         failed: set[int] = set()
         for request in build_requests(items, self._otlp_max_spans, self._otlp_max_request_bytes):
             if not self._export(request):
                 failed |= request.documents
         self._count(
-            sent=len(converted) - len(failed),
+            sent=len(carried - failed),
             dropped=len(failed),
-            rejected=invalid + too_large,
-            otlp_documents_invalid=invalid,
-            otlp_documents_in_progress=in_progress,
+            rejected=too_large,
             otlp_spans_trimmed=trimmed,
             otlp_spans_too_large=too_large,
         )
