@@ -23,6 +23,19 @@ from otel_xray.exporter import XRayUdpSpanExporter
 SDK_APP = Path(__file__).parent / "support" / "xray_sdk_app.py"
 
 
+def run_sdk_app(daemon_address: str) -> dict[str, Any]:
+    """Run the aws-xray-sdk app in its own interpreter; the ids it printed."""
+    run = subprocess.run(
+        [sys.executable, str(SDK_APP), daemon_address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    ids: dict[str, Any] = json.loads(run.stdout)
+    return ids
+
+
 def services_by_name(services: list[dict[str, Any]]) -> dict[tuple[str, Any], dict[str, Any]]:
     return {(s["Name"], s.get("Type")): s for s in services}
 
@@ -35,15 +48,7 @@ def edge_targets(service: dict[str, Any], services: list[dict[str, Any]]) -> dic
 def test_aws_xray_sdk_segments_come_back_through_boto3(
     collector: Collector, xray_client: Any
 ) -> None:
-    address = format_address(collector.udp_address)
-    run = subprocess.run(
-        [sys.executable, str(SDK_APP), address],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    ids = json.loads(run.stdout)
+    ids = run_sdk_app(format_address(collector.udp_address))
     assert collector.wait_for_datagrams(ids["datagrams"])
     assert collector.status()["rejected"] == {}
     now = time.time()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +31,7 @@ from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
 
 from .conftest import make_config
-from .test_end_to_end import SDK_APP
+from .test_end_to_end import run_sdk_app
 
 REGION = "us-west-2"
 FAR_FUTURE = 3600.0  # an interval that never fires by itself in a test
@@ -81,6 +79,19 @@ def _forwarder(forwarders: list[Forwarder], server: SigV4XRay, **kwargs: Any) ->
     return forwarder
 
 
+def _collector(server: SigV4XRay, protocol: str, **settings: Any) -> Collector:
+    """A started in-memory collector (UDP and HTTP on free ports) forwarding to ``server``."""
+    config = make_config(
+        Path(":memory:"),
+        otlp=None,
+        forward_endpoint=server.url,
+        forward_protocol=protocol,
+        region=REGION,
+        **settings,
+    )
+    return Collector(config).start()
+
+
 def _document(index: int, **extra: Any) -> str:
     start = time.time() - 5
     return json.dumps(
@@ -99,15 +110,9 @@ def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
     servers: list[SigV4XRay], tmp_path: Path
 ) -> None:
     server = _server(servers)
-    config = make_config(
-        Path(":memory:"),
-        otlp=None,
-        forward_endpoint=server.url,
-        forward_protocol="otlp",
-        region=REGION,
-        resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc",
+    collector = _collector(
+        server, "otlp", resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc"
     )
-    collector = Collector(config).start()
     try:
         provider = TracerProvider(
             resource=Resource.create({"service.name": "checkout"}),
@@ -172,26 +177,12 @@ def test_aws_xray_sdk_segments_reach_otlp_through_auto(
     service joined by the trace header) -> UDP -> collector in ``auto`` mode, told
     CloudWatchLogs -> OTLP spans with the right tree, services, statuses and attributes."""
     server = _server(servers, destinations=["CloudWatchLogs"])
-    config = make_config(
-        Path(":memory:"),
-        otlp=None,
-        forward_endpoint=server.url,
-        forward_protocol="auto",
-        region=REGION,
-    )
-    collector = Collector(config).start()
+    collector = _collector(server, "auto")
     try:
         forwarder = collector.forwarder
         assert forwarder is not None and forwarder.wait_for_destination_checks(1)
         assert forwarder.active_protocol == "otlp"
-        run = subprocess.run(
-            [sys.executable, str(SDK_APP), format_address(collector.udp_address)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        ids = json.loads(run.stdout)
+        ids = run_sdk_app(format_address(collector.udp_address))
         assert collector.wait_for_datagrams(ids["datagrams"])
         server.wait_for(lambda r: sum(len(o.spans) for o in r.otlp) >= 9)
         assert forwarder.flush()
