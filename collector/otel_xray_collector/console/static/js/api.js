@@ -48,19 +48,58 @@ export function windowBody(window) {
   return { StartTime: window.start, EndTime: window.end };
 }
 
+// The group picked beside the time range (null: the Default group, every trace). It scopes
+// every time-ranged call: GroupName on the graph and time series, `group.name = "..."` ANDed
+// onto trace-summary filters (GetTraceSummaries has no GroupName parameter in X-Ray).
+let group = null;
+
+export function setGroup(name) {
+  group = name && name !== "Default" ? name : null;
+}
+
+function scoped(body) {
+  if (group) body.GroupName = group;
+  return body;
+}
+
+/** Every group (Default first), following NextToken. */
+export async function getGroups(options) {
+  const groups = [];
+  let token = null;
+  do {
+    const page = await call("Groups", token ? { NextToken: token } : {}, options);
+    groups.push(...(page.Groups || []));
+    token = page.NextToken || null;
+  } while (token);
+  return groups;
+}
+
 export function getServiceGraph(window, options) {
-  return call("ServiceGraph", windowBody(window), options);
+  return call("ServiceGraph", scoped(windowBody(window)), options);
 }
 
 export function getTraceGraph(traceIds, options) {
   return call("TraceGraph", { TraceIds: traceIds }, options);
 }
 
-export function getTraceSummaries(window, filterExpression, nextToken, options) {
+export async function getTraceSummaries(window, filterExpression, nextToken, options) {
   const body = windowBody(window);
-  if (filterExpression && filterExpression.trim()) body.FilterExpression = filterExpression.trim();
+  const filter = filterExpression && filterExpression.trim();
+  if (filter) body.FilterExpression = filter;
   if (nextToken) body.NextToken = nextToken;
-  return call("TraceSummaries", body, options);
+  if (!group) return call("TraceSummaries", body, options);
+  const prefix = `group.name = ${JSON.stringify(group)}`;
+  const shift = prefix.length + " AND (".length;
+  body.FilterExpression = filter ? `${prefix} AND (${filter})` : prefix;
+  try {
+    return await call("TraceSummaries", body, options);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    // Positions in errors about the user's filter are given in the user's own text.
+    const message = error.message.replace(/at position (\d+)/, (whole, n) =>
+      Number(n) >= shift ? `at position ${Number(n) - shift}` : whole);
+    throw new ApiError(error.status, error.type, message);
+  }
 }
 
 export function batchGetTraces(traceIds, options) {
@@ -71,7 +110,7 @@ export function getTimeSeriesServiceStatistics(window, entitySelector, period, o
   const body = windowBody(window);
   if (entitySelector) body.EntitySelectorExpression = entitySelector;
   if (period) body.Period = period;
-  return call("TimeSeriesServiceStatistics", body, options);
+  return call("TimeSeriesServiceStatistics", scoped(body), options);
 }
 
 export async function getStatus(options) {

@@ -20,7 +20,9 @@ const RANGES = [
   { id: "custom", label: "Custom range…", seconds: 0 },
 ];
 const DEFAULT_RANGE = "15m";
-const RANGE_KEYS = ["range", "start", "end"];
+// What every view shares and every link carries: the time range and the X-Ray group
+// ("groupName": the traces view's own "group" parameter is its URL/method grouping).
+const RANGE_KEYS = ["range", "start", "end", "groupName"];
 const POLL_MS = 5000;
 
 const state = {
@@ -102,7 +104,9 @@ function route() {
   const main = document.getElementById("main");
   const rangeChanged = RANGE_KEYS.some((k) => (params.get(k) || "") !== (state.params.get(k) || ""));
   state.params = params;
+  api.setGroup(params.get("groupName"));
   syncRangePicker();
+  syncGroupPicker();
   for (const link of document.querySelectorAll(".nav-link")) {
     const active = link.dataset.view === name || (name === "trace" && link.dataset.view === "traces");
     link.setAttribute("aria-current", active ? "page" : "false");
@@ -171,6 +175,43 @@ function setupRangePicker() {
   });
 }
 
+// ---- group picker ------------------------------------------------------------------------
+
+let groupNames = ["Default"];
+
+function syncGroupPicker() {
+  const select = document.getElementById("group");
+  const current = state.params.get("groupName") || "Default";
+  // A group named in the link but unknown (deleted, or not loaded yet) still shows as chosen.
+  const names = groupNames.includes(current) ? groupNames : [...groupNames, current];
+  if (select.options.length !== names.length || names.some((n, i) => select.options[i].value !== n)) {
+    replaceChildren(select, names.map((n) => el("option", { value: n }, n)));
+  }
+  select.value = current;
+}
+
+async function loadGroups() {
+  try {
+    const groups = await api.getGroups();
+    groupNames = ["Default", ...groups.map((g) => g.GroupName).filter((n) => n !== "Default")];
+  } catch (_) {
+    return; // the status light reports an unreachable collector
+  }
+  syncGroupPicker();
+}
+
+function setupGroupPicker() {
+  const select = document.getElementById("group");
+  syncGroupPicker();
+  select.addEventListener("change", () => {
+    ctx.setParams({ groupName: select.value === "Default" ? null : select.value });
+  });
+  // Groups made with the CLI or boto3 while the console is open appear the next time it opens.
+  select.addEventListener("focus", loadGroups);
+  select.addEventListener("pointerdown", loadGroups);
+  return loadGroups();
+}
+
 // ---- live updates and collector status -----------------------------------------------------
 
 function renderLive() {
@@ -207,6 +248,7 @@ async function poll() {
 
 function start() {
   setupRangePicker();
+  setupGroupPicker();
   document.getElementById("live").addEventListener("click", () => {
     state.live = !state.live;
     localStorage.setItem("otel-xray-console.live", state.live ? "on" : "off");

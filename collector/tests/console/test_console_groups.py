@@ -1,0 +1,51 @@
+"""The group picker beside the time range, in a real browser against a real collector: picking a
+group scopes the service map and the trace list to the traces matching its filter expression."""
+
+from __future__ import annotations
+
+from otel_xray_collector.app import Collector
+from playwright.sync_api import expect
+
+from ..support.segments import UdpSender, http_block, segment
+from .conftest import ConsolePage
+from .console_traffic import api
+
+MARKUP_NAME = '<img src=x onerror="window.__pwned=1">'[:32]
+
+
+def test_group_picker_filters_the_map_and_the_traces(
+    collector: Collector, console: ConsolePage
+) -> None:
+    shop = segment("shop", http=http_block("http://shop/cart", status=500), fault=True)
+    blog = segment("blog", http=http_block("http://blog/post"))
+    UdpSender(collector.udp_address).send([shop, blog])
+    assert collector.wait_for_datagrams(2)
+    assert (
+        api(collector, "CreateGroup", {"GroupName": "failing", "FilterExpression": "fault"})[0]
+        == 200
+    )
+    assert api(collector, "CreateGroup", {"GroupName": MARKUP_NAME})[0] == 200
+
+    page = console.open("#/map")
+    nodes = page.locator("g.node:not(.client)")
+    expect(nodes).to_have_count(2)
+    picker = page.get_by_test_id("group-picker")
+    expect(picker).to_have_value("Default")
+    # Group names are data: shown as text, never parsed as markup.
+    expect(picker.locator("option")).to_have_text(["Default", MARKUP_NAME, "failing"])
+
+    picker.select_option("failing")
+    expect(nodes).to_have_count(1)
+    expect(page.locator('g.node[data-name="shop"]:not(.client)')).to_have_count(1)
+    assert "groupName=failing" in page.url  # the choice is part of the shareable link
+    console.screenshot("map-group-failing")
+
+    # The traces view keeps the group: only the failing trace is listed.
+    page.locator('.nav-link[data-view="traces"]').click()
+    expect(page.locator("tr[data-trace-id]")).to_have_count(1)
+    expect(page.locator(f'tr[data-trace-id="{shop["trace_id"]}"]')).to_have_count(1)
+    expect(picker).to_have_value("failing")
+
+    picker.select_option("Default")
+    expect(page.locator("tr[data-trace-id]")).to_have_count(2)
+    assert page.evaluate("window.__pwned") is None
