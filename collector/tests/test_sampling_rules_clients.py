@@ -14,14 +14,13 @@ import time
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.sampling import Decision
-from opentelemetry.trace import SpanKind
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import format_address
 
 from otel_xray.sampling import XRayRemoteSampler
 
 from .test_awscli import aws_xray
+from .test_remote_sampler_collector import _decide
 
 NEVER_PAY = {
     "RuleName": "never-pay",
@@ -36,17 +35,6 @@ NEVER_PAY = {
     "URLPath": "/pay*",
     "Version": 1,
 }
-
-
-def _sampled(sampler: XRayRemoteSampler, path: str) -> bool:
-    result = sampler.should_sample(
-        None,
-        0x5759E988BD862E3FE1BE46A994272793,
-        "GET",
-        SpanKind.SERVER,
-        {"http.request.method": "GET", "url.path": path, "server.address": "shop.local"},
-    )
-    return result.decision is Decision.RECORD_AND_SAMPLE
 
 
 def test_remote_sampler_applies_a_rule_created_through_the_api(
@@ -65,14 +53,14 @@ def test_remote_sampler_applies_a_rule_created_through_the_api(
     )
     try:
         assert sampler.refresh_rules()
-        assert all(_sampled(sampler, "/pay/1") for _ in range(5))
+        assert all(_decide(sampler, "/pay/1") for _ in range(5))
 
         xray_client.create_sampling_rule(SamplingRule=NEVER_PAY)
         offset[0] += 10.0  # the next statistics report is due
         assert sampler.report_statistics()  # its answer says the rules changed: refetched
 
-        assert not any(_sampled(sampler, "/pay/2") for _ in range(20))
-        assert _sampled(sampler, "/cart")  # other requests still go to Default
+        assert not any(_decide(sampler, "/pay/2") for _ in range(20))
+        assert _decide(sampler, "/cart")  # other requests still go to Default
         offset[0] += 10.0
         assert sampler.report_statistics()
         assert collector.status()["sampling"]["never-pay"]["RequestCount"] == 20

@@ -72,6 +72,18 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 CHECKPOINT_INTERVAL = 0.5
 
 
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on ``conn``: committed on success, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class Database:
     """Owns the SQLite file: schema, pragmas, the writer connection and reader connections."""
 
@@ -136,15 +148,8 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """The writer connection inside one transaction (committed on success)."""
-        with self._maybe_locked():
-            conn = self.writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._maybe_locked(), _immediate(self.writer) as conn:
+            yield conn
 
     @contextlib.contextmanager
     def side_write(self) -> Iterator[sqlite3.Connection]:
@@ -161,14 +166,8 @@ class Database:
         with self._side_lock:
             if self._side is None:
                 self._side = self._connect(writer=False)
-            conn = self._side
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._side) as conn:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
