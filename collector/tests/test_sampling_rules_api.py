@@ -244,6 +244,8 @@ def test_statistic_summaries_add_up_each_clients_last_report(xray_client: Any) -
         1,
     )
     assert summary["Timestamp"].timestamp() == pytest.approx(now - 5, abs=1)
+    code, message, _ = error_of(xray_client.get_sampling_statistic_summaries, NextToken="x")
+    assert code == "InvalidRequestException" and "NextToken" in message
 
 
 def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path) -> None:

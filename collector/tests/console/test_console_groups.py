@@ -3,6 +3,8 @@ group scopes the service map and the trace list to the traces matching its filte
 
 from __future__ import annotations
 
+import time
+
 from otel_xray_collector.app import Collector
 from playwright.sync_api import expect
 
@@ -45,6 +47,22 @@ def test_group_picker_filters_the_map_and_the_traces(
     expect(page.locator("tr[data-trace-id]")).to_have_count(1)
     expect(page.locator(f'tr[data-trace-id="{shop["trace_id"]}"]')).to_have_count(1)
     expect(picker).to_have_value("failing")
+
+    # A bad filter under a group: the error's position is in the text the user typed.
+    bad = 'service("shop" AND'
+    now = time.time()
+    status, answer = api(
+        collector,
+        "TraceSummaries",
+        {"StartTime": now - 900, "EndTime": now + 5, "FilterExpression": bad},
+    )
+    assert status == 400 and "position" in answer["message"]
+    page.get_by_label("Filter expression").fill(bad)
+    page.get_by_test_id("filter-apply").click()
+    expect(page.get_by_test_id("filter-error")).to_have_text(answer["message"])
+    page.get_by_label("Filter expression").fill("")
+    page.get_by_test_id("filter-apply").click()
+    expect(page.locator("tr[data-trace-id]")).to_have_count(1)
 
     picker.select_option("Default")
     expect(page.locator("tr[data-trace-id]")).to_have_count(2)
