@@ -204,7 +204,7 @@ def _convert(
     _status_and_cause(doc, span, is_segment, attrs, out.resource.get("telemetry.sdk.language"))
 
     for child in doc.get("subsegments") or ():
-        if isinstance(child, Mapping):
+        if isinstance(child, dict):
             _convert(child, trace_id, doc["id"], False, out)
 
 
@@ -216,16 +216,16 @@ def _resource(doc: Mapping[str, Any]) -> dict[str, Any]:
     (exactly what the SDK had), else what the ``aws``/``service``/``origin`` blocks say."""
     resource: dict[str, Any] = {}
     metadata = doc.get("metadata")
-    default = metadata.get(DEFAULT_NAMESPACE) if isinstance(metadata, Mapping) else None
-    if isinstance(default, Mapping):
+    default = metadata.get(DEFAULT_NAMESPACE) if isinstance(metadata, dict) else None
+    if isinstance(default, dict):
         for key, value in default.items():
-            if key.startswith(RESOURCE_PREFIX) and _attribute_value(value) is not None:
+            if key.startswith(RESOURCE_PREFIX) and _is_attribute(value):
                 resource[key[len(RESOURCE_PREFIX) :]] = value
     name = doc.get("name")
     resource.setdefault("service.name", name if isinstance(name, str) else UNKNOWN_SERVICE)
     _fill_from_blocks(doc, resource)
     service = doc.get("service")
-    if isinstance(service, Mapping) and isinstance(service.get("version"), str):
+    if isinstance(service, dict) and isinstance(service.get("version"), str):
         resource.setdefault("service.version", service["version"])
     return resource
 
@@ -244,20 +244,21 @@ def _fill_from_blocks(doc: Mapping[str, Any], resource: dict[str, Any]) -> None:
     if isinstance(origin, str) and origin in _PLATFORMS:
         resource.setdefault("cloud.provider", "aws")
         resource.setdefault("cloud.platform", _PLATFORMS[origin])
-    if not isinstance(aws, Mapping):
+    if not isinstance(aws, dict):
         return
-    for block_name, fields in _RESOURCE_FIELDS.items():
-        block = aws.get(block_name)
-        if not isinstance(block, Mapping):
+    for block_name in _RESOURCE_FIELDS.keys() & aws.keys():
+        block = aws[block_name]
+        if not isinstance(block, dict):
             continue
+        fields = _RESOURCE_FIELDS[block_name]
         if block_name != "xray":
             resource.setdefault("cloud.provider", "aws")
         for source, target in fields:
             value = block.get(source)
-            if _attribute_value(value) is not None and value != "":
-                resource.setdefault(target, value if not isinstance(value, int) else str(value))
+            if _is_attribute(value) and value != "":
+                resource.setdefault(target, str(value) if type(value) is int else value)
     xray = aws.get("xray")
-    sdk = xray.get("sdk") if isinstance(xray, Mapping) else None
+    sdk = xray.get("sdk") if isinstance(xray, dict) else None
     if isinstance(sdk, str) and sdk:
         # "X-Ray for Python", "opentelemetry for python": name and language, as the SDKs say
         name, separator, language = sdk.partition(" for ")
@@ -267,7 +268,7 @@ def _fill_from_blocks(doc: Mapping[str, Any], resource: dict[str, Any]) -> None:
     groups = [
         entry.get("log_group")
         for entry in aws.get("cloudwatch_logs") or ()
-        if isinstance(entry, Mapping) and isinstance(entry.get("log_group"), str)
+        if isinstance(entry, dict) and isinstance(entry.get("log_group"), str)
     ]
     if groups:
         resource.setdefault("aws.log.group.names", groups)
@@ -285,10 +286,10 @@ def _metadata_attributes(
     """``default`` namespace entries that fit an attribute become attributes again (they were
     leftover attributes); the rest, and every other namespace, become one
     ``aws.xray.metadata.<namespace>`` JSON attribute each, which the translator reads back."""
-    if not isinstance(metadata, Mapping):
+    if not isinstance(metadata, dict):
         return
     for namespace, values in metadata.items():
-        if not isinstance(values, Mapping):
+        if not isinstance(values, dict):
             continue
         if namespace != DEFAULT_NAMESPACE:
             attrs[METADATA_PREFIX + str(namespace)] = _json(values)
@@ -297,7 +298,7 @@ def _metadata_attributes(
         for key, value in values.items():
             if key.startswith(RESOURCE_PREFIX) and resource is not None:
                 continue  # already the resource
-            if _attribute_value(value) is not None and not key.startswith(METADATA_PREFIX):
+            if _is_attribute(value) and not key.startswith(METADATA_PREFIX):
                 attrs[key] = value
             else:
                 rest[key] = value
@@ -306,7 +307,7 @@ def _metadata_attributes(
 
 
 def _annotation_attributes(annotations: Any, attrs: dict[str, Any]) -> None:
-    if not isinstance(annotations, Mapping) or not annotations:
+    if not isinstance(annotations, dict) or not annotations:
         return
     keys = []
     for key, value in annotations.items():
@@ -318,22 +319,22 @@ def _annotation_attributes(annotations: Any, attrs: dict[str, Any]) -> None:
 
 
 def _http_attributes(http: Any, attrs: dict[str, Any]) -> None:
-    if not isinstance(http, Mapping):
+    if not isinstance(http, dict):
         return
     request = http.get("request")
-    if isinstance(request, Mapping):
+    if isinstance(request, dict):
         _copy(request, attrs, "method", "http.request.method")
         _copy(request, attrs, "url", "url.full")
         _copy(request, attrs, "client_ip", "client.address")
         _copy(request, attrs, "user_agent", "user_agent.original")
     response = http.get("response")
-    if isinstance(response, Mapping):
+    if isinstance(response, dict):
         _copy(response, attrs, "status", "http.response.status_code", int)
         _copy(response, attrs, "content_length", "http.response.body.size", int)
 
 
 def _sql_attributes(sql: Any, attrs: dict[str, Any]) -> None:
-    if not isinstance(sql, Mapping):
+    if not isinstance(sql, dict):
         return
     # ``url`` is ``<where>/<database>`` (a connection string, or the server and port).
     url = sql.get("url")
@@ -356,16 +357,16 @@ def _sql_attributes(sql: Any, attrs: dict[str, Any]) -> None:
 
 
 def _aws_attributes(aws: Any, attrs: dict[str, Any]) -> None:
-    if not isinstance(aws, Mapping):
+    if not isinstance(aws, dict):
         return
     for key, value in aws.items():
         if key in _RESOURCE_BLOCKS or key == "account_id":
             continue
         target = AWS_FIELD_ATTRIBUTES.get(key)
-        if target is not None and _attribute_value(value) is not None:
+        if target is not None and _is_attribute(value):
             attrs[target] = value
     xray = aws.get("xray")
-    if isinstance(xray, Mapping) and isinstance(xray.get("sampling_rule_name"), str):
+    if isinstance(xray, dict) and isinstance(xray.get("sampling_rule_name"), str):
         attrs[SAMPLING_RULE_ATTRIBUTE] = xray["sampling_rule_name"]
 
 
@@ -381,7 +382,7 @@ def _links(links: Any, span: trace_pb2.Span) -> None:
     if not isinstance(links, list):
         return
     for link in links:
-        if not isinstance(link, Mapping):
+        if not isinstance(link, dict):
             continue
         try:
             out = span.links.add(
@@ -391,7 +392,7 @@ def _links(links: Any, span: trace_pb2.Span) -> None:
         except InvalidDocument:
             continue
         attributes = link.get("attributes")
-        if isinstance(attributes, Mapping):
+        if isinstance(attributes, dict):
             _put_attributes(out.attributes, dict(attributes))
 
 
@@ -409,9 +410,9 @@ def _status_and_cause(
     cause = doc.get("cause")
     if isinstance(cause, str):
         message = cause  # the id of an exception recorded in another subsegment
-    elif isinstance(cause, Mapping):
+    elif isinstance(cause, dict):
         for exception in cause.get("exceptions") or ():
-            if not isinstance(exception, Mapping):
+            if not isinstance(exception, dict):
                 continue
             event = span.events.add(name=EXCEPTION_EVENT, time_unix_nano=span.end_time_unix_nano)
             values: dict[str, Any] = {}
@@ -445,7 +446,7 @@ def _stacktrace(exception: Mapping[str, Any], python: bool) -> str:
     stack = exception.get("stack")
     if not isinstance(stack, list) or not stack:
         return ""
-    frames = [frame for frame in stack if isinstance(frame, Mapping)]
+    frames = [frame for frame in stack if isinstance(frame, dict)]
     heading = f"{exception.get('type') or ''}: {exception.get('message') or ''}"
     lines = []
     if python:
@@ -469,34 +470,51 @@ def _stacktrace(exception: Mapping[str, Any], python: bool) -> str:
 # --- attribute values -------------------------------------------------------------------------
 
 
-def _attribute_value(value: Any) -> common_pb2.AnyValue | None:
-    """An OTLP value for a scalar or a homogeneous list of scalars; None for anything else."""
-    if isinstance(value, bool):
-        return common_pb2.AnyValue(bool_value=value)
-    if isinstance(value, str):
-        return common_pb2.AnyValue(string_value=value)
-    if isinstance(value, int):
-        if -(2**63) <= value < 2**63:
-            return common_pb2.AnyValue(int_value=value)
-        return None
-    if isinstance(value, float):
-        return common_pb2.AnyValue(double_value=value)
-    if isinstance(value, (list, tuple)) and value:
+_SCALARS = (str, bool, int, float)
+_INT64 = range(-(2**63), 2**63)
+
+
+def _is_attribute(value: Any) -> bool:
+    """Whether OTLP can hold ``value`` as it is: a scalar (a 64-bit int) or a non-empty list of
+    scalars of one type."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is float:
+        return True
+    if kind is int:
+        return value in _INT64
+    if (kind is list or kind is tuple) and value:
         kinds = {type(item) for item in value}
-        if len(kinds) == 1 and kinds.pop() in (str, bool, int, float):
-            items = [_attribute_value(item) for item in value]
-            present = [item for item in items if item is not None]
-            if len(present) == len(items):
-                return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=present))
-    return None
+        if len(kinds) == 1:
+            only = kinds.pop()
+            return only in _SCALARS and (only is not int or all(item in _INT64 for item in value))
+    return False
+
+
+def _set_value(out: common_pb2.AnyValue, value: Any) -> None:
+    """Fill ``out`` from a value ``_is_attribute`` accepted."""
+    kind = type(value)
+    if kind is str:
+        out.string_value = value
+    elif kind is bool:
+        out.bool_value = value
+    elif kind is int:
+        out.int_value = value
+    elif kind is float:
+        out.double_value = value
+    else:
+        values = out.array_value.values
+        for item in value:
+            _set_value(values.add(), item)
 
 
 def _put_attributes(target: Any, attrs: Mapping[str, Any]) -> None:
     for key, value in attrs.items():
-        converted = _attribute_value(value)
-        if converted is None:
-            converted = common_pb2.AnyValue(string_value=_json(value))
-        target.add(key=key, value=converted)
+        kv = target.add()
+        kv.key = key
+        if _is_attribute(value):
+            _set_value(kv.value, value)
+        else:
+            kv.value.string_value = _json(value)
 
 
 def _json(value: Any) -> str:
@@ -619,8 +637,11 @@ def build_requests(
     groups: dict[str, Any] = {}
     size = spans = 0
     documents: set[int] = set()
+    keys: dict[int, str] = {}  # id(resource) -> key: documents share their resource dict
     for index, resource, span in items:
-        key = _json(sorted(resource.items()))
+        key = keys.get(id(resource))
+        if key is None:
+            key = keys[id(resource)] = _json(sorted(resource.items()))
         span_size = span.ByteSize() + 8  # tag + length of the span inside its ScopeSpans
         group = groups.get(key)
         group_size = 0
