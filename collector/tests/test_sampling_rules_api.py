@@ -308,3 +308,34 @@ def test_restarts_without_a_file_keep_serving_the_default_rule(tmp_path: Path) -
     for _ in range(2):
         with Collector(config) as collector:
             assert list(rules(xray_client_for(collector.endpoint_url))) == ["Default"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"FixedRate": 2}, "FixedRate"),
+        ({"ReservoirSize": -5}, "ReservoirSize"),
+        ({"Priority": 10000}, "Priority"),
+        ({"Host": "h" * 65}, "Host"),
+        ({"HTTPMethod": "x" * 11}, "HTTPMethod"),
+        ({"URLPath": "/" * 129}, "URLPath"),
+        ({"ServiceName": 7}, "ServiceName"),
+        ({"ServiceType": "t" * 65}, "ServiceType"),
+        ({"ResourceARN": "a" * 501}, "ResourceARN"),
+        ({"Attributes": {"": "v"}}, "Attributes"),
+        ({"SamplingRateBoost": {"MaxRate": 3, "CooldownWindowMinutes": 1}}, "MaxRate"),
+        ({"RuleName": None, "RuleARN": "arn:aws:xray:local:1:group/x"}, "RuleARN"),
+    ],
+)
+def test_update_field_limits_are_invalid_requests(
+    collector: Collector, change: dict[str, Any], field: str
+) -> None:
+    client = unchecked_client(collector)
+    client.create_sampling_rule(SamplingRule=RULE)
+    update = {k: v for k, v in {"RuleName": "checkout", **change}.items() if v is not None}
+
+    code, message, status = error_of(client.update_sampling_rule, SamplingRuleUpdate=update)
+
+    assert (code, status) == ("InvalidRequestException", 400)
+    assert field in message
+    assert rules(client)["checkout"]["SamplingRule"]["FixedRate"] == RULE["FixedRate"]
