@@ -271,6 +271,7 @@ def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path)
         client = xray_client_for(first.endpoint_url)
         client.create_sampling_rule(SamplingRule=RULE)
         client.update_sampling_rule(SamplingRuleUpdate={"RuleName": "health", "FixedRate": 1.0})
+        client.update_sampling_rule(SamplingRuleUpdate={"RuleName": "Default", "FixedRate": 0.9})
         created_at = rules(client)["checkout"]["CreatedAt"]
 
     document["rules"][0]["description"] = "liveness"  # the file changes between runs
@@ -281,7 +282,8 @@ def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path)
     assert list(after) == ["liveness", "checkout", "Default"]
     assert after["checkout"]["CreatedAt"] == created_at  # API rule persisted as it was
     assert after["liveness"]["SamplingRule"]["FixedRate"] == 0.0  # the file's version
-    assert after["Default"]["SamplingRule"]["ReservoirSize"] == 2
+    default = after["Default"]["SamplingRule"]
+    assert (default["ReservoirSize"], default["FixedRate"]) == (2, 0.2)  # API edit replaced
 
     # Without the file, its rules go; API rules and an API-edited Default stay.
     no_file = make_config(tmp_path / "x.db", otlp=None)
