@@ -3,6 +3,7 @@ local X-Ray stand-in that verifies every signature with botocore and decodes wha
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import socket
@@ -22,7 +23,8 @@ from opentelemetry.trace import SpanKind
 from otel_xray_collector.app import Collector
 from otel_xray_collector.cli import build_parser, config_from_args
 from otel_xray_collector.config import format_address
-from otel_xray_collector.forward.otlp import otlp_traces_url
+from otel_xray_collector.forward.otlp import MAX_RETRY_AFTER, otlp_traces_url, retry_after_seconds
+from otel_xray_collector.forward.telemetry import telemetry_record
 from otel_xray_collector.forward.xray import Forwarder
 
 from collector.tests.support.fake_aws import Recorder, use_fake_aws
@@ -305,6 +307,50 @@ def test_partial_success_counts_rejected_spans_and_logs_once_per_interval(
     assert (counters["otlp_spans_sent"], counters["otlp_batches"]) == (3, 2)
     messages = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert messages == ["AWS X-Ray refused 1 of 3 spans: span too old"]
+
+
+def test_a_json_partial_success_is_read_too(
+    servers: list[SigV4XRay], forwarders: list[Forwarder]
+) -> None:
+    server = _server(servers, otlp_script=[OtlpReply(rejected_spans=2, json=True)])
+    forwarder = _forwarder(forwarders, server)
+    for index in range(3):
+        forwarder.offer(_document(index))
+    assert forwarder.flush()
+    counters = forwarder.counters()
+    assert (counters["otlp_spans_rejected"], counters["otlp_spans_sent"]) == (2, 1)
+
+
+def test_retry_after_as_seconds_or_http_date_capped() -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("86400") == MAX_RETRY_AFTER
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (retry_after_seconds(later) or 0) <= 30
+    assert retry_after_seconds(email.utils.formatdate(time.time() - 30, usegmt=True)) == 0.0
+
+
+def test_connection_refused_is_retried_and_counted_for_telemetry(
+    forwarders: list[Forwarder],
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    sleep = Recorder()
+    forwarder = Forwarder(
+        closed, REGION, protocol="otlp", flush_interval=FAR_FUTURE, sleep=sleep, max_retries=2
+    )
+    forwarders.append(forwarder)
+    forwarder.start()
+    forwarder.offer(_document(0))
+    assert forwarder.flush()
+    counters = forwarder.counters()
+    assert (counters["backend_connection_refused"], counters["backend_connection_errors"]) == (3, 3)
+    assert (counters["otlp_retries"], counters["dropped"]) == (2, 1)
+    assert len(sleep.delays) == 2
+    record = telemetry_record(counters, 0.0)
+    assert record["BackendConnectionErrors"]["ConnectionRefusedCount"] == 3
+    assert record["BackendConnectionErrors"]["OtherCount"] == 0
 
 
 def test_many_spans_are_split_into_requests_within_x_rays_limits(

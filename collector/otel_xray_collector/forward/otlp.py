@@ -94,7 +94,7 @@ class OtlpSender:
         if 200 <= status < 300:
             return _partial_success(content, response.headers)
         detail = f"HTTP {status}: {_error_text(content, response.headers)}"
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         # OTLP/HTTP says to retry 429, 502, 503 and 504; any 5xx is transient trouble here.
         if status == 429:
             raise UploadFailure("throttled", True, detail, status, retry_after=retry_after)
@@ -172,7 +172,7 @@ def _error_text(content: bytes, headers: Any) -> str:
     return text.strip()
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` as seconds from now (delta-seconds or an HTTP date), capped."""
     if not value:
         return None

@@ -34,6 +34,7 @@ class OtlpReply:
     rejected_spans: int = 0
     error_message: str = ""
     retry_after: str | None = None
+    json: bool = False  # answer in OTLP/JSON instead of protobuf
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,13 @@ class SigV4XRay:
         if reply.status != 200:
             extra = {"Retry-After": reply.retry_after} if reply.retry_after else {}
             return reply.status, {"Content-Type": "text/plain", **extra}, b"scripted"
+        if reply.json:
+            partial = {
+                "rejectedSpans": str(reply.rejected_spans),
+                "errorMessage": reply.error_message,
+            }
+            body = json.dumps({"partialSuccess": partial}).encode()
+            return 200, {"Content-Type": "application/json"}, body
         answer = trace_service_pb2.ExportTraceServiceResponse()
         if reply.rejected_spans or reply.error_message:
             answer.partial_success.rejected_spans = reply.rejected_spans
