@@ -242,6 +242,8 @@ class Collector:
                 # the receiver process (None: receiving on a thread of this process)
                 "receiver_pid": getattr(udp, "pid", None),
                 "receiver_restarts": getattr(udp, "restarts", 0),
+                # ADOT's OTLP-over-UDP datagrams (T1S stored, T1U counted only)
+                "otlp": ingest.get("otlp_udp", {}),
             },
             "ingest": ingest,
             "store": self._store_status(),

@@ -89,21 +89,25 @@ class Frame(NamedTuple):
 
     ``datagrams`` counts every datagram this frame accounts for (rejected ones included), so
     the writer's ``datagrams_processed`` stays comparable with ``received``.
-    ``rejects`` maps a reason to (count, one example message).
+    ``rejects`` maps a reason to (count, one example message); ``noted`` counts what datagrams
+    yielded that is neither a document nor a rejection (ADOT's unsampled OTLP spans).
     """
 
     documents: PackedDocuments
     datagrams: int
     rejects: dict[str, tuple[int, str]]
+    noted: dict[str, int] = {}
 
 
-# documents, datagrams, meta bytes, blob bytes, rejects bytes
+# documents, datagrams, meta bytes, blob bytes, bookkeeping bytes ({"r": rejects, "n": noted})
 _HEADER = struct.Struct("<IIIII")
 
 
 def encode_frame(frame: Frame) -> bytes:
     meta = frame.documents.meta.encode("ascii")
-    rejects = dumps({k: list(v) for k, v in frame.rejects.items()}) if frame.rejects else b""
+    rejects = b""
+    if frame.rejects or frame.noted:
+        rejects = dumps({"r": {k: list(v) for k, v in frame.rejects.items()}, "n": frame.noted})
     return b"".join(
         (
             _HEADER.pack(
@@ -154,7 +158,10 @@ class FrameReader:
         meta = body[:meta_len].decode("ascii") if count else "[]"
         blob = body[meta_len : meta_len + blob_len]
         rejects: dict[str, tuple[int, str]] = {}
+        noted: dict[str, int] = {}
         if rejects_len:
-            for reason, (number, message) in loads(body[meta_len + blob_len :]).items():
+            bookkeeping = loads(body[meta_len + blob_len :])
+            for reason, (number, message) in bookkeeping["r"].items():
                 rejects[reason] = (int(number), str(message))
-        return Frame(PackedDocuments(count, meta, blob), datagrams, rejects)
+            noted = {name: int(number) for name, number in bookkeeping["n"].items()}
+        return Frame(PackedDocuments(count, meta, blob), datagrams, rejects, noted)

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -236,6 +236,35 @@ def readable_spans(
     return spans, problems
 
 
+class Translated(NamedTuple):
+    """One OTLP request as segment documents."""
+
+    documents: list[dict[str, Any]]
+    #: One message per span not translated (unreadable ids, translator errors).
+    problems: list[str]
+    #: Spans the request held.
+    received: int
+    #: Spans the translator raised on (the rest of ``problems`` could not be read).
+    translate_errors: int
+
+
+def translate_request(
+    request: trace_service_pb2.ExportTraceServiceRequest, options: TranslateOptions
+) -> Translated:
+    """The one OTLP translation every OTLP road (gRPC, ADOT's ``T1S`` datagrams) goes through."""
+    spans, problems = readable_spans(request.resource_spans)
+    received = len(spans) + len(problems)
+    documents: list[dict[str, Any]] = []
+    translate_errors = 0
+    for span in spans:
+        try:
+            documents.extend(span_to_documents(span, options))
+        except Exception as exc:  # one bad span must not cost the rest of the batch
+            translate_errors += 1
+            problems.append(f"span {span.name!r}: cannot translate: {exc!r}")
+    return Translated(documents, problems, received, translate_errors)
+
+
 # ---------------------------------------------------------------------------------------------
 # The gRPC service
 # ---------------------------------------------------------------------------------------------
@@ -345,16 +374,7 @@ class OtlpReceiver:
     def _export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        spans, problems = readable_spans(request.resource_spans)
-        received = len(spans) + len(problems)
-        documents: list[dict[str, Any]] = []
-        translate_errors = 0
-        for span in spans:
-            try:
-                documents.extend(span_to_documents(span, self._options))
-            except Exception as exc:  # one bad span must not cost the rest of the batch
-                translate_errors += 1
-                problems.append(f"span {span.name!r}: cannot translate: {exc!r}")
+        documents, problems, received, translate_errors = translate_request(request, self._options)
         self._count(requests=1, spans_received=received, translate_errors=translate_errors)
         if problems:
             logger.warning(

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from ..store.store import SegmentStore
 from .frames import Frame, PackedDocuments, pack, unpack
+from .otlp_udp import COUNTERS as OTLP_UDP_COUNTERS
+from .otlp_udp import Noted, parse_datagram_body
 from .pacing import IngestPacing
 from .priority import make_current_thread_background
 from .validate import Accepted, Outcome, Rejected, check_dict, parse_body, split_datagram
@@ -128,6 +130,8 @@ class IngestPipeline:
         self.datagrams_processed = 0  # ingest thread
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()
+        #: What UDP datagrams yielded besides documents and rejections (ADOT's OTLP spans).
+        self.noted: collections.Counter[str] = collections.Counter()
         self.store_errors = 0
         self.batches = 0
 
@@ -350,6 +354,9 @@ class IngestPipeline:
                 with self._lock:
                     self.rejected[reason] += count
                 self._log.warn(reason, message, count)
+            if frame.noted:
+                with self._lock:
+                    self.noted.update(frame.noted)
         return frames
 
     def _take_datagrams(self) -> list[bytes]:
@@ -371,9 +378,12 @@ class IngestPipeline:
             if isinstance(body, Rejected):
                 self._count_reject(body)
                 continue
-            for outcome in parse_body(body):
+            for outcome in parse_datagram_body(body):
                 if isinstance(outcome, Accepted):
                     accepted.append(outcome)
+                elif isinstance(outcome, Noted):
+                    with self._lock:
+                        self.noted[outcome.counter] += outcome.number
                 else:
                     self._count_reject(outcome)
         return pack(accepted)
@@ -428,6 +438,7 @@ class IngestPipeline:
     def counters(self) -> dict[str, Any]:
         with self._lock:
             rejected = dict(self.rejected)
+            noted = dict(self.noted)
         receiver = self._receiver
         frames = list(self._frames)
         return {
@@ -435,6 +446,7 @@ class IngestPipeline:
             "accepted": self.accepted,
             "rejected": rejected,
             "rejected_total": sum(rejected.values()),
+            "otlp_udp": {name: noted.get(name, 0) for name in OTLP_UDP_COUNTERS},
             "spillover": self._spilled + (receiver.spillover if receiver is not None else 0),
             "queued_datagrams": len(self._datagrams)
             + sum(f.datagrams for f in frames)

@@ -28,15 +28,15 @@ import signal
 import socket
 import struct
 import sys
-from typing import Any
+from typing import Any, cast
 
 from .frames import EMPTY, Frame, Packer, encode_frame
+from .otlp_udp import Noted, parse_datagram_body
 from .udp import BATCH, BatchReader
 from .validate import (
     COMPACT_HEADER,
     Accepted,
     Rejected,
-    parse_body,
     quick_accept,
     split_datagram,
 )
@@ -54,7 +54,7 @@ RECEIVED, BYTES_RECEIVED, SPILLED, SPILLED_BYTES, QUEUED_DATAGRAMS, QUEUED_BYTES
 class _Pending:
     """One frame waiting for the pipe, plus what dropping it would have to account for."""
 
-    __slots__ = ("data", "sent", "datagrams", "valid_datagrams", "size", "rejects")
+    __slots__ = ("data", "sent", "datagrams", "valid_datagrams", "size", "rejects", "noted")
 
     def __init__(self, frame: Frame, valid_datagrams: int, size: int) -> None:
         self.data = memoryview(encode_frame(frame))
@@ -63,6 +63,7 @@ class _Pending:
         self.valid_datagrams = valid_datagrams
         self.size = size
         self.rejects = frame.rejects
+        self.noted = frame.noted
 
 
 class Backlog:
@@ -87,6 +88,7 @@ class Backlog:
         self.spilled_bytes = 0
         self._carry_datagrams = 0
         self._carry_rejects: dict[str, tuple[int, str]] = {}
+        self._carry_noted: dict[str, int] = {}
 
     @property
     def queued_bytes(self) -> int:
@@ -133,13 +135,15 @@ class Backlog:
             for reason, (count, message) in victim.rejects.items():
                 previous = self._carry_rejects.get(reason, (0, message))
                 self._carry_rejects[reason] = (previous[0] + count, previous[1])
+            for name, count in victim.noted.items():
+                self._carry_noted[name] = self._carry_noted.get(name, 0) + count
 
     def write_some(self, fd: int) -> bool:
         """Write what the pipe takes without blocking; True when everything went out."""
-        if (self._carry_datagrams or self._carry_rejects) and not self._queue:
-            self._queue.append(
-                _Pending(Frame(EMPTY, self._carry_datagrams, self._carry_rejects), 0, 0)
-            )
+        if (self._carry_datagrams or self._carry_rejects or self._carry_noted) and not self._queue:
+            carried = Frame(EMPTY, self._carry_datagrams, self._carry_rejects, self._carry_noted)
+            self._queue.append(_Pending(carried, 0, 0))
+            self._carry_noted = {}
             self._carry_datagrams = 0
             self._carry_rejects = {}
         while self._queue:
@@ -165,6 +169,7 @@ class FrameBuilder:
         self.valid_datagrams = 0
         self.size = 0
         self.rejects: dict[str, tuple[int, str]] = {}
+        self.noted: dict[str, int] = {}
 
     def _reject(self, rejected: Rejected) -> None:
         found = self.rejects.get(rejected.reason)
@@ -185,10 +190,14 @@ class FrameBuilder:
             self._reject(body)
             return
         valid = False
-        for outcome in parse_body(body):
-            if type(outcome) is Accepted:
-                self.packer.add(outcome)
+        for outcome in parse_datagram_body(body):
+            kind = type(outcome)
+            if kind is Accepted:
+                self.packer.add(outcome)  # type: ignore[arg-type]
                 valid = True
+            elif kind is Noted:
+                noted = cast(Noted, outcome)
+                self.noted[noted.counter] = self.noted.get(noted.counter, 0) + noted.number
             else:
                 self._reject(outcome)  # type: ignore[arg-type]
         if valid:
@@ -199,7 +208,7 @@ class FrameBuilder:
         return len(self.packer) >= FRAME_DOCUMENTS or self.packer.size >= FRAME_BYTES
 
     def finish(self) -> Frame:
-        return Frame(self.packer.pack(), self.datagrams, self.rejects)
+        return Frame(self.packer.pack(), self.datagrams, self.rejects, self.noted)
 
 
 def serve(
@@ -235,20 +244,14 @@ def serve(
                     break
                 builder.add(pending.take_raw())
             pending.push(builder.finish(), builder.valid_datagrams, builder.size)
+        # Published before the frames go out too: the collector must never see a datagram
+        # processed that it does not yet see received.
+        _publish(counters, received, received_bytes, pending)
         try:
             flushed = pending.write_some(data_fd)
         except BrokenPipeError:
             return  # the collector is gone: nobody to hand anything to
-        COUNTERS.pack_into(
-            counters,
-            0,
-            received,
-            received_bytes,
-            pending.spilled,
-            pending.spilled_bytes,
-            pending.queued_datagrams,
-            pending.queued_bytes,
-        )
+        _publish(counters, received, received_bytes, pending)
         if stopping and flushed and not pending.raw:
             return
         if os.getppid() != parent:
@@ -268,6 +271,19 @@ def serve(
                 stopping = True  # a stop byte, or end of file: the collector is stopping/gone
                 selector.unregister(control_fd)
                 selector.unregister(sock)
+
+
+def _publish(counters: Any, received: int, received_bytes: int, pending: Backlog) -> None:
+    COUNTERS.pack_into(
+        counters,
+        0,
+        received,
+        received_bytes,
+        pending.spilled,
+        pending.spilled_bytes,
+        pending.queued_datagrams,
+        pending.queued_bytes,
+    )
 
 
 def main(argv: list[str]) -> int:
