@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from otel_xray_collector.forward.otlp_convert import (
     ServiceDirectory,
     build_requests,
     convert_document,
+    is_in_progress,
     resolve_services,
     trace_id_bytes,
     trim_span,
@@ -351,3 +353,61 @@ def test_an_oversized_span_is_trimmed_metadata_first_and_a_hopeless_one_refused(
     many = dict(doc, metadata={}, annotations={f"k{i}": "y" * 900 for i in range(400)})
     hopeless = convert_document(many).spans[0]
     assert not trim_span(hopeless)
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "corpus"
+WEIRD_VALUES: tuple[Any, ...] = (None, "", "x", -1, 0, 1e300, float("nan"), True, [], {}, [1, "a"])
+
+
+def _count_embedded(doc: dict[str, Any]) -> int:
+    children = [c for c in doc.get("subsegments") or () if isinstance(c, dict)]
+    return 1 + sum(_count_embedded(child) for child in children)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*prefix, key)
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def _replaced(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
+    copy = json.loads(json.dumps(doc))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return copy
+
+
+def test_every_corpus_document_converts_or_is_refused_and_no_field_value_crashes_it() -> None:
+    """Real documents from X-Ray SDKs and the Collector's tests: each finished one becomes one
+    span per (sub)segment; then every field of each, set to values of every wrong type, gives
+    spans or ``InvalidDocument``, never another exception (the forwarder counts those)."""
+    documents = []
+    for path in sorted(CORPUS.glob("*.txt")):
+        try:
+            documents.append(json.loads(path.read_text()))
+        except ValueError:
+            continue
+    converted = 0
+    for doc in documents:
+        if is_in_progress(doc):
+            continue
+        try:
+            spans = convert_document(doc).spans
+        except InvalidDocument:
+            continue
+        converted += 1
+        assert len(spans) == _count_embedded(doc)
+    assert converted >= 10
+    for doc in documents:
+        for path in _paths(doc):
+            for value in WEIRD_VALUES:
+                try:
+                    convert_document(_replaced(doc, path, value))
+                except InvalidDocument:
+                    pass

@@ -145,14 +145,22 @@ def is_in_progress(document: Mapping[str, Any]) -> bool:
 
 def convert_document(document: Mapping[str, Any]) -> Converted:
     """One segment or independent-subsegment document -> its spans (embedded subsegments
-    become child spans, depth first). Raises ``InvalidDocument``."""
+    become child spans, depth first). Raises ``InvalidDocument``, and nothing else, whatever
+    the document holds (a time protobuf cannot hold, a field of an unexpected type...)."""
     trace_id = trace_id_bytes(document.get("trace_id"))
     span_id_bytes(document.get("id"))
     is_segment = document.get("type") != "subsegment"
-    resource = _resource(document) if is_segment else _subsegment_resource(document)
-    converted = Converted(resource, [], document["id"] if is_segment else None)
     parent = document.get("parent_id")
-    _convert(document, trace_id, parent if isinstance(parent, str) else None, is_segment, converted)
+    try:
+        resource = _resource(document) if is_segment else _subsegment_resource(document)
+        converted = Converted(resource, [], document["id"] if is_segment else None)
+        _convert(
+            document, trace_id, parent if isinstance(parent, str) else None, is_segment, converted
+        )
+    except (TypeError, ValueError, OverflowError, AttributeError, RecursionError) as exc:
+        if isinstance(exc, InvalidDocument):
+            raise
+        raise InvalidDocument(f"{type(exc).__name__}: {exc}") from exc
     return converted
 
 

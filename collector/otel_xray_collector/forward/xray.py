@@ -659,7 +659,7 @@ class Forwarder:
                     in_progress += 1
                     continue
                 converted.append(convert_document(document))
-            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            except ValueError as exc:  # not JSON, or InvalidDocument
                 invalid += 1
                 self._log.log(
                     logging.WARNING, "otlp-invalid", "cannot send a document over OTLP: %s", exc
