@@ -32,7 +32,7 @@ from collector.tests.support.moto_server import DUMMY_CREDENTIALS
 from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
 
-from .conftest import make_config
+from .conftest import make_config, xray_client_for
 from .test_end_to_end import run_sdk_app
 
 REGION = "us-west-2"
@@ -233,6 +233,45 @@ def test_aws_xray_sdk_segments_reach_otlp_through_auto(
         "card declined",
     )
     assert counters["sent"] == ids["datagrams"] and counters["otlp_unknown_service"] == 0
+
+
+def test_a_collector_forwarding_to_another_one_reports_its_telemetry_there(
+    tmp_path: Path,
+) -> None:
+    """Our own X-Ray API as the upstream: PutTraceSegments and PutTelemetryRecords (as botocore
+    serialises them) are both accepted, and the upstream shows who sent what."""
+    upstream = Collector(make_config(Path(":memory:"), otlp=None)).start()
+    try:
+        config = make_config(
+            Path(":memory:"),
+            otlp=None,
+            forward_endpoint=upstream.endpoint_url,
+            region=REGION,
+            resource_arn="arn:aws:ecs:us-west-2:123456789012:task/demo",
+        )
+        edge = Collector(config).start()
+        try:
+            document = _document(7)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.sendto(
+                    b'{"format":"json","version":1}\n' + document.encode(), edge.udp_address
+                )
+            assert edge.wait_for_datagrams(1)
+            assert edge.forwarder is not None and edge.forwarder.flush()
+        finally:
+            edge.stop()  # the final PutTelemetryRecords
+        (received,) = upstream.status()["telemetry_records"]
+        trace_id = json.loads(document)["trace_id"]
+        client = xray_client_for(upstream.endpoint_url)
+        traces = client.batch_get_traces(TraceIds=[trace_id])["Traces"]
+    finally:
+        upstream.stop()
+    assert [json.loads(segment["Document"]) for segment in traces[0]["Segments"]] == [
+        json.loads(document)
+    ]
+    assert received["ResourceARN"] == "arn:aws:ecs:us-west-2:123456789012:task/demo"
+    assert received["record"]["SegmentsSentCount"] == 1
+    assert received["record"]["SegmentsReceivedCount"] == 1
 
 
 def test_429_and_503_are_retried_honouring_retry_after(
