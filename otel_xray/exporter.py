@@ -143,22 +143,24 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
             tally.bytes_sent = sender.bytes_sent
             tally.send_errors = sender.errors
         lost = len(tally.lost)
-        self._add(
-            spans_exported=len(spans) - lost,
-            documents_sent=tally.documents_sent,
-            datagrams_sent=tally.datagrams_sent,
-            bytes_sent=tally.bytes_sent,
-            split=tally.split,
-            truncated=tally.truncated,
-            dropped=lost,
-            send_errors=tally.send_errors,
-            translate_errors=tally.translate_errors,
-            attributes_dropped=tally.attributes_dropped,
-        )
+        # Field by field rather than through _add(**deltas): with the trace-aware processor an
+        # export is one request, and the generic path cost a tenth of the exporter's glue.
+        with self._counters_lock:
+            counters = self._counters
+            counters.spans_exported += len(spans) - lost
+            counters.documents_sent += tally.documents_sent
+            counters.datagrams_sent += tally.datagrams_sent
+            counters.bytes_sent += tally.bytes_sent
+            counters.split += tally.split
+            counters.truncated += tally.truncated
+            counters.dropped += lost
+            counters.send_errors += tally.send_errors
+            counters.translate_errors += tally.translate_errors
+            counters.attributes_dropped += tally.attributes_dropped
         return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
 
     def _encode_trace(
-        self, spans: Sequence[ReadableSpan], indexes: list[int], tally: _Tally
+        self, spans: Sequence[ReadableSpan], indexes: Sequence[int], tally: _Tally
     ) -> list[_encode.Encoded]:
         """The documents of one trace's spans, each encoded once and fitted to a datagram."""
         options = self.options
@@ -265,8 +267,18 @@ class _Tally:
         self.attributes_dropped = 0
 
 
-def _group_by_trace(spans: Sequence[ReadableSpan]) -> Iterable[list[int]]:
+def _group_by_trace(spans: Sequence[ReadableSpan]) -> Iterable[Sequence[int]]:
     """Indexes of ``spans`` grouped by trace, in first-seen order."""
+    if 0 < len(spans) <= 8:  # one request's spans, from the trace-aware processor: one trace
+        first = spans[0]._context
+        if first is not None:
+            trace_id = first[0]
+            for span in spans:
+                context = span._context
+                if context is None or context[0] != trace_id:
+                    break
+            else:
+                return (range(len(spans)),)
     groups: dict[object, list[int]] = {}
     for index, span in enumerate(spans):
         context = span._context  # the property is a plain getter, at a call's cost per span
