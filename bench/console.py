@@ -151,7 +151,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         collector = Collector(
             CollectorConfig(
-                udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=str(Path(scratch) / "xray.db")
+                udp="127.0.0.1:0",
+                tcp="127.0.0.1:0",
+                otlp=None,
+                otlp_http=None,
+                db=str(Path(scratch) / "xray.db"),
             )
         ).start()
         try:

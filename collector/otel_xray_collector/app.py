@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .api.groups import GroupService
 from .api.operations import XRayOperations
+from .api.otlp_http import TRACES_PATH, OtlpHttpRoute
 from .api.sampling import SamplingService
 from .api.security import BrowserPolicy
-from .api.server import ApiServer
+from .api.server import MAX_BODY_BYTES, ApiServer
 from .config import CollectorConfig, format_address, is_loopback, parse_address
 from .console import STATIC_ROOT
+from .ingest.otlp import DEFAULT_MAX_MESSAGE_BYTES, TraceExport
 from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
 from .ingest.udp_process import UdpReceiverProcess
@@ -45,6 +47,8 @@ class Collector:
         self._store: SegmentStore | None = None
         self._forwarder: Forwarder | None = None
         self._otlp: Any = None
+        self._otlp_http: ApiServer | None = None
+        self._otlp_http_export: TraceExport | None = None
         self._udp: UdpReceiver | UdpReceiverProcess | None = None
         self._api: ApiServer | None = None
         self._sampling: Any = None
@@ -102,10 +106,31 @@ class Collector:
             tcp_host, tcp_port = parse_address(config.tcp)
             static = Path(config.static_root) if config.static_root else STATIC_ROOT
             policy = BrowserPolicy.from_names(config.allow_hosts)
+            self._otlp_http_export = TraceExport(self._submit_otlp)
             self._api = ApiServer(
-                tcp_host, tcp_port, self.operations.routes, self.status, static, policy=policy
+                tcp_host,
+                tcp_port,
+                self.operations.routes,
+                self.status,
+                static,
+                policy=policy,
+                raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export, MAX_BODY_BYTES)},
             )
             self._api.start()
+            if config.otlp_http:
+                otlp_http_host, otlp_http_port = parse_address(config.otlp_http, 4318)
+                self._otlp_http = ApiServer(
+                    otlp_http_host,
+                    otlp_http_port,
+                    {},
+                    None,
+                    None,
+                    policy=policy,
+                    raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export)},
+                    max_body_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                    name="otel-xray-otlp-http",
+                )
+                self._otlp_http.start()
             if config.otlp:
                 from .ingest.otlp import OtlpReceiver
 
@@ -129,6 +154,8 @@ class Collector:
         }
         if self.otlp_address is not None:
             exposed["OTLP/gRPC"] = self.otlp_address
+        if self.otlp_http_address is not None:
+            exposed["OTLP/HTTP"] = self.otlp_http_address
         for what, address in exposed.items():
             if not is_loopback(address[0]):
                 _logger.warning(
@@ -147,6 +174,9 @@ class Collector:
         if self._otlp is not None:
             self._otlp.stop()
             self._otlp = None
+        if self._otlp_http is not None:
+            self._otlp_http.stop()
+            self._otlp_http = None
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -188,17 +218,24 @@ class Collector:
         return host, int(self._otlp.port)
 
     @property
+    def otlp_http_address(self) -> tuple[str, int] | None:
+        """The OTLP/HTTP listener's address (``/v1/traces`` is also on ``tcp_address``)."""
+        return self._otlp_http.address if self._otlp_http is not None else None
+
+    @property
     def endpoint_url(self) -> str:
         return "http://" + format_address(self.tcp_address)
 
     def listening_event(self) -> dict[str, Any]:
         """The one machine-readable startup line the CLI prints (tests parse it for ports)."""
         otlp = self.otlp_address
+        otlp_http = self.otlp_http_address
         return {
             "event": "listening",
             "udp": format_address(self.udp_address),
             "tcp": format_address(self.tcp_address),
             "otlp": format_address(otlp) if otlp else None,
+            "otlp_http": format_address(otlp_http) if otlp_http else None,
             "db": self._db.path if self._db is not None else None,
             "forward": self._forwarder.endpoint_url if self._forwarder is not None else None,
             "pid": os.getpid(),
@@ -248,6 +285,7 @@ class Collector:
             "ingest": ingest,
             "store": self._store_status(),
             "otlp": self._otlp.counters() if self._otlp is not None else None,
+            "otlp_http": self._otlp_http_export.counters() if self._otlp_http_export else None,
             "forwarder": self._forwarder.counters() if self._forwarder is not None else None,
             "sampling": self._sampling.statistics() if self._sampling is not None else None,
             "telemetry_records": list(self.operations.telemetry) if self.operations else [],

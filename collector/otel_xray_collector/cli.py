@@ -19,6 +19,7 @@ from . import __version__
 from .app import Collector
 from .config import (
     DEFAULT_OTLP,
+    DEFAULT_OTLP_HTTP,
     DEFAULT_TCP,
     DEFAULT_UDP,
     FORWARD_PROTOCOLS,
@@ -45,6 +46,11 @@ def _address(value: str) -> str:
     return value
 
 
+def _address_or_off(value: str) -> str | None:
+    """A listener address, or None for ``off`` (argparse reports a bad one, exit code 2)."""
+    return None if value.strip().lower() in ("off", "none", "") else _address(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-xray-collector",
@@ -67,8 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--otlp",
         default=DEFAULT_OTLP,
+        type=_address_or_off,
         metavar="HOST:PORT",
         help="OTLP/gRPC address, or 'off' (default %(default)s)",
+    )
+    parser.add_argument(
+        "--otlp-http",
+        default=DEFAULT_OTLP_HTTP,
+        type=_address_or_off,
+        metavar="HOST:PORT",
+        help="OTLP/HTTP address (POST /v1/traces, also served on the --tcp port), "
+        "or 'off' (default %(default)s)",
     )
     parser.add_argument(
         "--allow-host",
@@ -168,11 +183,11 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         raise SystemExit("otel-xray-collector: --no-store needs --forward-endpoint")
     if args.forward_protocol != "segments" and not args.forward_endpoint:
         raise SystemExit("otel-xray-collector: --forward-protocol needs --forward-endpoint")
-    otlp = None if str(args.otlp).lower() in ("off", "none", "") else _address(args.otlp)
     return CollectorConfig(
         udp=args.udp,
         tcp=args.tcp,
-        otlp=otlp,
+        otlp=args.otlp,
+        otlp_http=args.otlp_http,
         db=args.db,
         forward_endpoint=args.forward_endpoint,
         forward_protocol=args.forward_protocol,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 DEFAULT_UDP = "127.0.0.1:2000"
 DEFAULT_TCP = "127.0.0.1:2000"
 DEFAULT_OTLP = "127.0.0.1:4317"
+DEFAULT_OTLP_HTTP = "127.0.0.1:4318"
 FORWARD_PROTOCOLS = ("segments", "otlp", "auto")
 
 
@@ -72,6 +73,8 @@ class CollectorConfig:
     udp: str = DEFAULT_UDP
     tcp: str = DEFAULT_TCP
     otlp: str | None = DEFAULT_OTLP
+    otlp_http: str | None = DEFAULT_OTLP_HTTP  # None: no OTLP/HTTP listener (/v1/traces stays
+    # on the API port)
     db: str | None = None  # None: the user data dir; ":memory:" for a throwaway store
     forward_endpoint: str | None = None  # "aws" = the regional AWS endpoint
     # segments: PutTraceSegments; otlp: X-Ray's OTLP endpoint; auto: GetTraceSegmentDestination

@@ -26,6 +26,7 @@ def make_config(db: Path, **overrides: Any) -> CollectorConfig:
         "udp": "127.0.0.1:0",
         "tcp": "127.0.0.1:0",
         "otlp": "127.0.0.1:0",
+        "otlp_http": "127.0.0.1:0",
         "db": str(db),
     }
     settings.update(overrides)

@@ -35,6 +35,7 @@ def test_segments_received_over_udp_are_forwarded_and_kept(
             udp="127.0.0.1:0",
             tcp="127.0.0.1:0",
             otlp=None,
+            otlp_http=None,
             db=":memory:",
             forward_endpoint=moto_xray.url,
             region="us-west-2",

@@ -52,6 +52,7 @@ def rules_collector(tmp_path: Path) -> Iterator[Collector]:
             udp="127.0.0.1:0",
             tcp="127.0.0.1:0",
             otlp=None,
+            otlp_http=None,
             db=":memory:",
             sampling_rules=str(rules),
         )

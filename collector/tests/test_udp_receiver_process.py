@@ -98,6 +98,8 @@ def test_sigint_to_the_process_group_still_writes_what_was_received(tmp_path: Pa
             "127.0.0.1:0",
             "--otlp",
             "off",
+            "--otlp-http",
+            "off",
             "--db",
             str(db),
         ],

@@ -169,6 +169,8 @@ class Scenario:
             f"127.0.0.1:{port}",
             "--otlp",
             "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
             "--db",
             str(db),
             "--sampling-rules",

@@ -128,6 +128,7 @@ def test_collector_runs_in_forwarding_mode_with_the_documented_flags() -> None:
         "--udp",
         "--tcp",
         "--otlp",
+        "--allow-host",
         "--db",
         "--forward-endpoint",
         "--region",

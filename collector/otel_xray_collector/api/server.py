@@ -19,18 +19,19 @@ See docs/decisions.md for the measured choice against the other servers.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from waitress.adjustments import Adjustments  # type: ignore[import-untyped]
-from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
-from waitress.parser import HTTPRequestParser  # type: ignore[import-untyped]
-from waitress.server import TcpWSGIServer  # type: ignore[import-untyped]
-from waitress.task import ErrorTask, ThreadedTaskDispatcher  # type: ignore[import-untyped]
-from waitress.utilities import RequestEntityTooLarge  # type: ignore[import-untyped]
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.utilities import RequestEntityTooLarge
 
 from .security import SECURITY_HEADERS, BrowserPolicy
 from .web import HttpApp, RawRoute, Route
@@ -47,6 +48,9 @@ IDLE_TIMEOUT = 60.0
 #: Open connections per listener; beyond it new ones wait in the listen backlog.
 CONNECTION_LIMIT = 256
 BACKLOG = 1024
+#: After an error answer, input is read and dropped for at most this long and this much.
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 32 * 1024 * 1024
 #: Worker threads per listener: requests in progress at once (SQLite reads, ingest commits).
 WORKER_THREADS = 8
 
@@ -85,12 +89,56 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
         if error.code >= 500:  # 501: a Transfer-Encoding other than chunked, the client's doing
             error.code, error.reason = 400, "Bad Request"
         self.response_headers.extend(SECURITY_HEADERS)
+        self.channel.linger_on_close = True
         super().execute()
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
+    """Closes after an error answer the way HTTP servers must ("lingering close"): the client
+    may still be sending the body the answer refused (a 413 is sent as soon as the length is
+    known), and closing with unread input makes the kernel reset the connection, which throws
+    the answer away before the client reads it. So the write side is shut (the client sees the
+    end of the answer) and input is read and discarded for a bounded time and size."""
+
     parser_class = _Parser
     error_task_class = _ErrorTask
+    linger_on_close = False
+    lingering_since: float | None = None
+    _drained = 0
+
+    def handle_close(self) -> None:
+        if self.linger_on_close and self.lingering_since is None and self.connected:
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                super().handle_close()
+                return
+            self.lingering_since = time.time()
+            self.will_close = False
+            return
+        super().handle_close()
+
+    def readable(self) -> bool:
+        return True if self.lingering_since is not None else bool(super().readable())
+
+    def writable(self) -> bool:
+        return False if self.lingering_since is not None else bool(super().writable())
+
+    def handle_read(self) -> None:
+        if self.lingering_since is None:
+            super().handle_read()
+            return
+        try:
+            data = self.recv(LINGER_BYTES)  # b"" (and closed) when the client is done
+        except OSError:
+            super().handle_close()
+            return
+        self._drained += len(data)
+        if self._drained > LINGER_BYTES or time.time() - self.lingering_since > LINGER_SECONDS:
+            super().handle_close()
+
+    def linger_expired(self, now: float) -> bool:
+        return self.lingering_since is not None and now - self.lingering_since > LINGER_SECONDS
 
 
 class _Server(TcpWSGIServer):  # type: ignore[misc]
@@ -101,6 +149,9 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
         super().maintenance(now)  # idle connections
         cutoff = now - self.request_timeout
         for channel in list(self.active_channels.values()):
+            if channel.linger_expired(now):
+                channel.handle_close()
+                continue
             request = channel.request
             if request is not None and not channel.requests and request.started < cutoff:
                 _logger.info(

@@ -266,6 +266,78 @@ def translate_request(
 
 
 # ---------------------------------------------------------------------------------------------
+# One export request, whatever the transport
+# ---------------------------------------------------------------------------------------------
+
+
+class SubmitRefused(Exception):
+    """The pipeline took none of the request's documents (full or closing): retry later."""
+
+
+class TraceExport:
+    """Translate an ``ExportTraceServiceRequest`` and submit its documents; count what happened.
+
+    Shared by the gRPC and HTTP receivers, so both answer the same partial successes: spans that
+    cannot be read or translated, and documents the pipeline refuses, are reported (the sender
+    must not retry them); when ``submit`` fails as a whole, :class:`SubmitRefused` is raised and
+    each transport answers its "retry later" (gRPC ``UNAVAILABLE``, HTTP 503).
+    """
+
+    def __init__(self, submit: Submit, options: TranslateOptions | None = None) -> None:
+        self._submit = submit
+        self._options = options if options is not None else OTLP_TRANSLATE_OPTIONS
+        self._lock = threading.Lock()
+        self._counters = {
+            "requests": 0,
+            "spans_received": 0,
+            "documents_submitted": 0,
+            "translate_errors": 0,
+            "submit_errors": 0,
+        }
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters)
+
+    def count(self, **increments: int) -> None:
+        with self._lock:
+            for name, value in increments.items():
+                self._counters[name] = self._counters.get(name, 0) + value
+
+    def export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        documents, problems, received, translate_errors = translate_request(request, self._options)
+        self.count(requests=1, spans_received=received, translate_errors=translate_errors)
+        if problems:
+            logger.warning(
+                "OTLP request: %d of %d spans rejected; first: %s",
+                len(problems),
+                received,
+                problems[0],
+            )
+        refused: Sequence[Any] = ()
+        if documents:
+            try:
+                refused = self._submit(documents) or ()
+            except Exception as exc:
+                self.count(submit_errors=1)
+                logger.warning(
+                    "OTLP request: pipeline refused %d documents: %s", len(documents), exc
+                )
+                raise SubmitRefused(f"collector cannot accept spans: {exc}") from exc
+            self.count(documents_submitted=len(documents) - len(refused))
+        problems.extend(f"document refused: {getattr(item, 'message', item)}" for item in refused)
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if problems:
+            # Counted per span for bad spans and per document for refused documents: a span
+            # whose documents were refused is not stored, whichever way it is counted.
+            response.partial_success.rejected_spans = len(problems)
+            response.partial_success.error_message = "; ".join(problems[:5])
+        return response
+
+
+# ---------------------------------------------------------------------------------------------
 # The gRPC service
 # ---------------------------------------------------------------------------------------------
 
@@ -300,20 +372,11 @@ class OtlpReceiver:
     ) -> None:
         self._host = host
         self._requested_port = port
-        self._submit = submit
-        self._options = options if options is not None else OTLP_TRANSLATE_OPTIONS
+        self._trace_export = TraceExport(submit, options)
         self._max_workers = max_workers
         self._max_message_bytes = max_message_bytes
         self._server: grpc.Server | None = None
         self._bound_port: int | None = None
-        self._lock = threading.Lock()
-        self._counters = {
-            "requests": 0,
-            "spans_received": 0,
-            "documents_submitted": 0,
-            "translate_errors": 0,
-            "submit_errors": 0,
-        }
 
     @property
     def port(self) -> int:
@@ -363,45 +426,16 @@ class OtlpReceiver:
             server.stop(grace).wait()
 
     def counters(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counters)
-
-    def _count(self, **increments: int) -> None:
-        with self._lock:
-            for name, value in increments.items():
-                self._counters[name] += value
+        return self._trace_export.counters()
 
     def _export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        documents, problems, received, translate_errors = translate_request(request, self._options)
-        self._count(requests=1, spans_received=received, translate_errors=translate_errors)
-        if problems:
-            logger.warning(
-                "OTLP request: %d of %d spans rejected; first: %s",
-                len(problems),
-                received,
-                problems[0],
-            )
-        refused: Sequence[Any] = ()
-        if documents:
-            try:
-                refused = self._submit(documents) or ()
-            except Exception as exc:
-                self._count(submit_errors=1)
-                logger.warning(
-                    "OTLP request: pipeline refused %d documents: %s", len(documents), exc
-                )
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"collector cannot accept spans: {exc}")
-            self._count(documents_submitted=len(documents) - len(refused))
-        problems.extend(f"document refused: {getattr(item, 'message', item)}" for item in refused)
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if problems:
-            # Counted per span for bad spans and per document for refused documents: a span
-            # whose documents were refused is not stored, whichever way it is counted.
-            response.partial_success.rejected_spans = len(problems)
-            response.partial_success.error_message = "; ".join(problems[:5])
-        return response
+        try:
+            return self._trace_export.export(request)
+        except SubmitRefused as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise  # abort raises; this line is for type checkers
 
 
 def _host_for_url(host: str) -> str:

@@ -76,7 +76,11 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
     """A collector on ephemeral loopback ports with its own SQLite file."""
     instance = Collector(
         CollectorConfig(
-            udp="127.0.0.1:0", tcp="127.0.0.1:0", otlp=None, db=str(tmp_path / "xray.db")
+            udp="127.0.0.1:0",
+            tcp="127.0.0.1:0",
+            otlp=None,
+            otlp_http=None,
+            db=str(tmp_path / "xray.db"),
         )
     ).start()
     try:

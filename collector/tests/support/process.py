@@ -33,6 +33,8 @@ class CollectorProcess:
             "127.0.0.1:0",
             "--otlp",
             "127.0.0.1:0" if otlp else "off",
+            "--otlp-http",
+            "127.0.0.1:0" if otlp else "off",
             "--db",
             str(db),
             *extra_args,
@@ -56,6 +58,8 @@ class CollectorProcess:
         self.udp_address = _address(self.listening["udp"])
         self.tcp_address = _address(self.listening["tcp"])
         self.otlp_address = _address(self.listening["otlp"]) if self.listening["otlp"] else None
+        otlp_http = self.listening.get("otlp_http")
+        self.otlp_http_address = _address(otlp_http) if otlp_http else None
         self.endpoint_url = f"http://{self.listening['tcp']}"
 
     def _drain_stderr(self) -> None:
