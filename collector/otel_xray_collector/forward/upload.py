@@ -106,6 +106,12 @@ class UploadFailure(Exception):
         self.code = code
         self.retry_after = retry_after
 
+    def given_up_because(self, attempts: int, shutting_down: bool) -> str:
+        """Why a request carrying this failure was given up, for the log line."""
+        if shutting_down:
+            return "shutting down"
+        return "permanent error" if not self.retryable else f"{attempts} attempts"
+
 
 def resolve_region(region: str | None, endpoint_url: str | None) -> str:
     """The region to sign for: argument, ``AWS_REGION``, then botocore's (``AWS_DEFAULT_REGION``,

@@ -1,8 +1,8 @@
 """Forwarding segment documents to AWS X-Ray, as the X-Ray daemon does, or over OTLP.
 
 Three protocols (``protocol``): ``segments`` sends documents with ``PutTraceSegments``;
-``otlp`` turns them back into spans (``otlp_convert``) and posts them to X-Ray's OTLP endpoint
-(``otlp``), the one CloudWatch Transaction Search uses; ``auto`` asks
+``otlp`` turns them back into spans (``otlp_convert``; per batch, ``otlp_batches``) and posts
+them to X-Ray's OTLP endpoint (``otlp``), the one CloudWatch Transaction Search uses; ``auto`` asks
 ``GetTraceSegmentDestination`` at start and every few minutes and uses ``otlp`` while the
 account's destination is ``CloudWatchLogs``, ``segments`` otherwise (and until it has an
 answer). With ``telemetry_interval`` set (the collector: 60 s) ``PutTelemetryRecords`` reports
@@ -27,20 +27,11 @@ from typing import Any
 
 import botocore.session
 from otel_xray_collector.forward.otlp import OtlpSender, otlp_traces_url
+from otel_xray_collector.forward.otlp_batches import OtlpForwarding, OtlpLimits
 from otel_xray_collector.forward.otlp_convert import (
     MAX_REQUEST_BYTES,
     MAX_SPAN_BYTES,
     MAX_SPANS_PER_REQUEST,
-    Converted,
-    InvalidDocument,
-    Request,
-    ServiceDirectory,
-    build_requests,
-    convert_document,
-    give_up_service,
-    is_in_progress,
-    resolve_services,
-    trim_span,
 )
 from otel_xray_collector.forward.telemetry import TelemetryReporter
 from otel_xray_collector.forward.upload import (
@@ -204,27 +195,8 @@ class Forwarder:
         self._active = "otlp" if protocol == "otlp" else "segments"
         self._destination: dict[str, str] | None = None
         self._destination_interval = destination_interval
-        self._otlp: OtlpSender | None = None
-        self.otlp_url: str | None = None
-        if protocol != "segments":
-            self.otlp_url = otlp_traces_url(endpoint_url, self.region)
-            self._otlp = OtlpSender(
-                self.otlp_url,
-                self.region,
-                request_timeout=max(request_timeout, 10.0),
-                max_pool_connections=max(concurrency, 2),
-                session=session,
-            )
         self._otlp_batch_documents = otlp_batch_documents
-        self._otlp_max_spans = otlp_max_spans
-        self._otlp_max_request_bytes = otlp_max_request_bytes
-        self._otlp_max_span_bytes = otlp_max_span_bytes
-        self._services = ServiceDirectory()
-        self._services_lock = threading.Lock()
         self._otlp_subsegment_hold = otlp_subsegment_hold
-        self._otlp_max_waiting = otlp_max_waiting
-        # (deadline, subsegment) waiting for its segment; guarded by _services_lock
-        self._waiting: list[tuple[float, Converted]] = []
         self._telemetry_interval = telemetry_interval
         self._telemetry = TelemetryReporter(self._uploader.put_telemetry, telemetry_identity or {})
         self._telemetry_lock = threading.Lock()
@@ -253,6 +225,29 @@ class Forwarder:
         self._deadline: float | None = None
         self._threads: list[threading.Thread] = []
         self._counters = dict.fromkeys(COUNTER_NAMES, 0)
+        self._otlp: OtlpForwarding | None = None
+        self.otlp_url: str | None = None
+        if protocol != "segments":
+            self.otlp_url = otlp_traces_url(endpoint_url, self.region)
+            sender = OtlpSender(
+                self.otlp_url,
+                self.region,
+                request_timeout=max(request_timeout, 10.0),
+                max_pool_connections=max(concurrency, 2),
+                session=session,
+            )
+            self._otlp = OtlpForwarding(
+                sender,
+                OtlpLimits(otlp_max_spans, otlp_max_request_bytes, otlp_max_span_bytes),
+                count=self._count,
+                count_failure=self._count_failure,
+                backoff=self._backoff,
+                log=self._log.log,
+                clock=clock,
+                max_retries=max_retries,
+                subsegment_hold=otlp_subsegment_hold,
+                max_waiting=otlp_max_waiting,
+            )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -369,8 +364,7 @@ class Forwarder:
             counters["buffered_bytes"] = self._buffered_bytes
             counters["protocol"] = self._active
             counters["destination"] = dict(self._destination) if self._destination else None
-        with self._services_lock:
-            counters["otlp_documents_waiting"] = len(self._waiting)
+        counters["otlp_documents_waiting"] = self._otlp.waiting if self._otlp is not None else 0
         return counters
 
     @property
@@ -520,8 +514,8 @@ class Forwarder:
                 return
             protocol, batch = due
             try:
-                if protocol == "otlp":
-                    self._send_otlp(batch)
+                if protocol == "otlp" and self._otlp is not None:
+                    self._otlp.send(batch)
                 else:
                     self._send(batch)
             except Exception:  # a bug here must not silently stop forwarding
@@ -622,7 +616,7 @@ class Forwarder:
             f"failed:{failure.reason}",
             "sending a batch of %d segments to AWS X-Ray failed (%s): %s",
             len(pending),
-            _why(failure, attempts, shutting_down),
+            failure.given_up_because(attempts, shutting_down),
             failure.detail,
         )
 
@@ -641,86 +635,15 @@ class Forwarder:
             failure.detail,
         )
 
-    # --- OTLP -------------------------------------------------------------------------------
-
-    def _send_otlp(self, batch: list[str]) -> None:
-        """Documents -> spans -> requests within X-Ray's limits, each sent with retries."""
-        self._send_converted(self._resolve(self._convert(batch), final=False))
-
-    def _convert(self, batch: list[str]) -> list[Converted]:
-        converted: list[Converted] = []
-        invalid = in_progress = 0
-        for text in batch:
-            try:
-                document = json.loads(text)
-                if not isinstance(document, dict):
-                    raise InvalidDocument("not a JSON object")
-                if is_in_progress(document):
-                    in_progress += 1
-                    continue
-                converted.append(convert_document(document))
-            except ValueError as exc:  # not JSON, or InvalidDocument
-                invalid += 1
-                self._log.log(
-                    logging.WARNING, "otlp-invalid", "cannot send a document over OTLP: %s", exc
-                )
-        if invalid or in_progress:
-            self._count(
-                rejected=invalid,
-                otlp_documents_invalid=invalid,
-                otlp_documents_in_progress=in_progress,
-            )
-        return converted
-
-    def _resolve(self, converted: list[Converted], final: bool) -> list[Converted]:
-        """What can be sent now: every document, except independent subsegments whose segment
-        (their service) has not come yet; those wait, at most ``otlp_subsegment_hold`` seconds
-        and ``otlp_max_waiting`` documents, then go as ``unknown_service``. ``final`` (flush,
-        stop) waits for nothing."""
-        with self._services_lock:
-            waiting = self._waiting
-            candidates = [item for _, item in waiting] + converted
-            unresolved = {id(item) for item in resolve_services(candidates, self._services)}
-            if not unresolved:
-                self._waiting = []
-                return candidates
-            now = self._clock()
-            deadlines = {id(item): deadline for deadline, item in waiting}
-            keep: list[tuple[float, Converted]] = []
-            given_up = 0
-            for item in candidates:
-                if id(item) not in unresolved:
-                    continue
-                deadline = deadlines.get(id(item), now + self._otlp_subsegment_hold)
-                if final or deadline <= now:
-                    give_up_service(item)
-                    given_up += 1
-                else:
-                    keep.append((deadline, item))
-            overflow = len(keep) - self._otlp_max_waiting
-            if overflow > 0:
-                for _, item in keep[:overflow]:
-                    give_up_service(item)
-                given_up += max(0, overflow)
-                keep = keep[overflow:]
-            self._waiting = keep
-            kept = {id(item) for _, item in keep}
-        if given_up:
-            self._count(otlp_unknown_service=given_up)
-        return [item for item in candidates if id(item) not in kept]
-
     def _release_waiting(self, final: bool) -> None:
-        """Send the waiting subsegments that are due (all of them when ``final``). Counted as
-        in flight so that ``flush`` waits for a release running on another thread."""
-        if self._otlp is None:
+        """Send the subsegments waiting for their segment that are due (all when ``final``).
+        Counted as in flight so that ``flush`` waits for a release running on another thread."""
+        if self._otlp is None or not self._otlp.waiting:
             return
-        with self._services_lock:
-            if not self._waiting:
-                return
         with self._cond:
             self._in_flight += 1
         try:
-            self._send_converted(self._resolve([], final))
+            self._otlp.release(final)
         except Exception:  # a bug here must not stop forwarding
             logger.exception("unexpected error while forwarding waiting subsegments")
         finally:
@@ -728,97 +651,10 @@ class Forwarder:
                 self._in_flight -= 1
                 self._cond.notify_all()
 
-    def _send_converted(self, converted: list[Converted]) -> None:
-        """A document counts as sent when every request holding its spans was accepted."""
-        if not converted:
-            return
-        items = []
-        trimmed = too_large = 0
-        limit = self._otlp_max_span_bytes
-        for index, item in enumerate(converted):
-            for span in item.spans:
-                if span.ByteSize() > limit:
-                    if not trim_span(span, limit):
-                        too_large += 1
-                        continue
-                    trimmed += 1
-                items.append((index, item.resource, span))
-        if too_large:
-            self._log.log(
-                logging.WARNING,
-                "otlp-too-large",
-                "%d spans over %d bytes even without stack traces and metadata: not sent",
-                too_large,
-                limit,
-            )
-        carried = {index for index, _, _ in items}
-        failed: set[int] = set()
-        for request in build_requests(items, self._otlp_max_spans, self._otlp_max_request_bytes):
-            if not self._export(request):
-                failed |= request.documents
-        self._count(
-            sent=len(carried - failed),
-            dropped=len(failed),
-            rejected=too_large,
-            otlp_spans_trimmed=trimmed,
-            otlp_spans_too_large=too_large,
-        )
-
-    def _export(self, request: Request) -> bool:
-        assert self._otlp is not None
-        failures = attempt = 0
-        while True:
-            try:
-                result = self._otlp.export(request.message)
-            except UploadFailure as failure:
-                failures += 1
-                self._count_failure(failure, "OTLP export")
-                shutting_down = False
-                if failure.retryable and failures <= self._max_retries:
-                    attempt += 1
-                    if self._backoff(attempt, failure.retry_after):
-                        self._count(retries=1, otlp_retries=1)
-                        continue
-                    shutting_down = True
-                self._count(otlp_spans_failed=request.spans)
-                self._log.log(
-                    logging.ERROR,
-                    f"otlp-failed:{failure.reason}",
-                    "sending %d spans to AWS X-Ray over OTLP failed (%s): %s",
-                    request.spans,
-                    _why(failure, failures, shutting_down),
-                    failure.detail,
-                )
-                return False
-            rejected = min(result.rejected_spans, request.spans)
-            self._count(
-                otlp_batches=1,
-                otlp_spans_sent=request.spans - rejected,
-                otlp_spans_rejected=rejected,
-                rejected=rejected,
-            )
-            if rejected or result.error_message:
-                self._log.log(
-                    logging.WARNING,
-                    "otlp-partial",
-                    "AWS X-Ray refused %d of %d spans: %s",
-                    rejected,
-                    request.spans,
-                    result.error_message or "(no message)",
-                )
-            return True
-
     def _count(self, **increments: int) -> None:
         with self._cond:
             for name, value in increments.items():
                 self._counters[name] += value
-
-
-def _why(failure: UploadFailure, attempts: int, shutting_down: bool) -> str:
-    """Why a request was given up, for the log line."""
-    if shutting_down:
-        return "shutting down"
-    return "permanent error" if not failure.retryable else f"{attempts} attempts"
 
 
 def _documents_by_id(documents: list[str]) -> dict[str, str]:
