@@ -37,4 +37,5 @@ class Counted(Generic[C]):
         with self._counters_lock:
             counters: Any = self._counters
             for name, delta in deltas.items():
-                setattr(counters, name, getattr(counters, name) + delta)
+                if delta:  # most are 0 on most calls: an export that went well
+                    setattr(counters, name, getattr(counters, name) + delta)

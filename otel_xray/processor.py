@@ -229,8 +229,9 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         popleft = queue.popleft
         held = self._held
         is_open = self._open.__contains__
+        threshold = self.streaming_threshold
         ready: list[ReadableSpan] = []
-        received = 0
+        received = streamed = 0
         while queue:
             span = popleft()
             received += 1
@@ -245,37 +246,28 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
             elif is_open(trace_id):
                 group = held.get(trace_id)
                 if group is None:
-                    held[trace_id] = [span]
+                    group = held[trace_id] = [span]
                 else:
                     group.append(span)
                 self._held_count += 1
+                if len(group) > threshold:  # a long-open root: stream what it holds
+                    del held[trace_id]
+                    self._held_count -= len(group)
+                    streamed += len(group)
+                    ready.extend(group)
             else:  # its root ended already (or lives in another process): send it now
                 ready.append(span)
-        streamed = 0
-        if flush:
+        if flush or self._held_count >= self.max_queue_size:
+            # Flushing, or too much held across all open roots: memory stays bounded.
             for group in held.values():
                 ready.extend(group)
+                if not flush:
+                    streamed += len(group)
             held.clear()
             self._held_count = 0
-        elif held:
-            streamed = self._stream(ready)
         if received or streamed:
             self._add(spans_received=received, spans_streamed=streamed)
         return ready
-
-    def _stream(self, ready: list[ReadableSpan]) -> int:
-        """Send the finished children of open roots that hold too many (or all of them when
-        the held total reaches the queue's bound); return how many were streamed."""
-        held = self._held
-        threshold = self.streaming_threshold
-        everything = self._held_count >= self.max_queue_size
-        streamed = 0
-        for trace_id in [t for t, group in held.items() if everything or len(group) > threshold]:
-            group = held.pop(trace_id)
-            ready.extend(group)
-            streamed += len(group)
-        self._held_count -= streamed
-        return streamed
 
     def _export(self, spans: list[ReadableSpan]) -> None:
         try:

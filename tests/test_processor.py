@@ -103,6 +103,29 @@ def test_a_long_open_root_streams_its_finished_subsegments(
     assert processor.counters.spans_streamed == 4
 
 
+def test_children_held_across_many_open_roots_stay_within_the_queue_bound(
+    udp_daemon: UdpDaemon, made: list[TracerProvider]
+) -> None:
+    """Each open root holds fewer children than the threshold, but together they reach the
+    queue's bound: they are streamed all the same. (Synchronous, so the sender's rounds happen
+    at known points: every second queued span here.)"""
+    exporter = XRayUdpSpanExporter(udp_daemon.address)
+    provider, processor = tracing(made, exporter, max_queue_size=4, synchronous=True)
+    tracer = provider.get_tracer("t")
+    roots = [tracer.start_span(f"stream {i}", kind=SpanKind.SERVER) for i in range(4)]
+    for root in roots[:3]:
+        tracer.start_span("chunk", context=trace.set_span_in_context(root)).end()
+    assert processor.counters.spans_streamed == 0  # held: 3 of at most 4
+    tracer.start_span("chunk", context=trace.set_span_in_context(roots[3])).end()
+    assert processor.counters.spans_streamed == 4
+    assert exporter.counters.datagrams_sent == 4
+    documents = udp_daemon.documents(4)
+    assert [d["name"] for d in documents] == ["chunk"] * 4
+    for root in roots:
+        root.end()
+    assert len(udp_daemon.documents(8)) == 8
+
+
 class GatedExporter(SpanExporter):
     """The real exporter behind a gate: ``export`` waits until the test opens it, standing in
     for a sender stalled by a slow machine."""
