@@ -26,7 +26,8 @@ def test_group_picker_filters_the_map_and_the_traces(
         api(collector, "CreateGroup", {"GroupName": "failing", "FilterExpression": "fault"})[0]
         == 200
     )
-    assert api(collector, "CreateGroup", {"GroupName": MARKUP_NAME})[0] == 200
+    nobody = {"GroupName": MARKUP_NAME, "FilterExpression": 'service("nobody")'}
+    assert api(collector, "CreateGroup", nobody)[0] == 200
 
     page = console.open("#/map")
     nodes = page.locator("g.node:not(.client)")
@@ -66,4 +67,12 @@ def test_group_picker_filters_the_map_and_the_traces(
 
     picker.select_option("Default")
     expect(page.locator("tr[data-trace-id]")).to_have_count(2)
+
+    # A group no stored trace matches: the map says so, naming the group as text.
+    page.locator('.nav-link[data-view="map"]').click()
+    picker.select_option(MARKUP_NAME)
+    expect(page.locator(".map-empty")).to_be_visible()
+    expect(page.locator(".map-empty h2")).to_have_text(
+        f"No traces of the group {MARKUP_NAME} in this time range"
+    )
     assert page.evaluate("window.__pwned") is None

@@ -78,6 +78,10 @@ const ctx = {
     const end = Math.ceil(Date.now() / 1000) + 1;
     return { start: end - spec.seconds - 1, end };
   },
+  /** The X-Ray group picked beside the time range, or null for Default (every trace). */
+  groupName() {
+    return state.params.get("groupName") || null;
+  },
   /** A link to another view, carrying the current time range. */
   href(name, params) {
     const query = rangeParams(state.params);

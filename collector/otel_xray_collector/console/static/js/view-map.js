@@ -19,8 +19,9 @@ export class MapView {
     this.params = params;
     this.status = el("p", { class: "view-status", role: "status", "aria-live": "polite" }, "Loading service map…");
     this.canvas = el("div", { class: "map-canvas", "data-testid": "service-map" });
+    this.emptyTitle = el("h2", {}, "No services in this time range");
     this.empty = el("div", { class: "map-empty", hidden: true },
-      el("h2", {}, "No services in this time range"),
+      this.emptyTitle,
       el("p", {}, "Send segments to the collector (UDP 2000, OTLP or PutTraceSegments) or widen the time range."));
     this.panel = el("aside", { class: "details-panel", "aria-label": "Selection details", "aria-live": "polite" });
     this.renderPanelHint();
@@ -64,6 +65,8 @@ export class MapView {
       this.window = window;
       this.map.update(services, window.end - window.start);
       this.empty.hidden = services.length > 0;
+      const group = this.ctx.groupName();
+      this.emptyTitle.textContent = group ? `No traces of the group ${group} in this time range` : "No services in this time range";
       this.canvas.hidden = services.length === 0;
       const real = services.filter((s) => s.Type !== "client").length;
       this.status.textContent = `${count(real)} service${real === 1 ? "" : "s"} · updated ${new Date().toLocaleTimeString()}`;
