@@ -31,6 +31,7 @@ from collector.tests.support.fake_aws import Recorder, use_fake_aws
 from collector.tests.support.moto_server import DUMMY_CREDENTIALS
 from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
+from otel_xray.translate.links import xray_trace_id
 
 from .conftest import make_config, xray_client_for
 from .test_end_to_end import run_sdk_app
@@ -86,12 +87,23 @@ def _collector(server: SigV4XRay, protocol: str, **settings: Any) -> Collector:
     config = make_config(
         Path(":memory:"),
         otlp=None,
+        otlp_http=None,
         forward_endpoint=server.url,
         forward_protocol=protocol,
         region=REGION,
         **settings,
     )
     return Collector(config).start()
+
+
+def _checkout_provider(collector: Collector) -> TracerProvider:
+    """Service ``checkout``, X-Ray ids, each span sent to the collector's UDP port as it ends."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "checkout"}), id_generator=AwsXRayIdGenerator()
+    )
+    exporter = XRayUdpSpanExporter(format_address(collector.udp_address))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
 
 
 def _document(index: int, **extra: Any) -> str:
@@ -116,12 +128,7 @@ def test_collector_forwards_udp_segments_as_signed_gzipped_otlp(
         server, "otlp", resource_arn="arn:aws:ec2:us-west-2:123456789012:instance/i-0abc"
     )
     try:
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": "checkout"}),
-            id_generator=AwsXRayIdGenerator(),
-        )
-        exporter = XRayUdpSpanExporter(format_address(collector.udp_address))
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider = _checkout_provider(collector)
         tracer = provider.get_tracer("test")
         with tracer.start_as_current_span(
             "POST /pay",
@@ -272,6 +279,83 @@ def test_a_collector_forwarding_to_another_one_reports_its_telemetry_there(
     assert received["ResourceARN"] == "arn:aws:ecs:us-west-2:123456789012:task/demo"
     assert received["record"]["SegmentsSentCount"] == 1
     assert received["record"]["SegmentsReceivedCount"] == 1
+
+
+def test_over_otlp_to_another_collector_the_segments_come_out_as_they_went_in(
+    tmp_path: Path,
+) -> None:
+    """Library exporter -> UDP -> collector (forwarding over OTLP: segments back to spans) ->
+    another collector's ``POST /v1/traces`` (spans to segments again) -> boto3: the stored
+    documents are the ones first sent, field for field, bar what only a span can hold."""
+    upstream = Collector(make_config(Path(":memory:"), otlp=None, otlp_http=None)).start()
+    try:
+        edge = Collector(
+            make_config(
+                Path(":memory:"),
+                otlp=None,
+                otlp_http=None,
+                forward_endpoint=upstream.endpoint_url,
+                forward_protocol="otlp",
+                region=REGION,
+                telemetry_interval=None,
+            )
+        ).start()
+        try:
+            provider = _checkout_provider(edge)
+            tracer = provider.get_tracer("test")
+            with tracer.start_as_current_span(
+                "POST /pay",
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": "POST",
+                    "url.full": "http://shop.example/pay",
+                    "http.response.status_code": 502,
+                    "order.id": "o-1",
+                },
+            ) as root:
+                with tracer.start_as_current_span(
+                    "GET",
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "http.request.method": "GET",
+                        "url.full": "https://bank.example/x",
+                        "http.response.status_code": 503,
+                    },
+                ):
+                    pass
+            provider.shutdown()
+            assert edge.wait_for_datagrams(2)
+            assert edge.forwarder is not None and edge.forwarder.flush()
+            assert edge.forwarder.counters()["otlp_spans_sent"] == 2
+            trace_id = xray_trace_id(root.get_span_context().trace_id)
+            client = xray_client_for(edge.endpoint_url)
+            sent = [
+                json.loads(s["Document"])
+                for s in client.batch_get_traces(TraceIds=[trace_id])["Traces"][0]["Segments"]
+            ]
+        finally:
+            edge.stop()
+        assert upstream.wait_for_datagrams(0)  # what /v1/traces stored is indexed too
+        stored = [
+            json.loads(s["Document"])
+            for s in xray_client_for(upstream.endpoint_url).batch_get_traces(TraceIds=[trace_id])[
+                "Traces"
+            ][0]["Segments"]
+        ]
+    finally:
+        upstream.stop()
+
+    assert len(stored) == len(sent) == 2
+    by_id = {doc["id"]: doc for doc in stored}
+    for original in sent:
+        echoed = by_id[original["id"]]
+        for key in ("name", "trace_id", "parent_id", "type", "namespace", "fault", "error", "http"):
+            assert echoed.get(key) == original.get(key), key
+        assert echoed["start_time"] == pytest.approx(original["start_time"], abs=1e-6)
+        assert echoed["end_time"] == pytest.approx(original["end_time"], abs=1e-6)
+    assert by_id[f"{root.get_span_context().span_id:016x}"]["metadata"]["default"]["order.id"] == (
+        "o-1"
+    )
 
 
 def test_429_and_503_are_retried_honouring_retry_after(
