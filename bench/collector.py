@@ -11,6 +11,10 @@ Prints ONE JSON line. Figures, all measured in the same run on the same machine:
   rate (target >= 0.5).
   ``index_catch_up_seconds``: how long indexing (summaries, graph aggregates) then needed to
   catch up; indexing is deliberately deferred while datagrams are waiting.
+* ``otlp_http_{protobuf,json}_spans_per_second``: spans/s the collector process takes on its
+  OTLP/HTTP listener from one keep-alive client posting 512-span batches back to back (each
+  answered after its documents are committed), in protobuf and in OTLP/JSON;
+  ``otlp_http_protobuf_vs_udp_ratio`` = protobuf spans/s / the UDP zero-loss documents/s.
 * ``query_*``: over a store of ``--segments`` documents (4 per trace, spread over 6 hours):
   median latency of GetServiceGraph (whole window), GetTraceSummaries (first page, and with a
   filter) through the HTTP API, beside one full scan of the stored segments (read every
@@ -22,6 +26,8 @@ Usage: python bench/collector.py [--segments 1000000] [--seconds 4] [--quick]
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import multiprocessing as mp
 import os
@@ -37,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Spans per OTLP/HTTP request: the SDK BatchSpanProcessor's default export batch.
+OTLP_BATCH_SPANS = 512
 sys.path.insert(0, str(ROOT / "collector"))
 
 HEADER = b'{"format":"json","version":1}\n'
@@ -135,7 +143,7 @@ def raw_recvfrom_rate(count: int) -> dict[str, float]:
 
 
 class CollectorProcess:
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, otlp_http: str = "off") -> None:
         script = Path(sys.executable).with_name("otel-xray-collector")
         self.process = subprocess.Popen(
             [
@@ -147,7 +155,7 @@ class CollectorProcess:
                 "--otlp",
                 "off",
                 "--otlp-http",
-                "off",
+                otlp_http,
                 "--db",
                 str(db),
                 "--log-level",
@@ -160,6 +168,7 @@ class CollectorProcess:
         event = json.loads(self.process.stdout.readline())
         self.udp_port = int(event["udp"].rsplit(":", 1)[1])
         self.url = "http://" + event["tcp"]
+        self.otlp_http = event.get("otlp_http")
 
     def status(self) -> dict[str, Any]:
         with urllib.request.urlopen(self.url + "/status", timeout=30) as response:
@@ -186,6 +195,75 @@ class CollectorProcess:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(60)
+
+
+def otlp_requests(count: int, spans: int, media: str) -> list[bytes]:
+    """``count`` OTLP/HTTP bodies of ``spans`` spans each (a server span with an HTTP call and
+    a child, the SDK exporters' batch shape), encoded as ``media``."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    bodies = []
+    now = time.time_ns()
+    for request_index in range(count):
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        group = request.resource_spans.add()
+        name = group.resource.attributes.add()
+        name.key, name.value.string_value = "service.name", "bench-otlp"
+        scope_spans = group.scope_spans.add()
+        scope_spans.scope.name = "bench"
+        for index in range(spans):
+            span = scope_spans.spans.add()
+            trace_number = request_index * spans + index
+            span.trace_id = (now // 1_000_000_000 << 96 | trace_number + 1).to_bytes(16, "big")
+            span.span_id = (trace_number + 1).to_bytes(8, "big")
+            span.name = "GET /api"
+            span.kind = 2
+            span.start_time_unix_nano = now - 5_000_000
+            span.end_time_unix_nano = now
+            for key, value in (("http.request.method", "GET"), ("url.full", "http://svc/api")):
+                attribute = span.attributes.add()
+                attribute.key, attribute.value.string_value = key, value
+            status = span.attributes.add()
+            status.key, status.value.int_value = "http.response.status_code", 200
+        if media == "application/json":
+            document = json_format.MessageToDict(request)
+            for group_dict in document["resourceSpans"]:
+                for scope_dict in group_dict["scopeSpans"]:
+                    for span_dict in scope_dict["spans"]:  # OTLP/JSON ids are hex
+                        for key in ("traceId", "spanId"):
+                            span_dict[key] = base64.b64decode(span_dict[key]).hex()
+            bodies.append(json.dumps(document).encode())
+        else:
+            bodies.append(request.SerializeToString())
+    return bodies
+
+
+def otlp_http_ingest(workdir: Path, requests: int, spans: int) -> dict[str, float]:
+    """Spans/s the collector process takes over OTLP/HTTP (acknowledged = committed), one
+    keep-alive client sending batches back to back, protobuf then JSON."""
+    collector = CollectorProcess(workdir / "otlp-http.db", otlp_http="127.0.0.1:0")
+    try:
+        host, port = collector.otlp_http.rsplit(":", 1)
+        rates = {}
+        for media in ("application/x-protobuf", "application/json"):
+            bodies = otlp_requests(requests, spans, media)
+            connection = http.client.HTTPConnection(host, int(port), timeout=120)
+            started = time.perf_counter()
+            for body in bodies:
+                connection.request("POST", "/v1/traces", body, {"Content-Type": media})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"OTLP/HTTP {media}: HTTP {response.status}")
+            rates[media] = requests * spans / (time.perf_counter() - started)
+            connection.close()
+        return {
+            "protobuf": rates["application/x-protobuf"],
+            "json": rates["application/json"],
+        }
+    finally:
+        collector.stop()
 
 
 def udp_zero_loss(ceiling: float, seconds: float, workdir: Path) -> dict[str, Any]:
@@ -438,14 +516,17 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--raw-count", type=int, default=400_000)
+    parser.add_argument("--otlp-requests", type=int, default=100, help="OTLP/HTTP batches")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.segments, args.seconds, args.raw_count = 40_000, 1.0, 100_000
+        args.otlp_requests = 10
     workdir = Path(tempfile.mkdtemp(prefix="otel-xray-bench-"))
     try:
         raw = raw_recvfrom_rate(args.raw_count)
         ingest = udp_zero_loss(raw["rate"], args.seconds, workdir)
+        otlp_http = otlp_http_ingest(workdir, args.otlp_requests, OTLP_BATCH_SPANS)
         store_path = workdir / "queries.db"
         built = build_store(store_path, args.segments)
         scan = full_scan(store_path)
@@ -458,6 +539,11 @@ def main() -> None:
             "udp_ratio": round(ingest["best"] / raw["rate"], 3) if raw["rate"] else None,
             "udp_steps": ingest["steps"],
             "index_catch_up_seconds": ingest["index_catch_up_seconds"],
+            "otlp_http_protobuf_spans_per_second": round(otlp_http["protobuf"]),
+            "otlp_http_json_spans_per_second": round(otlp_http["json"]),
+            "otlp_http_protobuf_vs_udp_ratio": round(otlp_http["protobuf"] / ingest["best"], 3)
+            if ingest["best"]
+            else None,
             "store_documents": built["documents"],
             "store_build_documents_per_second": built["documents_per_second"],
             "full_scan_read_seconds": round(scan["read_seconds"], 4),

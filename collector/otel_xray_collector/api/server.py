@@ -37,6 +37,9 @@ from .security import SECURITY_HEADERS, BrowserPolicy
 from .web import HttpApp, RawRoute, Route
 
 _logger = logging.getLogger("otel_xray_collector.api")
+# waitress warns "Task queue depth is N" whenever requests wait for a worker, i.e. at every
+# burst; that is the bound working, not a problem worth a line per request.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 #: Request bodies of the API port (X-Ray's own PutTraceSegments limit is far below).
 MAX_BODY_BYTES = 8 * 1024 * 1024
