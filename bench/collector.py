@@ -42,12 +42,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from otel_xray.wire import HEADER
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Spans per OTLP/HTTP request: the SDK BatchSpanProcessor's default export batch.
 OTLP_BATCH_SPANS = 512
 sys.path.insert(0, str(ROOT / "collector"))
 
-HEADER = b'{"format":"json","version":1}\n'
 TEMPLATE = (
     b'{"trace_id":"1-%08x-%024x","id":"%016x","name":"svc-%d","start_time":%.6f,'
     b'"end_time":%.6f,"http":{"request":{"method":"GET","url":"http://svc/api/%d",'
@@ -311,11 +312,9 @@ def udp_zero_loss(ceiling: float, seconds: float, workdir: Path) -> dict[str, An
 def build_store(path: Path, segments: int) -> dict[str, float]:
     """Fill a store with 4-document traces through the store's own write + index path."""
     from otel_xray_collector.ingest.validate import parse_body
-    from otel_xray_collector.store.database import Database
-    from otel_xray_collector.store.store import SegmentStore
+    from otel_xray_collector.store.sqlite import SqliteStore
 
-    db = Database(str(path))
-    store = SegmentStore(db)
+    store = SqliteStore(str(path))
     now = time.time()
     span = 6 * 3600.0
     traces = segments // 4
@@ -334,7 +333,7 @@ def build_store(path: Path, segments: int) -> dict[str, float]:
     while store.index_pending(4000):
         pass
     elapsed = time.perf_counter() - started
-    db.close()
+    store.close()
     return {
         "documents": traces * 4,
         "seconds": round(elapsed, 1),
@@ -441,7 +440,7 @@ def _trace_documents(index: int, start: float) -> list[bytes]:
 def full_scan(path: Path) -> dict[str, float]:
     import sqlite3
 
-    from otel_xray_collector.ingest.validate import loads
+    from otel_xray.wire import loads
 
     conn = sqlite3.connect(str(path))
     started = time.perf_counter()

@@ -52,10 +52,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from opentelemetry.trace import SpanKind  # noqa: E402
 
-from otel_xray import encode  # noqa: E402
-from otel_xray.daemon import HEADER  # noqa: E402
+from otel_xray import encode, wire  # noqa: E402
 from otel_xray.exporter import XRayUdpSpanExporter  # noqa: E402
 from otel_xray.translate import DEFAULT_OPTIONS, span_to_documents  # noqa: E402
+from otel_xray.wire import HEADER  # noqa: E402
 
 REQUESTS = 600
 BATCH = 512
@@ -327,8 +327,8 @@ def main() -> None:
             "no_embed": flat,
             "reader_waiting": waiting,
             "translate": Entrant(translate_all, len(spans)),
-            "encode_orjson": Entrant(encode_each(encode.dumps_orjson), len(documents)),
-            "encode_json": Entrant(encode_each(encode.dumps_json), len(documents)),
+            "encode_orjson": Entrant(encode_each(wire.dumps_orjson), len(documents)),
+            "encode_json": Entrant(encode_each(wire.dumps_json), len(documents)),
             "sendto": sendto_entrant(drain, b"x" * typical, 200),
             "otlp": Entrant(
                 lambda: [encode_spans(group).SerializeToString() for group in groups], len(spans)
@@ -363,7 +363,7 @@ def main() -> None:
         "spans": len(spans),
         "batch": BATCH,
         "repeat": REPEAT,
-        "encoder": encode.ENCODER_NAME,
+        "encoder": wire.ENCODER_NAME,
         "ours_ns_per_span": round(cost["ours"]),
         "ours_no_embed_ns_per_span": round(cost["no_embed"]),
         "ours_reader_waiting_ns_per_span": round(cost["reader_waiting"]),

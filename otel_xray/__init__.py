@@ -25,20 +25,20 @@ _EXPORTS = {
     "set_user": "otel_xray.recorder",
     "TranslateOptions": "otel_xray.translate",
     "span_to_documents": "otel_xray.translate",
-    "DaemonAddress": "otel_xray.daemon",
+    "DaemonAddress": "otel_xray.wire",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; imported lazily at run time below
     from otel_xray.config import configure  # noqa: F401
-    from otel_xray.daemon import DaemonAddress  # noqa: F401
     from otel_xray.exporter import XRayUdpSpanExporter  # noqa: F401
     from otel_xray.processor import XRaySpanProcessor  # noqa: F401
     from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator  # noqa: F401
     from otel_xray.recorder import put_annotation, put_metadata, set_user  # noqa: F401
     from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler  # noqa: F401
     from otel_xray.translate import TranslateOptions, span_to_documents  # noqa: F401
+    from otel_xray.wire import DaemonAddress  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

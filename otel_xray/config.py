@@ -32,8 +32,11 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.util._importlib_metadata import entry_points
 
+from otel_xray.wire import DaemonAddress
+
 _logger = logging.getLogger("otel_xray.config")
 
+DAEMON_ADDRESS_ENV = "AWS_XRAY_DAEMON_ADDRESS"
 SDK_ENABLED_ENV = "AWS_XRAY_SDK_ENABLED"
 PROPAGATORS_ENV = "OTEL_PROPAGATORS"
 LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
@@ -156,6 +159,23 @@ def sigterm_flush_settings(
     return enabled, timeout_millis
 
 
+def daemon_address(
+    value: str | None = None, environ: Mapping[str, str] | None = None
+) -> DaemonAddress:
+    """The explicit value, else ``AWS_XRAY_DAEMON_ADDRESS``, else the default address.
+
+    The exporter and the remote sampler both ask here, so one ``environ`` sends segments and
+    polls sampling rules to the same daemon.
+    """
+    if value is not None:
+        return DaemonAddress.parse(value, source="daemon_address")
+    env = os.environ if environ is None else environ
+    from_env = env.get(DAEMON_ADDRESS_ENV)
+    if from_env is None or not from_env.strip():
+        return DaemonAddress.default()
+    return DaemonAddress.parse(from_env, source=DAEMON_ADDRESS_ENV)
+
+
 def configure(
     service_name: str | None = None,
     *,
@@ -217,7 +237,7 @@ def configure(
     elif service_name is not None:
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
     if sampler is None:
-        sampler = sampler_from_env(env) or default_sampler(resource, daemon_address)
+        sampler = sampler_from_env(env) or default_sampler(resource, daemon_address, env)
     if id_generator is None:
         from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 
@@ -305,11 +325,17 @@ def _keep_detected_instance_id_after_fork(provider: TracerProvider) -> None:
     os.register_at_fork(after_in_child=restore)
 
 
-def default_sampler(resource: Resource | None = None, daemon_address: str | None = None) -> Sampler:
+def default_sampler(
+    resource: Resource | None = None,
+    daemon_address: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Sampler:
     """Parent-based centralized X-Ray sampling with the 1/s + 5 % local fallback."""
     from otel_xray.sampling import XRayParentBased, XRayRemoteSampler
 
-    return XRayParentBased(XRayRemoteSampler(resource=resource, daemon_address=daemon_address))
+    return XRayParentBased(
+        XRayRemoteSampler(resource=resource, daemon_address=daemon_address, environ=environ)
+    )
 
 
 def sampler_from_env(environ: Mapping[str, str] | None = None) -> Sampler | None:

@@ -15,22 +15,12 @@ orjson refuses pays for this; the common path is one ``orjson.dumps``.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
-
-try:  # orjson is optional: several times faster than json on segment-shaped documents.
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised by the no-orjson test in a subprocess
-    _orjson = None  # type: ignore[assignment]
-
-#: Largest document body that fits in one datagram with the header line.
-BODY_BUDGET = MAX_DATAGRAM_BYTES - len(HEADER)
+from otel_xray.wire import BODY_BUDGET, HEADER, dumps
 
 _SUBSEGMENTS_OPEN = b',"subsegments":['
 _SUBSEGMENTS_CLOSE = b"]}"
@@ -38,52 +28,6 @@ _SUBSEGMENTS_CLOSE = b"]}"
 _EMBED_OVERHEAD = len(_SUBSEGMENTS_OPEN) + len(_SUBSEGMENTS_CLOSE) - 1
 
 TRUNCATION_MARKER = "...[truncated by otel-xray]"
-
-_json_compact = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
-).encode
-
-#: What each surrogate code point (U+D800-U+DFFF, which UTF-8 cannot encode) becomes.
-REPLACEMENT_CHARACTER = "\ufffd"
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def dumps_json(document: Any) -> bytes:
-    """Compact strict UTF-8 JSON with the standard library (the fallback when orjson is absent
-    or refuses a document); surrogates become U+FFFD, NaN/Infinity ``null``."""
-    try:
-        text = _json_compact(document)
-    except ValueError:  # NaN/Infinity are not JSON; the daemon would reject the whole document
-        return dumps_json(_finite(document))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # With ensure_ascii=False surrogates can only sit inside string literals (keys, values,
-        # default=str output alike), so replacing them in the text replaces them in the strings.
-        return _SURROGATE.sub(REPLACEMENT_CHARACTER, text).encode("utf-8")
-
-
-def dumps_orjson(document: Any) -> bytes:
-    """orjson; :func:`dumps_json` for what orjson refuses (ints over 64 bits, lone surrogates)."""
-    try:
-        return _orjson.dumps(document, default=str)
-    except TypeError:
-        return dumps_json(document)
-
-
-#: The encoder the exporter uses.
-dumps: Callable[[Any], bytes] = dumps_orjson if _orjson is not None else dumps_json
-ENCODER_NAME = "orjson" if _orjson is not None else "json"
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,33 +231,6 @@ class Datagram:
         self.payload = payload
         self.span_indexes = span_indexes
         self.documents = documents
-
-
-def flatten(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Detach embedded subsegments (any depth) into independent subsegment documents.
-
-    Each one gets what an independent subsegment must carry: ``type``, ``trace_id`` and
-    ``parent_id`` (the id of the document it was embedded in). The returned list starts with
-    ``document`` itself, now without ``subsegments``.
-    """
-    out = [document]
-    pending = [document]
-    while pending:
-        parent = pending.pop()
-        children = parent.pop("subsegments", None)
-        if not isinstance(children, list):
-            continue
-        for child in children:
-            if not isinstance(child, dict):
-                continue
-            child["type"] = "subsegment"
-            if "trace_id" in parent:
-                child["trace_id"] = parent["trace_id"]
-            if "id" in parent:
-                child["parent_id"] = parent["id"]
-            out.append(child)
-            pending.append(child)
-    return out
 
 
 def assemble(

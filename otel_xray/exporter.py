@@ -16,11 +16,13 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_xray import config, wire
 from otel_xray import encode as _encode
 from otel_xray.counting import Counted
-from otel_xray.daemon import DaemonAddress
+from otel_xray.logs import RateLimitedLog
 from otel_xray.translate import TranslateOptions, span_to_documents
-from otel_xray.transport import AddressResolver, RateLimitedLog, UdpTransport
+from otel_xray.transport import AddressResolver, UdpTransport
+from otel_xray.wire import DaemonAddress
 
 _logger = logging.getLogger("otel_xray.exporter")
 
@@ -84,7 +86,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         resolver: Callable[[DaemonAddress], AddressResolver] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.daemon_address = DaemonAddress.resolve(daemon_address, env)
+        self.daemon_address = config.daemon_address(daemon_address, env)
         if log_group_names is None:
             log_group_names = [g.strip() for g in env.get(LOG_GROUP_ENV, "").split(",")]
         self.options = TranslateOptions.build(
@@ -103,7 +105,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         )
         self._init_counters(ExporterCounters())
         self._shutdown = False
-        self._encode = _encode.dumps
+        self._encode = wire.dumps
         self._errors_log = RateLimitedLog(_logger)
         self._truncation_logged = False
         self._drop_logged = False
@@ -163,7 +165,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         """The documents of one trace's spans, each encoded once and fitted to a datagram."""
         options = self.options
         encode = self._encode
-        budget = _encode.BODY_BUDGET
+        budget = wire.BODY_BUDGET
         documents: list[_encode.Encoded] = []
         for index in indexes:
             span = spans[index]
@@ -190,7 +192,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
     ) -> bytes | None:
         """A document over the datagram budget, cut to fit; None (counted, said once) when
         even cutting cannot make it fit."""
-        fitted, report = _encode.truncate_to_fit(document, body, _encode.BODY_BUDGET, self._encode)
+        fitted, report = _encode.truncate_to_fit(document, body, wire.BODY_BUDGET, self._encode)
         self._note_truncation(report, span)
         if fitted is not None:
             tally.truncated += 1
@@ -199,7 +201,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
 
     def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
         # Once per exporter: a service that produces one oversized segment produces thousands.
-        if report.final_bytes > _encode.BODY_BUDGET:
+        if report.final_bytes > wire.BODY_BUDGET:
             if not self._drop_logged:
                 self._drop_logged = True
                 _logger.warning(
@@ -209,7 +211,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
                     span.name,
                     report.original_bytes,
                     ", ".join(report.fields) or "nothing cuttable",
-                    _encode.BODY_BUDGET,
+                    wire.BODY_BUDGET,
                 )
         elif not self._truncation_logged:
             self._truncation_logged = True
@@ -223,7 +225,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
                 report.document_id,
                 span.name,
                 report.original_bytes,
-                _encode.BODY_BUDGET,
+                wire.BODY_BUDGET,
                 ", ".join(cut),
                 report.final_bytes,
             )

@@ -36,6 +36,8 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from otel_xray.wire import format_trace_id, is_segment_id, parse_trace_id
+
 __all__ = [
     "LAMBDA_TRACE_HEADER_ENV",
     "TRACE_HEADER_KEY",
@@ -67,7 +69,6 @@ _DROPPED_FIELDS = frozenset({"Self"})
 # Same budget as the Java X-Ray propagator for carried fields, so the header stays small.
 _MAX_CARRIED_CHARS = 256
 _MAX_HEADER_CHARS = 4096
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
@@ -78,20 +79,6 @@ class TraceHeader:
     parent_id: int
     sampled: bool | None
     fields: tuple[tuple[str, str], ...] = ()
-
-
-def _is_hex(text: str, length: int) -> bool:
-    return len(text) == length and all(c in _HEX for c in text)
-
-
-def _parse_root(value: str) -> int:
-    """``1-<8 hex epoch>-<24 hex>`` to the 128-bit OTel id; 0 when malformed."""
-    if len(value) != 35 or value[0:2] != "1-" or value[10] != "-":
-        return 0
-    epoch, unique = value[2:10], value[11:]
-    if not (_is_hex(epoch, 8) and _is_hex(unique, 24)):
-        return 0
-    return int(epoch + unique, 16)
 
 
 def parse_trace_header(header: str | None) -> TraceHeader | None:
@@ -115,11 +102,11 @@ def parse_trace_header(header: str | None) -> TraceHeader | None:
                 return None  # two Roots: no way to know which one is meant
             seen.add(key)
         if key == "Root":
-            trace_id = _parse_root(value)
+            trace_id = parse_trace_id(value)
             if not trace_id:
                 return None
         elif key == "Parent":
-            if not _is_hex(value, 16):
+            if not is_segment_id(value):
                 return None
             parent_id = int(value, 16)  # all zeros = no parent, as with Root-only headers
         elif key == "Sampled":
@@ -143,8 +130,7 @@ def format_trace_header(
     fields: Iterable[tuple[str, str]] = (),
 ) -> str:
     """The header text; ``parent_id`` 0 omits Parent, ``sampled`` None writes ``Sampled=?``."""
-    hex_id = f"{trace_id:032x}"
-    parts = [f"Root=1-{hex_id[:8]}-{hex_id[8:]}"]
+    parts = [f"Root={format_trace_id(trace_id)}"]
     if parent_id:
         parts.append(f"Parent={parent_id:016x}")
     parts.append("Sampled=?" if sampled is None else ("Sampled=1" if sampled else "Sampled=0"))

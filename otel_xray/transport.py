@@ -1,8 +1,7 @@
 """Resolving the daemon's address and sending datagrams to it.
 
-Split from ``otel_xray.daemon`` (which says *where* the daemon is and how documents are
-framed) because this is the part with state, threads and sockets. Its names are importable
-from ``otel_xray.daemon`` too. Logs under ``otel_xray.daemon``, like before the split.
+The part of talking to the daemon with state, threads and sockets; *where* the daemon is and
+how documents are framed is :mod:`otel_xray.wire`. Logs under ``otel_xray.daemon``.
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-if TYPE_CHECKING:  # only annotations: otel_xray.daemon imports this module
-    from otel_xray.daemon import Endpoint
-
+from otel_xray.logs import RateLimitedLog
+from otel_xray.wire import Endpoint
 
 SocketAddress = tuple[Any, ...]
 #: A resolved UDP destination: (address family, socket address to connect to).
@@ -61,43 +58,6 @@ def numeric_destination(endpoint: Endpoint) -> Destination | None:
 
 def _spawn_daemon_thread(target: Callable[[], None]) -> None:
     threading.Thread(target=target, name="otel-xray-resolve", daemon=True).start()
-
-
-class RateLimitedLog:
-    """Say a recurring problem once, then at most once per ``interval`` with a count.
-
-    A daemon that is down or a name that does not resolve fails every export; logging each one
-    would flood the application's logs with the same line.
-    """
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        interval: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._logger = logger
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-        self._suppressed = 0
-        self._lock = threading.Lock()
-
-    def warning(self, message: str, *args: object) -> bool:
-        """Log unless logged less than ``interval`` ago; True when a line was written."""
-        now = self._clock()
-        with self._lock:
-            if self._last is not None and now - self._last < self._interval:
-                self._suppressed += 1
-                return False
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        if suppressed:
-            message += f" ({suppressed} similar messages suppressed)"
-        self._logger.warning(message, *args)
-        return True
-
-    def reinit_after_fork(self) -> None:
-        self._lock = threading.Lock()
 
 
 class AddressResolver:
@@ -230,16 +190,6 @@ class AddressResolver:
             self._refreshing = False
 
 
-@dataclass
-class SendOutcome:
-    """What one ``UdpTransport.send_all`` call achieved, per datagram and in total."""
-
-    ok: list[bool]
-    sent: int = 0
-    bytes_sent: int = 0
-    errors: int = 0
-
-
 class UdpTransport:
     """A non-blocking UDP socket connected to the daemon, safe across threads and fork().
 
@@ -263,22 +213,6 @@ class UdpTransport:
         self._lock = threading.Lock()
         self._closed = False
         self._log = RateLimitedLog(_logger)
-
-    def send_all(self, datagrams: Sequence[bytes]) -> SendOutcome:
-        """Send each datagram once; never raises. ``ok[i]`` says whether datagram i left."""
-        outcome = SendOutcome(ok=[False] * len(datagrams))
-        sender = self.sender() if datagrams else None
-        if sender is None:
-            return outcome
-        ok = outcome.ok
-        for index, datagram in enumerate(datagrams):
-            ok[index] = sender.send(datagram)
-        outcome.sent, outcome.bytes_sent, outcome.errors = (
-            sender.sent,
-            sender.bytes_sent,
-            sender.errors,
-        )
-        return outcome
 
     def sender(self) -> Sender | None:
         """A :class:`Sender` for the datagrams of one export call, or None when nothing can be

@@ -11,15 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from otel_xray.daemon import (
-    HEADER,
-    AddressResolver,
-    DaemonAddress,
-    Destination,
-    Endpoint,
-    RateLimitedLog,
-    UdpTransport,
-)
+from otel_xray.config import daemon_address
+from otel_xray.logs import RateLimitedLog
+from otel_xray.transport import AddressResolver, Destination, Sender, UdpTransport
+from otel_xray.wire import HEADER, DaemonAddress, Endpoint
 from tests.support.udp import UdpDaemon, parse_datagram
 
 
@@ -76,19 +71,17 @@ def test_every_documented_address_form_parses(
 )
 def test_invalid_address_from_environment_names_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="AWS_XRAY_DAEMON_ADDRESS"):
-        DaemonAddress.resolve(environ={"AWS_XRAY_DAEMON_ADDRESS": value})
+        daemon_address(environ={"AWS_XRAY_DAEMON_ADDRESS": value})
 
 
 def test_invalid_explicit_address_names_the_argument() -> None:
     with pytest.raises(ValueError, match="daemon_address"):
-        DaemonAddress.resolve("nope")
+        daemon_address("nope")
 
 
 def test_unset_or_blank_variable_means_the_default() -> None:
-    assert DaemonAddress.resolve(environ={}) == DaemonAddress.default()
-    assert DaemonAddress.resolve(environ={"AWS_XRAY_DAEMON_ADDRESS": "  "}) == (
-        DaemonAddress.default()
-    )
+    assert daemon_address(environ={}) == DaemonAddress.default()
+    assert daemon_address(environ={"AWS_XRAY_DAEMON_ADDRESS": "  "}) == (DaemonAddress.default())
     assert str(DaemonAddress.default().udp) == "127.0.0.1:2000"
     assert DaemonAddress.parse("[::1]:2000").sampling_url == "http://[::1]:2000"
 
@@ -239,6 +232,14 @@ def test_rate_limited_log_says_it_once_then_counts(caplog: pytest.LogCaptureFixt
 # -- transport -------------------------------------------------------------------------------
 
 
+def send_each(transport: UdpTransport, *datagrams: bytes) -> tuple[list[bool], Sender | None]:
+    """What the exporter does per export call: one sender, each datagram once."""
+    sender = transport.sender()
+    if sender is None:
+        return [False] * len(datagrams), None
+    return [sender.send(datagram) for datagram in datagrams], sender
+
+
 @pytest.fixture
 def receiver() -> Iterator[socket.socket]:
     """A plain UDP socket whose recvfrom also tells which socket sent each datagram."""
@@ -254,9 +255,9 @@ def receiver() -> Iterator[socket.socket]:
 def test_transport_sends_datagrams_to_the_daemon(udp_daemon: UdpDaemon) -> None:
     transport = UdpTransport(DaemonAddress.parse(udp_daemon.address).udp)
     payloads = [HEADER + b'{"id":"%d"}' % i for i in range(3)]
-    outcome = transport.send_all(payloads)
-    assert outcome.ok == [True, True, True]
-    assert outcome.bytes_sent == sum(map(len, payloads))
+    ok, sender = send_each(transport, *payloads)
+    assert ok == [True, True, True]
+    assert sender is not None and sender.bytes_sent == sum(map(len, payloads))
     assert sorted(d["id"] for d in udp_daemon.documents(3)) == ["0", "1", "2"]
     transport.close()
 
@@ -267,7 +268,7 @@ def test_transport_reaches_an_ipv6_loopback_daemon() -> None:
         daemon.settimeout(10)
         port = daemon.getsockname()[1]
         transport = UdpTransport(DaemonAddress.parse(f"[::1]:{port}").udp)
-        assert transport.send_all([HEADER + b'{"id":"v6"}']).ok == [True]
+        assert send_each(transport, HEADER + b'{"id":"v6"}')[0] == [True]
         data, _ = daemon.recvfrom(70_000)
         transport.close()
     assert parse_datagram(data) == {"id": "v6"}
@@ -275,7 +276,7 @@ def test_transport_reaches_an_ipv6_loopback_daemon() -> None:
 
 def test_transport_socket_is_connected_to_the_daemon(receiver: socket.socket) -> None:
     transport = UdpTransport(Endpoint("127.0.0.1", receiver.getsockname()[1]))
-    assert transport.send_all([HEADER + b'{"id":"c"}']).ok == [True]
+    assert send_each(transport, HEADER + b'{"id":"c"}')[0] == [True]
     sock = transport._sock
     assert sock is not None
     assert sock.getpeername() == receiver.getsockname()  # connected, not a wildcard sendto
@@ -291,8 +292,10 @@ def test_daemon_down_counts_refusals_never_raises_and_a_daemon_back_gets_the_nex
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     transport = UdpTransport(Endpoint("127.0.0.1", closed_port))
-    first = transport.send_all([HEADER + b'{"id":"lost"}'])
-    assert first.ok == [True] and first.errors == 0  # UDP: it left; nobody was there
+    ok, first = send_each(transport, HEADER + b'{"id":"lost"}')
+    assert (
+        ok == [True] and first is not None and first.errors == 0
+    )  # UDP: it left; nobody was there
     sock = transport._sock
     assert sock is not None
     # The ICMP "port unreachable" arrives as a pending error, which makes the socket readable.
@@ -302,9 +305,9 @@ def test_daemon_down_counts_refusals_never_raises_and_a_daemon_back_gets_the_nex
         daemon.bind(("127.0.0.1", closed_port))  # the daemon is back
         daemon.settimeout(10)
         with caplog.at_level(logging.WARNING, logger="otel_xray.daemon"):
-            outcome = transport.send_all([HEADER + b'{"id":"after"}'])
+            ok, sender = send_each(transport, HEADER + b'{"id":"after"}')
         # The refusal (of "lost") is counted; "after" is sent again and delivered.
-        assert (outcome.ok, outcome.errors, outcome.sent) == ([True], 1, 1)
+        assert sender is not None and (ok, sender.errors, sender.sent) == ([True], 1, 1)
         assert parse_datagram(daemon.recv(70_000)) == {"id": "after"}
     assert "refused datagrams (is it running?)" in caplog.text
     transport.close()
@@ -324,14 +327,14 @@ def test_a_new_address_after_re_resolution_gets_a_new_connected_socket() -> None
         endpoint = Endpoint("xray-service", 2000)
         resolver = AddressResolver(endpoint, clock=clock, resolve=resolve, spawn=run_inline)
         transport = UdpTransport(endpoint, resolver)
-        assert transport.send_all([HEADER + b'{"id":"old"}']).ok == [True]
+        assert send_each(transport, HEADER + b'{"id":"old"}')[0] == [True]
         assert parse_datagram(old_daemon.recv(70_000)) == {"id": "old"}
         first_socket = transport._sock
         resolve.answer = (socket.AF_INET, new_daemon.getsockname())
         clock.now += 60  # due for a refresh: this send still uses the known address
-        assert transport.send_all([HEADER + b'{"id":"still-old"}']).ok == [True]
+        assert send_each(transport, HEADER + b'{"id":"still-old"}')[0] == [True]
         assert parse_datagram(old_daemon.recv(70_000)) == {"id": "still-old"}
-        assert transport.send_all([HEADER + b'{"id":"new"}']).ok == [True]
+        assert send_each(transport, HEADER + b'{"id":"new"}')[0] == [True]
         assert parse_datagram(new_daemon.recv(70_000)) == {"id": "new"}
         assert transport._sock is not first_socket and first_socket is not None
         assert first_socket.fileno() == -1  # the old socket was closed
@@ -356,19 +359,19 @@ def test_sender_counts_what_left_and_what_did_not(udp_daemon: UdpDaemon) -> None
 def test_closed_transport_sends_nothing(udp_daemon: UdpDaemon) -> None:
     transport = UdpTransport(DaemonAddress.parse(udp_daemon.address).udp)
     transport.close()
-    outcome = transport.send_all([HEADER + b"{}"])
-    assert outcome.ok == [False] and outcome.sent == 0
+    ok, sender = send_each(transport, HEADER + b"{}")
+    assert ok == [False] and sender is None
     transport.close()  # idempotent
 
 
 def test_fork_gives_the_child_its_own_working_socket(receiver: socket.socket) -> None:
     transport = UdpTransport(Endpoint("127.0.0.1", receiver.getsockname()[1]))
-    assert transport.send_all([HEADER + b'{"from":"parent"}']).ok == [True]
+    assert send_each(transport, HEADER + b'{"from":"parent"}')[0] == [True]
     pid = os.fork()
     if pid == 0:  # child: report through the exit code only, never return into pytest
         code = 1
         try:
-            code = 0 if transport.send_all([HEADER + b'{"from":"child"}']).ok == [True] else 2
+            code = 0 if send_each(transport, HEADER + b'{"from":"child"}')[0] == [True] else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -379,7 +382,7 @@ def test_fork_gives_the_child_its_own_working_socket(receiver: socket.socket) ->
         received[parse_datagram(data)["from"]] = source
     assert received["parent"] != received["child"], "the child must not reuse the parent's socket"
     # The parent's socket is untouched by the child's.
-    assert transport.send_all([HEADER + b'{"from":"parent"}']).ok == [True]
+    assert send_each(transport, HEADER + b'{"from":"parent"}')[0] == [True]
     data, source = receiver.recvfrom(70_000)
     assert source == received["parent"]
     transport.close()
@@ -392,7 +395,7 @@ def test_concurrent_senders_share_one_transport(udp_daemon: UdpDaemon) -> None:
     def worker(n: int) -> None:
         start.wait()
         for i in range(50):
-            transport.send_all([HEADER + b'{"id":"%d-%d"}' % (n, i)])
+            send_each(transport, HEADER + b'{"id":"%d-%d"}' % (n, i))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for t in threads:

@@ -11,18 +11,14 @@ import orjson
 import pytest
 
 from otel_xray import encode
-from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
 from otel_xray.encode import (
-    BODY_BUDGET,
     TRUNCATION_MARKER,
     EncodedDocument,
     assemble,
-    dumps_json,
-    dumps_orjson,
-    flatten,
     pack,
     truncate_to_fit,
 )
+from otel_xray.wire import BODY_BUDGET, HEADER, MAX_DATAGRAM_BYTES, dumps_json, dumps_orjson
 from tests.support.schema import assert_valid
 from tests.support.udp import parse_datagram
 
@@ -86,7 +82,7 @@ def test_values_json_cannot_hold_do_not_lose_the_document(dumps: Any) -> None:
     assert orjson.loads(body)["surrogate"] == "a\ufffdb"  # what the daemon stand-ins decode with
 
 
-@pytest.mark.parametrize("dumps", [encode.dumps_json, encode.dumps_orjson])
+@pytest.mark.parametrize("dumps", [dumps_json, dumps_orjson])
 def test_lone_surrogates_anywhere_become_replacement_characters(dumps: Any) -> None:
     """Issue 15 case 10: the fallback used to write ``\\udcff`` escapes, which orjson, the
     collector and the daemon refuse as invalid JSON, while the exporter counted the span sent."""
@@ -116,8 +112,8 @@ class _Unprintable:
 def test_stdlib_json_is_used_when_orjson_is_missing() -> None:
     code = (
         "import sys; sys.modules['orjson'] = None\n"
-        "from otel_xray import encode\n"
-        "print(encode.ENCODER_NAME, encode.dumps({'a': [1, 2]}).decode())"
+        "from otel_xray import encode, wire\n"
+        "print(wire.ENCODER_NAME, encode.dumps({'a': [1, 2]}).decode())"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
@@ -233,21 +229,7 @@ def test_document_that_cannot_be_cut_enough_is_reported_unfittable() -> None:
     assert body is None and report.final_bytes > BODY_BUDGET
 
 
-# -- flatten / assemble ----------------------------------------------------------------------
-
-
-def test_flatten_turns_embedded_subsegments_into_independent_documents() -> None:
-    grandchild = {"id": "3333333333333333", "name": "sql", "start_time": 1.0, "end_time": 2.0}
-    child = {"id": "2222222222222222", "name": "api", "start_time": 1.0, "end_time": 2.0}
-    child["subsegments"] = [grandchild]
-    root = segment("1111111111111111", subsegments=[child])
-    docs = flatten(root)
-    assert [d["id"] for d in docs] == ["1111111111111111", "2222222222222222", "3333333333333333"]
-    assert "subsegments" not in docs[0] and "subsegments" not in docs[1]
-    assert docs[1]["parent_id"] == "1111111111111111" and docs[2]["parent_id"] == child["id"]
-    for doc in docs[1:]:
-        assert doc["type"] == "subsegment" and doc["trace_id"] == TRACE
-        assert_valid(doc)
+# -- assemble ---------------------------------------------------------------------------------
 
 
 def test_a_batch_with_a_segment_and_its_children_becomes_one_datagram() -> None:

@@ -18,9 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from opentelemetry.util._importlib_metadata import entry_points
 
-from otel_xray.daemon import HEADER, MAX_DATAGRAM_BYTES
 from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray.sampling import XRayRemoteSampler
+from otel_xray.wire import HEADER, MAX_DATAGRAM_BYTES
 from tests.sampling.api_server import SamplingApiServer, sampling_rule
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon, parse_datagram

@@ -28,10 +28,8 @@ from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
 from .ingest.udp_process import UdpReceiverProcess
 from .ingest.validate import Rejected
-from .store.database import Database
-from .store.queries import TraceQueries
-from .store.resources import ResourceStore
-from .store.store import SegmentStore
+from .store.protocol import Store
+from .store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from .forward.xray import Forwarder
@@ -43,8 +41,7 @@ class Collector:
     def __init__(self, config: CollectorConfig | None = None) -> None:
         self.config = config or CollectorConfig()
         self._started_at: float | None = None
-        self._db: Database | None = None
-        self._store: SegmentStore | None = None
+        self._store: Store | None = None
         self._forwarder: Forwarder | None = None
         self._otlp: Any = None
         self._otlp_http: ApiServer | None = None
@@ -60,13 +57,8 @@ class Collector:
     def start(self) -> Collector:
         config = self.config
         try:
-            queries = None
-            resources = None
             if config.store:
-                self._db = Database(config.db_path(), durable=config.durable)
-                self._store = SegmentStore(self._db)
-                queries = TraceQueries(self._db)
-                resources = ResourceStore(self._db)
+                self._store = SqliteStore(config.db_path(), durable=config.durable)
             if config.forward_endpoint:
                 from .forward.xray import Forwarder  # botocore: imported only when forwarding
 
@@ -89,9 +81,9 @@ class Collector:
                 max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
             )
             self.pipeline.start()
-            self._sampling = SamplingService(config.sampling_rules, store=resources)
+            self._sampling = SamplingService(config.sampling_rules, store=self._store)
             self.operations = XRayOperations(
-                self.pipeline, queries, self._sampling, GroupService(resources)
+                self.pipeline, self._store, self._sampling, GroupService(self._store)
             )
             udp_host, udp_port = parse_address(config.udp)
             if config.receiver_process and os.name == "posix":
@@ -188,9 +180,9 @@ class Collector:
         if self._forwarder is not None:
             self._forwarder.stop()
             self._forwarder = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def __enter__(self) -> Collector:
         return self.start()
@@ -236,7 +228,7 @@ class Collector:
             "tcp": format_address(self.tcp_address),
             "otlp": format_address(otlp) if otlp else None,
             "otlp_http": format_address(otlp_http) if otlp_http else None,
-            "db": self._db.path if self._db is not None else None,
+            "db": self._store.status()["path"] if self._store is not None else None,
             "forward": self._forwarder.endpoint_url if self._forwarder is not None else None,
             "pid": os.getpid(),
         }
@@ -283,7 +275,7 @@ class Collector:
                 "otlp": ingest.get("otlp_udp", {}),
             },
             "ingest": ingest,
-            "store": self._store_status(),
+            "store": self._store.status() if self._store is not None else None,
             "otlp": self._otlp.counters() if self._otlp is not None else None,
             "otlp_http": self._otlp_http_export.counters() if self._otlp_http_export else None,
             "forwarder": self._forwarder.counters() if self._forwarder is not None else None,
@@ -291,21 +283,3 @@ class Collector:
             "telemetry_records": list(self.operations.telemetry) if self.operations else [],
         }
         return out
-
-    def _store_status(self) -> dict[str, Any] | None:
-        if self._db is None or self._store is None:
-            return None
-        size = 0
-        if not self._db.in_memory:
-            for suffix in ("", "-wal"):
-                try:
-                    size += os.path.getsize(self._db.path + suffix)
-                except OSError:
-                    pass
-        return {
-            "path": self._db.path,
-            "file_bytes": size,
-            "documents_stored_seq": self._store.stored_seq,
-            "documents_indexed_seq": self._store.indexed_seq,
-            "index_lag_documents": max(0, self._store.stored_seq - self._store.indexed_seq),
-        }

@@ -6,8 +6,10 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-DEFAULT_UDP = "127.0.0.1:2000"
-DEFAULT_TCP = "127.0.0.1:2000"
+from otel_xray.wire import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_endpoint
+
+DEFAULT_UDP = str(Endpoint(DEFAULT_HOST, DEFAULT_PORT))
+DEFAULT_TCP = DEFAULT_UDP
 DEFAULT_OTLP = "127.0.0.1:4317"
 DEFAULT_OTLP_HTTP = "127.0.0.1:4318"
 FORWARD_PROTOCOLS = ("segments", "otlp", "auto")
@@ -21,34 +23,11 @@ def default_db_path() -> str:
 
 
 def parse_address(value: str, default_port: int = 2000) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port``, ``:port`` or a bare ``port`` (host 127.0.0.1)."""
-    text = value.strip()
-    if not text:
-        raise ValueError("empty address")
-    if text.isdigit():
-        return "127.0.0.1", _port(text)
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep:
-            raise ValueError(f"unclosed '[' in address {value!r}")
-        port_text = rest[1:] if rest.startswith(":") else ""
-        return host, _port(port_text) if port_text else default_port
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        return text, default_port
-    if ":" in host:
-        raise ValueError(f"IPv6 addresses need brackets: [{host}]:{port_text}")
-    return host or "127.0.0.1", _port(port_text)
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError as exc:
-        raise ValueError(f"invalid port {text!r}") from exc
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} out of range")
-    return port
+    """A listen address in the library's address grammar (:func:`otel_xray.wire.parse_endpoint`):
+    ``host:port``, ``[v6]:port``, ``:port`` or a bare ``port`` (host 127.0.0.1), a host alone
+    (``default_port``); port 0 picks a free port."""
+    endpoint = parse_endpoint(value, default_port=default_port, allow_any_port=True)
+    return endpoint.host, endpoint.port
 
 
 def is_loopback(host: str) -> bool:
@@ -62,8 +41,7 @@ def is_loopback(host: str) -> bool:
 
 
 def format_address(address: tuple[str, int]) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(Endpoint(address[0], address[1]))
 
 
 @dataclass

@@ -19,9 +19,9 @@ from opentelemetry.trace import SpanKind
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import format_address
 
-from otel_xray.daemon import MAX_DATAGRAM_BYTES
 from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray.translate.links import xray_trace_id
+from otel_xray.wire import MAX_DATAGRAM_BYTES
 
 
 class Pipeline:

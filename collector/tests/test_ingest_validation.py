@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from otel_xray_collector.documents import Accepted
 from otel_xray_collector.ingest.validate import (
     BAD_FIELD,
     BAD_HEADER,
@@ -14,7 +15,6 @@ from otel_xray_collector.ingest.validate import (
     MISSING_FIELD,
     NO_BODY,
     OVERSIZE,
-    Accepted,
     Rejected,
     parse_body,
     split_datagram,

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from otel_xray_collector.ingest.validate import Accepted, parse_body
-from otel_xray_collector.store.database import Database
-from otel_xray_collector.store.queries import TraceQueries
-from otel_xray_collector.store.store import SegmentStore
+from otel_xray_collector.documents import Accepted
+from otel_xray_collector.ingest.validate import parse_body
+from otel_xray_collector.store.sqlite import SqliteStore
 
 from .support.segments import http_block, new_id, new_trace_id, segment
 
@@ -30,15 +29,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SegmentStore]:
-    db = Database(str(tmp_path / "store.db"))
+def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
+    opened = SqliteStore(str(tmp_path / "store.db"), clock=clock)
     try:
-        yield SegmentStore(db, clock=clock)
+        yield opened
     finally:
-        db.close()
+        opened.close()
 
 
-def put(store: SegmentStore, *docs: dict[str, Any]) -> None:
+def put(store: SqliteStore, *docs: dict[str, Any]) -> None:
     accepted = [o for d in docs for o in parse_body(json.dumps(d).encode())]
     assert all(isinstance(o, Accepted) for o in accepted), accepted
     store.write(accepted)  # type: ignore[arg-type]
@@ -46,8 +45,8 @@ def put(store: SegmentStore, *docs: dict[str, Any]) -> None:
         pass
 
 
-def graph(store: SegmentStore) -> dict[str, dict[str, Any]]:
-    services = TraceQueries(store.db).service_graph(0, 4_000_000_000)
+def graph(store: SqliteStore) -> dict[str, dict[str, Any]]:
+    services = store.service_graph(0, 4_000_000_000)
     by_id = {s["ReferenceId"]: s for s in services}
     out = {}
     for service in services:
@@ -60,16 +59,16 @@ def graph(store: SegmentStore) -> dict[str, dict[str, Any]]:
     return out
 
 
-def summaries(store: SegmentStore, expression: str = "") -> list[dict[str, Any]]:
+def summaries(store: SqliteStore, expression: str = "") -> list[dict[str, Any]]:
     from otel_xray_collector.api.filter import compile_filter
 
-    found, _, _ = TraceQueries(store.db).scan_summaries(
+    found, _, _ = store.scan_summaries(
         0, 4_000_000_000, "Event", None, compile_filter(expression), 100, 1000
     )
     return found
 
 
-def test_independent_subsegment_before_its_parent_is_folded_in(store: SegmentStore) -> None:
+def test_independent_subsegment_before_its_parent_is_folded_in(store: SqliteStore) -> None:
     root = segment("front", http=http_block("http://front/x"))
     sub = {
         "name": "back.example",
@@ -85,7 +84,7 @@ def test_independent_subsegment_before_its_parent_is_folded_in(store: SegmentSto
     put(store, sub)
     assert "back.example|remote" not in graph(store)  # no parent yet: nothing to attach to
     put(store, root)
-    traces = TraceQueries(store.db).full_traces([root["trace_id"]])[root["trace_id"]]
+    traces = store.full_traces([root["trace_id"]])[root["trace_id"]]
     [front] = [s for s in traces["segments"] if s["name"] == "front"]
     assert [s["id"] for s in front["subsegments"]] == [sub["id"]]
     assert "parent_id" not in front["subsegments"][0]
@@ -99,7 +98,7 @@ def test_independent_subsegment_before_its_parent_is_folded_in(store: SegmentSto
     assert nodes["back.example|remote"]["State"] == "unknown"
 
 
-def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SegmentStore) -> None:
+def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SqliteStore) -> None:
     done = segment("worker", http=http_block("http://w/", status=500))
     running = {k: v for k, v in done.items() if k not in ("end_time", "http")}
     running["in_progress"] = True
@@ -117,7 +116,7 @@ def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SegmentS
     assert stats["TotalCount"] == 1 and stats["FaultStatistics"]["TotalCount"] == 1
 
 
-def test_aggregates_subtract_the_old_version_of_a_trace(store: SegmentStore) -> None:
+def test_aggregates_subtract_the_old_version_of_a_trace(store: SqliteStore) -> None:
     first = segment("api", http=http_block("http://api/", status=200))
     put(store, first)
     put(
@@ -139,7 +138,7 @@ def test_aggregates_subtract_the_old_version_of_a_trace(store: SegmentStore) -> 
     assert graph(store)["api|None"]["ResponseTimeHistogram"] == [{"Value": 0.3, "Count": 1}]
 
 
-def test_service_graph_client_traced_call_and_inferred_nodes(store: SegmentStore) -> None:
+def test_service_graph_client_traced_call_and_inferred_nodes(store: SqliteStore) -> None:
     trace_id = new_trace_id()
     root = segment(
         "frontend",
@@ -236,7 +235,7 @@ def test_service_graph_client_traced_call_and_inferred_nodes(store: SegmentStore
     }
 
 
-def test_summary_fields_from_root_and_all_segments(store: SegmentStore) -> None:
+def test_summary_fields_from_root_and_all_segments(store: SqliteStore) -> None:
     root = segment(
         "shop",
         user="alice",
@@ -291,7 +290,7 @@ def test_summary_fields_from_root_and_all_segments(store: SegmentStore) -> None:
 
 
 def test_retention_by_age_removes_traces_and_their_aggregates(
-    store: SegmentStore, clock: Clock
+    store: SqliteStore, clock: Clock
 ) -> None:
     put(store, segment("old"))
     clock.now += 7200
@@ -301,7 +300,7 @@ def test_retention_by_age_removes_traces_and_their_aggregates(
     assert set(graph(store)) == {"new|None", "new|client"}
 
 
-def test_retention_by_size_deletes_oldest_first(store: SegmentStore, clock: Clock) -> None:
+def test_retention_by_size_deletes_oldest_first(store: SqliteStore, clock: Clock) -> None:
     padding = "x" * 4000
     for index in range(300):
         clock.now += 1

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from otel_xray_collector.app import Collector
-from otel_xray_collector.ingest.frames import Frame, FrameReader, unpack
+from otel_xray_collector.documents import unpack
+from otel_xray_collector.ingest.frames import Frame, FrameReader
 from otel_xray_collector.ingest.udp_child import Backlog, FrameBuilder
 from otel_xray_collector.ingest.udp_process import UdpReceiverProcess
 

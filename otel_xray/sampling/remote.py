@@ -15,7 +15,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
@@ -27,22 +27,20 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_xray.daemon import DaemonAddress
+from otel_xray import config
 from otel_xray.sampling import _fork
 from otel_xray.sampling.client import SamplingApiClient, SamplingApiError
 from otel_xray.sampling.local import XRayLocalSampler, parent_trace_state
 from otel_xray.sampling.matching import request_from_attributes
 from otel_xray.sampling.remote_rules import (
-    DEFAULT_RULE_NAME,
     ActiveRule,
-    CentralizedRule,
     ResourceFacts,
     RuleState,
     applies_to,
-    parse_rule_record,
 )
 from otel_xray.sampling.reservoir import Clock
 from otel_xray.sampling.rules import RulesSource
+from otel_xray.wire import DEFAULT_RULE_NAME, SamplingRule
 
 _logger = logging.getLogger("otel_xray.sampling")
 
@@ -60,7 +58,8 @@ class XRayRemoteSampler(Sampler):
     ``resource`` supplies the service name and type (``cloud.platform``) rules match; ``None``
     uses the global tracer provider's resource. ``fallback_rules`` are the local rules used while
     centralized rules are unavailable (default: one trace per second plus 5 %).
-    ``daemon_address`` overrides ``AWS_XRAY_DAEMON_ADDRESS``. The poller thread starts on the
+    ``daemon_address`` overrides ``AWS_XRAY_DAEMON_ADDRESS`` (read from ``environ``, default
+    ``os.environ``). The poller thread starts on the
     first decision (``autostart=False`` leaves polling to :meth:`poll_now`). Wrap in
     ``XRayParentBased`` (the ``awsxray_remote`` entry point does) so children follow their parent.
     """
@@ -77,10 +76,11 @@ class XRayRemoteSampler(Sampler):
         rules_ttl: float = 3600.0,
         timeout: float = 2.0,
         autostart: bool = True,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._clock: Clock = clock or time.time
         self._fallback = XRayLocalSampler(fallback_rules, clock=self._clock)
-        self._address = DaemonAddress.resolve(daemon_address)
+        self._address = config.daemon_address(daemon_address, environ)
         self._client = SamplingApiClient(self._address.sampling_url, timeout=timeout)
         self._resource = resource
         self._poll_interval = poll_interval
@@ -170,10 +170,10 @@ class XRayRemoteSampler(Sampler):
             except Exception as exc:  # a bug must not end polling or reach the app
                 self._note_outage(exc)
                 return False
-            rules: list[CentralizedRule] = []
+            rules: list[SamplingRule] = []
             for record in records:
                 try:
-                    rules.append(parse_rule_record(record))
+                    rules.append(SamplingRule.parse(record))
                 except ValueError as exc:
                     self._report_problem(f"ignoring a sampling rule: {exc}")
             self._note_recovery()
@@ -245,7 +245,7 @@ class XRayRemoteSampler(Sampler):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _install(self, rules: list[CentralizedRule], now: float) -> None:
+    def _install(self, rules: list[SamplingRule], now: float) -> None:
         rules.sort(key=lambda rule: (rule.priority, rule.name))
         facts = self._resource_facts()
         states: dict[str, RuleState] = {}

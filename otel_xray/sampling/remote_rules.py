@@ -12,7 +12,6 @@ import math
 import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.resources import Resource
@@ -26,83 +25,12 @@ from otel_xray.sampling.matching import (
     compile_http_matcher,
     compile_wildcard,
 )
+from otel_xray.wire import SamplingRule
 
-DEFAULT_RULE_NAME = "Default"
 DEFAULT_INTERVAL = 10.0
 
 # Resource attributes that carry the ARN a rule's ResourceARN is matched against, best first.
 _ARN_KEYS = ("cloud.resource_id", "aws.ecs.task.arn", "aws.ecs.container.arn", "faas.id")
-
-
-@dataclass(frozen=True)
-class CentralizedRule:
-    name: str
-    priority: int
-    fixed_rate: float
-    reservoir_size: int
-    service_name: str
-    service_type: str
-    host: str
-    http_method: str
-    url_path: str
-    resource_arn: str
-    attributes: tuple[tuple[str, str], ...]
-
-
-def parse_rule_record(record: Any) -> CentralizedRule:
-    """One ``SamplingRuleRecords`` entry; ``ValueError`` says why it is unusable."""
-    if not isinstance(record, Mapping) or not isinstance(record.get("SamplingRule"), Mapping):
-        raise ValueError("record has no SamplingRule object")
-    rule = record["SamplingRule"]
-    name = rule.get("RuleName")
-    if not isinstance(name, str) or not name:
-        raise ValueError("RuleName missing")
-    version = rule.get("Version", 1)
-    if version != 1:
-        raise ValueError(f"rule {name}: Version {version!r} is not supported")
-    priority = _number(rule, "Priority", name)
-    fixed_rate = _number(rule, "FixedRate", name)
-    reservoir = _number(rule, "ReservoirSize", name)
-    if not 0 <= fixed_rate <= 1 or reservoir < 0:
-        raise ValueError(f"rule {name}: FixedRate/ReservoirSize out of range")
-    matchers = {
-        key: _pattern(rule, key, name)
-        for key in ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN")
-    }
-    raw_attributes = rule.get("Attributes") or {}
-    if not isinstance(raw_attributes, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw_attributes.items()
-    ):
-        raise ValueError(f"rule {name}: Attributes is not a map of strings")
-    return CentralizedRule(
-        name=name,
-        priority=int(priority),
-        fixed_rate=float(fixed_rate),
-        reservoir_size=int(reservoir),
-        service_name=matchers["ServiceName"],
-        service_type=matchers["ServiceType"],
-        host=matchers["Host"],
-        http_method=matchers["HTTPMethod"],
-        url_path=matchers["URLPath"],
-        resource_arn=matchers["ResourceARN"],
-        attributes=tuple(sorted(raw_attributes.items())),
-    )
-
-
-def _number(rule: Mapping[str, Any], key: str, name: str) -> float:
-    value = rule.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"rule {name}: {key} missing or not a number")
-    return value
-
-
-def _pattern(rule: Mapping[str, Any], key: str, name: str) -> str:
-    value = rule.get(key, "*")
-    if value is None or value == "":
-        return "*"
-    if not isinstance(value, str):
-        raise ValueError(f"rule {name}: {key} is not a string")
-    return value
 
 
 class ResourceFacts(NamedTuple):
@@ -155,7 +83,7 @@ class RuleState:
     reservoir lock is taken only until this second's quota or borrow is used up.
     """
 
-    def __init__(self, rule: CentralizedRule, now: float) -> None:
+    def __init__(self, rule: SamplingRule, now: float) -> None:
         self._lock = threading.Lock()
         self._requests = itertools.count()
         self._sampled = itertools.count()
@@ -177,7 +105,7 @@ class RuleState:
         self._can_borrow = rule.reservoir_size > 0
         _fork.register(self)
 
-    def set_rule(self, rule: CentralizedRule) -> None:
+    def set_rule(self, rule: SamplingRule) -> None:
         """A refreshed definition of the rule. An edited rate wins until a new target comes."""
         with self._lock:
             if rule.fixed_rate != self._rule_rate:
@@ -296,7 +224,7 @@ class ActiveRule:
 
     __slots__ = ("rule", "state", "http_matches", "attributes")
 
-    def __init__(self, rule: CentralizedRule, state: RuleState) -> None:
+    def __init__(self, rule: SamplingRule, state: RuleState) -> None:
         self.rule = rule
         self.state = state
         self.http_matches = compile_http_matcher(rule.host, rule.http_method, rule.url_path)
@@ -327,7 +255,7 @@ class ActiveRule:
         return self.state.decide(now)
 
 
-def applies_to(rule: CentralizedRule, facts: ResourceFacts) -> bool:
+def applies_to(rule: SamplingRule, facts: ResourceFacts) -> bool:
     """Whether a rule can ever match in this process (service name/type, resource ARN).
 
     These depend only on the resource, so they are checked once per refresh, not per span. A

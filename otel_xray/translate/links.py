@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from otel_xray.translate.annotations import metadata_value
+from otel_xray.wire import format_segment_id, format_trace_id
 
-_LOW_96_BITS = (1 << 96) - 1
 _last_trace: tuple[int, str] = (-1, "")
 
 
@@ -20,14 +20,9 @@ def xray_trace_id(trace_id: int) -> str:
     last = _last_trace
     if last[0] == trace_id:
         return last[1]
-    # %-formatting measured faster than f-strings here; this runs for every span.
-    text = "1-%08x-%024x" % (trace_id >> 96, trace_id & _LOW_96_BITS)  # noqa: UP031
+    text = format_trace_id(trace_id)
     _last_trace = (trace_id, text)
     return text
-
-
-def span_id_hex(span_id: int) -> str:
-    return f"{span_id:016x}"
 
 
 def build_links(links: Sequence[Any]) -> list[dict[str, Any]] | None:
@@ -38,7 +33,7 @@ def build_links(links: Sequence[Any]) -> list[dict[str, Any]] | None:
         context = link.context
         entry: dict[str, Any] = {
             "trace_id": xray_trace_id(context.trace_id),
-            "id": span_id_hex(context.span_id) if context.span_id else "",
+            "id": format_segment_id(context.span_id) if context.span_id else "",
         }
         attributes = link.attributes
         if attributes:

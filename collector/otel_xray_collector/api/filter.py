@@ -22,13 +22,14 @@ work proportional to it; ``!``/``NOT`` chains of any length are read in a loop.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApiError, invalid_request
 
-Predicate = Callable[[dict[str, Any]], bool]
+#: A compiled filter: tests the facts of one trace (store/facts.py), a node or an edge.
+Predicate = Callable[[Mapping[str, Any]], bool]
 #: Resolves ``group.name = "g"`` / ``group.arn = "a"``: (``"name"`` or ``"arn"``, value) -> the
 #: group's predicate; raises ``LookupError`` for an unknown group.
 GroupResolver = Callable[[str, str], Predicate]
@@ -238,7 +239,7 @@ class _Parser:
         compare = _NUMERIC[op.text]
         field = NUM_KEYWORDS[word]
 
-        def predicate(ctx: dict[str, Any]) -> bool:
+        def predicate(ctx: Mapping[str, Any]) -> bool:
             if field == "status":
                 actual = (ctx.get("http") or {}).get("HttpStatus")
             elif field == "duration" and "duration" not in ctx:
@@ -363,7 +364,7 @@ class _Parser:
         self.expect(")")
         inner = self.block()
 
-        def predicate(ctx: dict[str, Any]) -> bool:
+        def predicate(ctx: Mapping[str, Any]) -> bool:
             for node in ctx.get("nodes", ()):
                 if matches([node["n"], node["t"], node["a"]]) and (
                     inner is None or inner(_node_context(node))
@@ -381,7 +382,7 @@ class _Parser:
         self.expect(")")
         inner = self.block()
 
-        def predicate(ctx: dict[str, Any]) -> bool:
+        def predicate(ctx: Mapping[str, Any]) -> bool:
             for edge in ctx.get("edges", ()):
                 if source(edge["s"]) and target(edge["d"]) and (inner is None or inner(edge)):
                     return True
@@ -394,14 +395,14 @@ def _any_node(key: list[Any]) -> bool:
     return True
 
 
-def _node_context(node: dict[str, Any]) -> dict[str, Any]:
+def _node_context(node: Mapping[str, Any]) -> dict[str, Any]:
     context = dict(node)
     context["name"] = node["n"]
     context["type"] = node["t"]
     return context
 
 
-def _string_values(ctx: dict[str, Any], field: str) -> list[Any]:
+def _string_values(ctx: Mapping[str, Any], field: str) -> list[Any]:
     if field in ("user", "az", "iid", "arn"):
         values = ctx.get("users" if field == "user" else field)
         return list(values) if isinstance(values, list) else []

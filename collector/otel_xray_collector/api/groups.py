@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.resources import ResourceStore, StoredGroup
+from ..store.protocol import Resources
+from ..store.resources import StoredGroup
 from .errors import invalid_request
 from .filter import Predicate, compile_filter
 from .rule_requests import ACCOUNT_ID, ARN_REGION, validate_tags
@@ -64,7 +65,7 @@ class GroupService:
     """The group operations over an in-memory copy kept in step with ``store`` (when given)."""
 
     def __init__(
-        self, store: ResourceStore | None = None, clock: Callable[[], float] = time.time
+        self, store: Resources | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
         self._clock = clock
@@ -225,11 +226,11 @@ class GroupService:
             )
 
 
-def _everything(facts: dict[str, Any]) -> bool:
+def _everything(facts: Mapping[str, Any]) -> bool:
     return True
 
 
-def _nothing(facts: dict[str, Any]) -> bool:
+def _nothing(facts: Mapping[str, Any]) -> bool:
     return False
 
 

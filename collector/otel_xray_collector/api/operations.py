@@ -16,11 +16,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from otel_xray.wire import dumps
+
 from ..ingest.pipeline import Busy, IngestPipeline
-from ..ingest.validate import dumps
 from ..store.codec import parse_edge_key, parse_node_key
 from ..store.model import EDGE, INFERRED_NODE, NODE
-from ..store.queries import TIME_COLUMNS, TraceQueries
+from ..store.protocol import RANGE_TYPES, TraceReader
 from .errors import ApiError, invalid_request, throttled
 from .fields import Fields, parse_timestamp
 from .filter import compile_filter, parse_entity_selector
@@ -47,7 +48,7 @@ class XRayOperations:
     def __init__(
         self,
         pipeline: IngestPipeline,
-        queries: TraceQueries | None,
+        queries: TraceReader | None,
         sampling: Any = None,
         groups: GroupService | None = None,
     ) -> None:
@@ -116,7 +117,7 @@ class XRayOperations:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _store(self) -> TraceQueries:
+    def _store(self) -> TraceReader:
         if self.queries is None:
             raise invalid_request("the local store is disabled (--no-store)")
         return self.queries
@@ -124,7 +125,7 @@ class XRayOperations:
     def get_trace_summaries(self, body: dict[str, Any]) -> dict[str, Any]:
         fields = Fields(body)
         start, end = _window(fields)
-        range_type = fields.string("TimeRangeType", default="TraceId", choices=TIME_COLUMNS)
+        range_type = fields.string("TimeRangeType", default="TraceId", choices=RANGE_TYPES)
         expression = fields.string("FilterExpression", max_length=MAX_EXPRESSION_CHARS) or ""
         predicate = compile_filter(expression, self.groups.resolve)
         scope = ["summaries", start, end, range_type, expression]

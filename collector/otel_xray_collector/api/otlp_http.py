@@ -22,8 +22,9 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from otel_xray.wire import loads
+
 from ..ingest.otlp import DEFAULT_MAX_MESSAGE_BYTES, SubmitRefused, TraceExport
-from ..ingest.validate import loads
 from .web import Reply
 
 TRACES_PATH = "/v1/traces"

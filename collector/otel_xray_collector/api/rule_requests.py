@@ -13,12 +13,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from otel_xray.wire import DEFAULT_RULE_NAME, MAX_RULE_NAME
+
 from .errors import invalid_request
 
 ACCOUNT_ID = "000000000000"
 ARN_REGION = "local"
-DEFAULT_RULE_NAME = "Default"
-MAX_RULE_NAME = 32
 MAX_PRIORITY = 9999
 
 #: String fields of a rule and their maximum lengths (botocore's model).

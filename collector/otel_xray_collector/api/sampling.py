@@ -20,13 +20,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, LocalRules, load_rules
+from otel_xray.wire import DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY, MAX_RULE_NAME, SamplingRule
 
-from ..store.resources import ResourceStore, StoredRule
+from ..store.protocol import Resources
+from ..store.resources import StoredRule
 from .errors import ApiError, invalid_request
 from .fields import MAX_INTEGER, parse_timestamp
 from .rule_requests import (
-    DEFAULT_RULE_NAME,
-    MAX_RULE_NAME,
     new_rule_record,
     rule_arn,
     rule_reference,
@@ -35,7 +35,6 @@ from .rule_requests import (
 
 logger = logging.getLogger("otel_xray_collector.api.sampling")
 
-DEFAULT_RULE_PRIORITY = 10000
 #: X-Ray's quota of sampling rules per account, Default not counted.
 MAX_RULES = 25
 #: Seconds between two statistics reports (what X-Ray answers; SDKs poll every 10 s anyway).
@@ -55,40 +54,6 @@ CLIENT_ID_LENGTH = 24
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-@dataclass(frozen=True)
-class CentralRule:
-    """One rule as X-Ray's centralized sampling API describes it."""
-
-    name: str
-    priority: int
-    fixed_rate: float
-    reservoir_size: int
-    host: str = "*"
-    http_method: str = "*"
-    url_path: str = "*"
-    service_name: str = "*"
-    service_type: str = "*"
-
-    def sampling_rule(self) -> dict[str, Any]:
-        # Version 1, ResourceARN "*", a non-empty ServiceType and empty Attributes: the X-Ray
-        # SDKs silently ignore rules without them.
-        return {
-            "RuleName": self.name,
-            "RuleARN": rule_arn(self.name),
-            "ResourceARN": "*",
-            "Priority": self.priority,
-            "FixedRate": self.fixed_rate,
-            "ReservoirSize": self.reservoir_size,
-            "ServiceName": self.service_name,
-            "ServiceType": self.service_type,
-            "Host": self.host,
-            "HTTPMethod": self.http_method,
-            "URLPath": self.url_path,
-            "Version": 1,
-            "Attributes": {},
-        }
-
-
 def rule_name(description: str, taken: Iterable[str], fallback: str) -> str:
     """A RuleName from a free-text description: ≤ 32 of ``[A-Za-z0-9_-]``, unique, not Default."""
     base = _NAME_UNSAFE.sub("-", description).strip("-")[:MAX_RULE_NAME] or fallback
@@ -101,13 +66,13 @@ def rule_name(description: str, taken: Iterable[str], fallback: str) -> str:
     return candidate
 
 
-def centralized_rules(local: LocalRules) -> list[CentralRule]:
+def centralized_rules(local: LocalRules) -> list[SamplingRule]:
     """Local rules in file order as priorities 1, 2, ...; the default rule becomes ``Default``.
 
     ``fixed_target`` becomes ``ReservoirSize``: per process in a local file, shared by every
     client here, which is what the same number means to X-Ray's centralized sampling.
     """
-    rules: list[CentralRule] = []
+    rules: list[SamplingRule] = []
     for index, local_rule in enumerate(local.rules[: DEFAULT_RULE_PRIORITY - 1]):
         name = rule_name(local_rule.description, (r.name for r in rules), f"rule-{index + 1}")
         rules.append(_central(local_rule, name, index + 1))
@@ -115,8 +80,8 @@ def centralized_rules(local: LocalRules) -> list[CentralRule]:
     return rules
 
 
-def _central(rule: LocalRule, name: str, priority: int) -> CentralRule:
-    return CentralRule(
+def _central(rule: LocalRule, name: str, priority: int) -> SamplingRule:
+    return SamplingRule(
         name=name,
         priority=priority,
         fixed_rate=float(rule.rate),
@@ -171,7 +136,7 @@ class SamplingService:
         self,
         rules_source: str | None = None,
         clock: Callable[[], float] = time.time,
-        store: ResourceStore | None = None,
+        store: Resources | None = None,
     ) -> None:
         self._clock = clock
         self._store = store
@@ -182,7 +147,7 @@ class SamplingService:
         self._mtime = self._file_mtime()
         self._next_reload_check = 0.0
         file_rules = (
-            [r.sampling_rule() for r in centralized_rules(load_rules(rules_source))]
+            [r.record(rule_arn(r.name)) for r in centralized_rules(load_rules(rules_source))]
             if rules_source is not None
             else None
         )
@@ -371,7 +336,7 @@ class SamplingService:
             current = self._states.get(DEFAULT_RULE_NAME)
             if current is None or current.origin != "api":
                 default = _central(DEFAULT_RULES.default, DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY)
-                wanted[DEFAULT_RULE_NAME] = (default.sampling_rule(), "builtin")
+                wanted[DEFAULT_RULE_NAME] = (default.record(rule_arn(default.name)), "builtin")
         deleted = [
             name
             for name, state in self._states.items()
@@ -456,7 +421,7 @@ class SamplingService:
                 return
             self._mtime = mtime
         try:
-            rules = [r.sampling_rule() for r in centralized_rules(load_rules(self._path))]
+            rules = [r.record(rule_arn(r.name)) for r in centralized_rules(load_rules(self._path))]
         except ValueError as exc:
             logger.error("sampling rules not reloaded, keeping the previous ones: %s", exc)
             return
@@ -537,7 +502,6 @@ def _count(value: Any, where: str) -> int:
 
 __all__ = [
     "ApiError",
-    "CentralRule",
     "SamplingService",
     "centralized_rules",
     "rule_name",

@@ -18,7 +18,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..ingest.validate import dumps, loads
+from otel_xray.wire import dumps, loads
+
 from .errors import ApiError, invalid_request
 from .security import JSON_MEDIA_TYPES, SECURITY_HEADERS, BrowserPolicy, media_type
 

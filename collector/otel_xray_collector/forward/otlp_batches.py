@@ -34,6 +34,8 @@ from otel_xray_collector.forward.otlp_convert import (
 )
 from otel_xray_collector.forward.upload import UploadFailure
 
+from otel_xray.logs import RateLimitedLog
+
 
 @dataclass(frozen=True)
 class OtlpLimits:
@@ -55,7 +57,7 @@ class OtlpForwarding:
         count: Callable[..., None],
         count_failure: Callable[[UploadFailure, str], None],
         backoff: Callable[[int, float | None], bool],
-        log: Callable[..., None],
+        log: RateLimitedLog,
         clock: Callable[[], float],
         max_retries: int,
         subsegment_hold: float,
@@ -107,8 +109,8 @@ class OtlpForwarding:
                 converted.append(convert_document(document))
             except ValueError as exc:  # not JSON, or InvalidDocument
                 invalid += 1
-                self._log(
-                    logging.WARNING, "otlp-invalid", "cannot send a document over OTLP: %s", exc
+                self._log.log(
+                    logging.WARNING, "cannot send a document over OTLP: %s", exc, key="otlp-invalid"
                 )
         if invalid or in_progress:
             self._count(
@@ -171,12 +173,12 @@ class OtlpForwarding:
                     trimmed += 1
                 items.append((index, item.resource, span))
         if too_large:
-            self._log(
+            self._log.log(
                 logging.WARNING,
-                "otlp-too-large",
                 "%d spans over %d bytes even without stack traces and metadata: not sent",
                 too_large,
                 limit,
+                key="otlp-too-large",
             )
         carried = {index for index, _, _ in items}
         failed: set[int] = set()
@@ -208,13 +210,13 @@ class OtlpForwarding:
                         continue
                     shutting_down = True
                 self._count(otlp_spans_failed=request.spans)
-                self._log(
+                self._log.log(
                     logging.ERROR,
-                    f"otlp-failed:{failure.reason}",
                     "sending %d spans to AWS X-Ray over OTLP failed (%s): %s",
                     request.spans,
                     failure.given_up_because(failures, shutting_down),
                     failure.detail,
+                    key=f"otlp-failed:{failure.reason}",
                 )
                 return False
             rejected = min(result.rejected_spans, request.spans)
@@ -225,12 +227,12 @@ class OtlpForwarding:
                 rejected=rejected,
             )
             if rejected or result.error_message:
-                self._log(
+                self._log.log(
                     logging.WARNING,
-                    "otlp-partial",
                     "AWS X-Ray refused %d of %d spans: %s",
                     rejected,
                     request.spans,
                     result.error_message or "(no message)",
+                    key="otlp-partial",
                 )
             return True

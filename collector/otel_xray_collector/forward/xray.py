@@ -41,6 +41,8 @@ from otel_xray_collector.forward.upload import (
     resolve_region,
 )
 
+from otel_xray.logs import RateLimitedLog
+
 logger = logging.getLogger("otel_xray_collector.forward")
 
 #: PutTraceSegments takes at most 50 documents; the daemon sends batches of that size.
@@ -92,34 +94,6 @@ _FAILURE_COUNTERS = {
     "unknown_host": "backend_unknown_host",
 }
 _CONNECTION_REASONS = frozenset({"connection_refused", "unknown_host"})
-
-
-class _OncePerPeriodLog:
-    """Logs each reason at most once per period, saying how many were held back meanwhile.
-
-    A broken network would otherwise print one line per batch, per second, per worker.
-    """
-
-    def __init__(self, clock: Callable[[], float], period: float = 60.0) -> None:
-        self._clock = clock
-        self._period = period
-        self._last: dict[str, float] = {}
-        self._held: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def log(self, level: int, reason: str, message: str, *args: Any) -> None:
-        now = self._clock()
-        with self._lock:
-            last = self._last.get(reason)
-            if last is not None and now - last < self._period:
-                self._held[reason] += 1
-                return
-            self._last[reason] = now
-            held = self._held.pop(reason, 0)
-        if held:
-            message += " (%d similar messages held back)"
-            args = (*args, held)
-        logger.log(level, message, *args)
 
 
 class Forwarder:
@@ -213,7 +187,7 @@ class Forwarder:
         self._clock = clock
         self._jitter = jitter
         self._sleep = sleep if sleep is not None else self._interruptible_sleep
-        self._log = _OncePerPeriodLog(clock)
+        self._log = RateLimitedLog(logger, 60.0, clock)
 
         self._cond = threading.Condition()
         self._buffer: collections.deque[str] = collections.deque()
@@ -242,7 +216,7 @@ class Forwarder:
                 count=self._count,
                 count_failure=self._count_failure,
                 backoff=self._backoff,
-                log=self._log.log,
+                log=self._log,
                 clock=clock,
                 max_retries=max_retries,
                 subsegment_hold=otlp_subsegment_hold,
@@ -349,10 +323,10 @@ class Forwarder:
         if spilled:
             self._log.log(
                 logging.WARNING,
-                "spillover",
                 "forwarding buffer full: dropped the oldest %d documents "
                 "(AWS X-Ray is slower than the incoming segments)",
                 spilled,
+                key="spillover",
             )
 
     def counters(self) -> dict[str, Any]:
@@ -388,10 +362,10 @@ class Forwarder:
                 self._cond.notify_all()
             self._log.log(
                 logging.WARNING,
-                "destination",
                 "GetTraceSegmentDestination failed (%s); still forwarding with %s",
                 failure.detail,
                 "OTLP" if active == "otlp" else "PutTraceSegments",
+                key="destination",
             )
             return active
         wanted = "otlp" if destination == CLOUDWATCH_LOGS else "segments"
@@ -558,10 +532,10 @@ class Forwarder:
                 self._count(rejected=len(retry))
                 self._log.log(
                     logging.ERROR,
-                    "unprocessed-final",
                     "AWS X-Ray still left %d documents unprocessed after %d resends; dropped",
                     len(retry),
                     partial_rounds - 1,
+                    key="unprocessed-final",
                 )
                 return
             attempt += 1
@@ -582,11 +556,11 @@ class Forwarder:
             self._count(rejected=1)
             self._log.log(
                 logging.ERROR,
-                f"unprocessed:{entry.error_code}",
                 "AWS X-Ray rejected segment %s: %s %s",
                 entry.segment_id or "(no id)",
                 entry.error_code,
                 entry.message,
+                key=f"unprocessed:{entry.error_code}",
             )
         return retry
 
@@ -613,11 +587,11 @@ class Forwarder:
         self._count(dropped=len(pending))
         self._log.log(
             logging.ERROR,
-            f"failed:{failure.reason}",
             "sending a batch of %d segments to AWS X-Ray failed (%s): %s",
             len(pending),
             failure.given_up_because(attempts, shutting_down),
             failure.detail,
+            key=f"failed:{failure.reason}",
         )
 
     def _count_failure(self, failure: UploadFailure, what: str = "upload") -> None:
@@ -628,11 +602,11 @@ class Forwarder:
         self._count(**increments)
         self._log.log(
             logging.WARNING,
-            f"attempt:{what}:{failure.reason}",
             "AWS X-Ray %s attempt failed (%s): %s",
             what,
             failure.reason,
             failure.detail,
+            key=f"attempt:{what}:{failure.reason}",
         )
 
     def _release_waiting(self, final: bool) -> None:

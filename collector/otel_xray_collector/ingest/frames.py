@@ -1,11 +1,5 @@
-"""Validated documents packed for one SQL statement, and the frames that carry them between
-the UDP receiver process and the writer.
-
-A batch is packed as two values: ``meta``, a JSON array of ``[trace_id, segment_id,
-in_progress, offset, length]`` per document, and ``blob``, the document bodies back to back.
-SQLite inserts the whole batch with one statement (``json_each`` over ``meta``, ``substr`` of
-``blob``), so the writer spends no Python time per document and the bodies are never escaped
-into a JSON string (that escaping and SQLite's unescaping cost more than the insert itself).
+"""The frames that carry packed documents (``otel_xray_collector.documents``) between the UDP
+receiver process and the writer.
 
 A frame is one packed batch plus the bookkeeping the writer needs to keep ``/status`` exact:
 how many datagrams it accounts for and the rejections among them (counts and one message per
@@ -16,72 +10,11 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable
 from typing import NamedTuple
 
-from .validate import Accepted, dumps, loads
+from otel_xray.wire import dumps, loads
 
-
-class PackedDocuments(NamedTuple):
-    total: int
-    meta: str
-    blob: bytes
-
-
-EMPTY = PackedDocuments(0, "[]", b"")
-
-
-class Packer:
-    """Collects accepted documents into the packed form, in arrival order."""
-
-    __slots__ = ("_meta", "_parts", "_offset")
-
-    def __init__(self) -> None:
-        self._meta: list[tuple[str, str, int, int, int]] = []
-        self._parts: list[bytes] = []
-        self._offset = 1  # SQL substr() counts from 1
-
-    def add(self, doc: Accepted) -> None:
-        self.add_fields(doc.trace_id, doc.segment_id, doc.in_progress, doc.body)
-
-    def add_fields(self, trace_id: str, segment_id: str, in_progress: bool, body: bytes) -> None:
-        size = len(body)
-        self._meta.append((trace_id, segment_id, 1 if in_progress else 0, self._offset, size))
-        self._parts.append(body)
-        self._offset += size
-
-    def __len__(self) -> int:
-        return len(self._meta)
-
-    @property
-    def size(self) -> int:
-        return self._offset - 1
-
-    def pack(self) -> PackedDocuments:
-        if not self._meta:
-            return EMPTY
-        # trace and segment ids are validated hex, so the meta array is plain ASCII
-        return PackedDocuments(
-            len(self._meta), dumps(self._meta).decode("ascii"), b"".join(self._parts)
-        )
-
-
-def pack(documents: Iterable[Accepted]) -> PackedDocuments:
-    packer = Packer()
-    for doc in documents:
-        packer.add(doc)
-    return packer.pack()
-
-
-def unpack(packed: PackedDocuments) -> list[Accepted]:
-    """The documents again (for the forwarder, the only consumer that needs them one by one)."""
-    if not packed.total:
-        return []
-    blob = packed.blob
-    return [
-        Accepted(trace_id, segment_id, bool(in_progress), blob[offset - 1 : offset - 1 + size])
-        for trace_id, segment_id, in_progress, offset, size in loads(packed.meta)
-    ]
+from ..documents import PackedDocuments
 
 
 class Frame(NamedTuple):

@@ -24,13 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..store.store import SegmentStore
-from .frames import Frame, PackedDocuments, pack, unpack
+from otel_xray.logs import RateLimitedLog
+
+from ..documents import Accepted, PackedDocuments, pack, unpack
+from ..priority import make_current_thread_background
+from ..store.protocol import SegmentWriter
+from .frames import Frame
 from .otlp_udp import COUNTERS as OTLP_UDP_COUNTERS
 from .otlp_udp import Noted, parse_datagram_body
 from .pacing import IngestPacing
-from .priority import make_current_thread_background
-from .validate import Accepted, Outcome, Rejected, check_dict, parse_body, split_datagram
+from .validate import Outcome, Rejected, check_dict, parse_body, split_datagram
 
 _logger = logging.getLogger("otel_xray_collector.ingest")
 
@@ -68,28 +71,10 @@ class _Submission:
     error: BaseException | None = None
 
 
-class _OncePerMinute:
-    """Logs each rejection reason at most once a minute, with how many were suppressed."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._suppressed: collections.Counter[str] = collections.Counter()
-
-    def warn(self, reason: str, message: str, count: int = 1) -> None:
-        now = time.monotonic()
-        if now - self._last.get(reason, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
-            suppressed = self._suppressed.pop(reason, 0) + count - 1
-            extra = f" ({suppressed} more since last report)" if suppressed else ""
-            _logger.warning("rejected segment document (%s): %s%s", reason, message, extra)
-            self._last[reason] = now
-        else:
-            self._suppressed[reason] += count
-
-
 class IngestPipeline:
     def __init__(
         self,
-        store: SegmentStore | None,
+        store: SegmentWriter | None,
         forwarder: Forwarding | None = None,
         buffer_bytes: int = 64 * 1024 * 1024,
         max_waiting_documents: int = 100_000,
@@ -121,7 +106,7 @@ class IngestPipeline:
         self._stopping = False
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="otel-xray-ingest", daemon=True)
-        self._log = _OncePerMinute()
+        self._log = RateLimitedLog(_logger, LOG_EVERY_SECONDS)
         # Each counter has one writing thread, so no lock is needed (reads may lag slightly).
         self._bytes_in = 0  # receiver thread
         self._spilled_bytes = 0  # receiver thread
@@ -150,7 +135,7 @@ class IngestPipeline:
                 break
             self._spilled_bytes += len(dropped)
             self._spilled += 1
-            self._log.warn("spillover", "ingest buffer full, dropping the oldest datagram")
+            self._reject_log("spillover", "ingest buffer full, dropping the oldest datagram")
         if was_empty:
             self._wake.set()
 
@@ -353,7 +338,7 @@ class IngestPipeline:
             for reason, (count, message) in frame.rejects.items():
                 with self._lock:
                     self.rejected[reason] += count
-                self._log.warn(reason, message, count)
+                self._reject_log(reason, message, count)
             if frame.noted:
                 with self._lock:
                     self.noted.update(frame.noted)
@@ -393,12 +378,17 @@ class IngestPipeline:
             return
         spilled = self._receiver.spillover
         if spilled > self._receiver_spilled:
-            self._log.warn(
+            self._reject_log(
                 "spillover",
                 "ingest buffer full, dropping the oldest datagrams",
                 spilled - self._receiver_spilled,
             )
             self._receiver_spilled = spilled
+
+    def _reject_log(self, reason: str, message: str, count: int = 1) -> None:
+        self._log.warning(
+            "rejected segment document (%s): %s", reason, message, key=reason, count=count
+        )
 
     def _forward(self, batches: list[PackedDocuments]) -> None:
         if self.forwarder is None:
@@ -433,7 +423,7 @@ class IngestPipeline:
     def _count_reject(self, rejected: Rejected) -> None:
         with self._lock:
             self.rejected[rejected.reason] += 1
-        self._log.warn(rejected.reason, rejected.message)
+        self._reject_log(rejected.reason, rejected.message)
 
     def counters(self) -> dict[str, Any]:
         with self._lock:

@@ -30,12 +30,13 @@ import struct
 import sys
 from typing import Any, cast
 
-from .frames import EMPTY, Frame, Packer, encode_frame
+from otel_xray.wire import HEADER
+
+from ..documents import EMPTY, Accepted, Packer
+from .frames import Frame, encode_frame
 from .otlp_udp import Noted, parse_datagram_body
 from .udp import BATCH, BatchReader
 from .validate import (
-    COMPACT_HEADER,
-    Accepted,
     Rejected,
     quick_accept,
     split_datagram,
@@ -177,8 +178,8 @@ class FrameBuilder:
 
     def add(self, data: bytes) -> None:
         self.datagrams += 1
-        if data.startswith(COMPACT_HEADER):  # the common case, without building outcomes
-            document = data[len(COMPACT_HEADER) :]
+        if data.startswith(HEADER):  # the common case, without building outcomes
+            document = data[len(HEADER) :]
             keys = quick_accept(document)
             if keys is not None:
                 self.packer.add_fields(keys[0], keys[1], keys[2], document)

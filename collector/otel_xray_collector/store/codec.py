@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..ingest.validate import dumps, loads
+from otel_xray.wire import dumps, loads
 
-if TYPE_CHECKING:
-    from .model import NodeKey
+NodeKey = tuple[str, str | None, str | None]  # (name, type, account id)
 
 
 def node_key_text(key: NodeKey) -> str:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..ingest.priority import make_current_thread_background
+from ..priority import make_current_thread_background
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments(

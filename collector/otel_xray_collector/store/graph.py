@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .codec import parse_edge_key, parse_node_key
-from .model import CLIENT, EDGE, INFERRED_NODE, NODE, NodeKey
+from .codec import NodeKey, parse_edge_key, parse_node_key
+from .model import CLIENT, EDGE, INFERRED_NODE, NODE
 from .stats import Stats
 
 

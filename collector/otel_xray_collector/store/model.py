@@ -16,10 +16,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import edge_key, node_key_text
+from .codec import NodeKey, edge_key, node_key_text
 from .stats import Stats, bucket_of
-
-NodeKey = tuple[str, str | None, str | None]  # (name, type, account id)
 
 
 @dataclass

@@ -11,9 +11,11 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..ingest.validate import loads
+from otel_xray.wire import loads
+
 from .codec import decode
 from .database import Database
+from .facts import TraceFacts
 from .graph import GraphBuilder
 from .model import EDGE, INFERRED_NODE, NODE, assemble, contributions
 from .stats import BUCKET_SECONDS, Stats, bucket_of
@@ -34,7 +36,7 @@ class TraceQueries:
         end: float,
         range_type: str,
         cursor: tuple[float, str] | None,
-        predicate: Callable[[dict[str, Any]], bool],
+        predicate: Callable[[TraceFacts], bool],
         page_size: int,
         scan_budget: int,
     ) -> tuple[list[dict[str, Any]], int, tuple[float, str] | None]:
@@ -118,7 +120,7 @@ class TraceQueries:
         conn: sqlite3.Connection,
         start: float,
         end: float,
-        traces: Callable[[dict[str, Any]], bool] | None,
+        traces: Callable[[TraceFacts], bool] | None,
     ) -> Iterator[tuple[int, int, str, list[Any]]]:
         """(bucket, kind, key, stats) of the minutes the window touches: the per-minute
         aggregates, or, for a subset of traces (a group), the contributions of those traces."""
@@ -144,7 +146,7 @@ class TraceQueries:
         self,
         start: float,
         end: float,
-        traces: Callable[[dict[str, Any]], bool] | None = None,
+        traces: Callable[[TraceFacts], bool] | None = None,
     ) -> list[dict[str, Any]]:
         """The service graph of the window; ``traces`` restricts it to the traces it accepts."""
         builder = GraphBuilder()
@@ -161,7 +163,7 @@ class TraceQueries:
         end: float,
         period: int,
         keep: Callable[[int, str], bool],
-        traces: Callable[[dict[str, Any]], bool] | None = None,
+        traces: Callable[[TraceFacts], bool] | None = None,
     ) -> list[tuple[int, Stats]]:
         """Per-period sums of the aggregate rows ``keep(kind, key)`` selects, oldest first."""
         period = max(period, BUCKET_SECONDS)

@@ -6,9 +6,11 @@ query reads a page of rows instead of re-assembling traces.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from .model import NodeKey, Trace, is_complete, object_at
+from .codec import NodeKey
+from .facts import EdgeFacts, HttpFacts, NodeFacts, OutcomeFacts, TraceFacts
+from .model import Trace, is_complete, object_at
 from .stats import classify
 
 
@@ -30,20 +32,25 @@ def _elapsed(doc: dict[str, Any]) -> float | None:
     return max(0.0, float(doc["end_time"]) - float(start))
 
 
-def http_fields(doc: dict[str, Any]) -> dict[str, Any]:
+_HTTP_REQUEST_FIELDS: tuple[
+    tuple[Literal["HttpURL", "HttpMethod", "UserAgent", "ClientIp"], str], ...
+] = (
+    ("HttpURL", "url"),
+    ("HttpMethod", "method"),
+    ("UserAgent", "user_agent"),
+    ("ClientIp", "client_ip"),
+)
+
+
+def http_fields(doc: dict[str, Any]) -> HttpFacts:
     http = doc.get("http")
     if not isinstance(http, dict):
         return {}
     request = object_at(http, "request")
     response = object_at(http, "response")
-    out: dict[str, Any] = {}
-    for api_key, block, key in (
-        ("HttpURL", request, "url"),
-        ("HttpMethod", request, "method"),
-        ("UserAgent", request, "user_agent"),
-        ("ClientIp", request, "client_ip"),
-    ):
-        value = block.get(key)
+    out: HttpFacts = {}
+    for api_key, key in _HTTP_REQUEST_FIELDS:
+        value = request.get(key)
         if isinstance(value, str):
             out[api_key] = value
     status = response.get("status")
@@ -74,9 +81,9 @@ def _annotation_value(value: Any) -> dict[str, Any] | None:
 
 def _node_fact(
     key: NodeKey, doc: dict[str, Any], flags: tuple[bool, bool, bool], root: bool, inferred: bool
-) -> dict[str, Any]:
+) -> NodeFacts:
     fault, error, throttle = flags
-    fact: dict[str, Any] = {
+    fact: NodeFacts = {
         "n": key[0],
         "t": key[1],
         "a": key[2],
@@ -133,7 +140,7 @@ def _time_range(node: dict[str, Any], bounds: list[float | None]) -> None:
                 _time_range(child, bounds)
 
 
-def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
+def summarize(trace: Trace) -> tuple[dict[str, Any], TraceFacts]:
     """(TraceSummary without Revision, filter facts) for one assembled trace."""
     bounds: list[float | None] = [None, None]
     for doc in trace.segments:
@@ -157,7 +164,7 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
     arns: dict[str, None] = {}
     instances: dict[str, None] = {}
     zones: dict[str, None] = {}
-    node_facts: list[dict[str, Any]] = []
+    node_facts: list[NodeFacts] = []
     partial = root is None or bool(trace.orphans)
     has_throttle = any_fault = any_error = False
     entry_flags = (False, False, False)
@@ -231,7 +238,16 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
     if entry is not None:
         summary["EntryPoint"] = service_id(trace.node_key(entry))
 
-    facts: dict[str, Any] = {
+    edges: list[EdgeFacts] = [
+        {"s": list(trace.node_key(c.owner)), "d": list(c.target), **_flags(c.subsegment)}
+        for c in trace.calls
+    ]
+    edges.extend(
+        {"s": [s.get("name"), "client", None], "d": list(trace.node_key(s)), **_flags(s)}
+        for s in trace.segments
+        if not s.get("parent_id")
+    )
+    facts: TraceFacts = {
         "fault": entry_flags[0],
         "error": entry_flags[1],
         "throttle": has_throttle,
@@ -243,15 +259,7 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
         "http": http,
         "name": entry.get("name") if entry is not None else None,
         "nodes": node_facts,
-        "edges": [
-            {"s": list(trace.node_key(c.owner)), "d": list(c.target), **_flags(c.subsegment)}
-            for c in trace.calls
-        ]
-        + [
-            {"s": [s.get("name"), "client", None], "d": list(trace.node_key(s)), **_flags(s)}
-            for s in trace.segments
-            if not s.get("parent_id")
-        ],
+        "edges": edges,
     }
     # optional facts only when present: keeps the stored blob small for plain traces
     if users:
@@ -270,7 +278,7 @@ def summarize(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
     return summary, facts
 
 
-def _flags(doc: dict[str, Any]) -> dict[str, Any]:
+def _flags(doc: dict[str, Any]) -> OutcomeFacts:
     fault, error, throttle = classify(doc)
     return {
         "fault": fault,
