@@ -155,9 +155,9 @@ def xray_sdk_requests(address: str) -> Requests:
     return run
 
 
-def main() -> None:
-    drain = Drain()
-    drain.follow()  # the stand-in reads all along, in its own process
+def measure(drain: Drain) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+    """Every setup's median CPU per request (µs), and otel-xray's processor and exporter
+    counters."""
     providers: dict[str, TracerProvider] = {
         "otel": otel_provider(BatchSpanProcessor(NoopExporter())),
         "otel_xray": configure(
@@ -185,20 +185,28 @@ def main() -> None:
             gc.collect()
             start = time.process_time_ns()
             run((round_ + 1) * REQUESTS, REQUESTS)
-            flush = flushes.get(name)
-            if flush is not None:
-                flush()
+            flush_ours = flushes.get(name)
+            if flush_ours is not None:
+                flush_ours()
             samples[name].append((time.process_time_ns() - start) / REQUESTS / 1000)
     ours = providers["otel_xray"]._active_span_processor._span_processors[0]
     counters = ours.stats()  # type: ignore[attr-defined]
     exporter_counters = ours.exporter.stats()  # type: ignore[attr-defined]
     for provider in providers.values():
         provider.shutdown()
-    drain.pause()
-    drain.close()
-    assert counters["dropped_queue_full"] == 0 and exporter_counters["dropped"] == 0
-
     us = {name: statistics.median(values) for name, values in samples.items()}
+    return counters, exporter_counters, us
+
+
+def main() -> None:
+    drain = Drain()
+    drain.follow()  # the stand-in reads all along, in its own process
+    try:
+        counters, exporter_counters, us = measure(drain)
+    finally:
+        drain.pause()
+        drain.close()
+    assert counters["dropped_queue_full"] == 0 and exporter_counters["dropped"] == 0
     added = us["otel_xray"] - us["otel"]
     result = {
         "bench": "request",
