@@ -13,7 +13,7 @@ PROJECTS   := pyproject.toml collector/pyproject.toml
 PIP        := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 ARGS   ?=
 
-.PHONY: demo test test-sdk-range lint bench clean prereqs
+.PHONY: demo test test-sdk-range fuzz lint bench clean prereqs
 
 $(BASE_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ prereqs:
 
 test: prereqs $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The property-based fuzz tests (marker `fuzz`) with a large budget: 3,000 examples each instead
+# of the 30 `make test` runs (profiles in conftest.py). FUZZ_ARGS adds pytest options.
+fuzz: $(TEST_STAMP)
+	OTEL_XRAY_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz -q --timeout=3600 $(FUZZ_ARGS)
 
 # The library's tests (tests/) against the oldest and newest opentelemetry-* releases the ranges
 # in pyproject.toml allow (noxfile.py); .ci/run calls it after `make test`.

@@ -51,6 +51,7 @@ def run_adot_app(python: Path, collector: Collector) -> dict[str, str]:
     return ids
 
 
+@pytest.mark.timeout(900)  # the first use builds .venv/adot (seconds with a warm pip cache)
 def test_adot_sampled_spans_are_stored_and_unsampled_ones_counted(
     adot_python: Path, collector: Collector, xray_client: Any
 ) -> None:
