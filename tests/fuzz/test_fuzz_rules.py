@@ -13,25 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_xray.sampling.rules import LocalRules, load_rules
+from tests.sampling.test_rules import HEALTHCHECK_V1
 
 pytestmark = pytest.mark.fuzz
 
-VALID = json.dumps(
-    {
-        "version": 2,
-        "rules": [
-            {
-                "description": "health",
-                "host": "*",
-                "http_method": "GET",
-                "url_path": "/health",
-                "fixed_target": 0,
-                "rate": 0.0,
-            }
-        ],
-        "default": {"fixed_target": 1, "rate": 0.05},
-    }
-).encode()
+VALID = json.dumps(HEALTHCHECK_V1).encode()
 
 _DIR = Path(tempfile.mkdtemp(prefix="fuzz-rules-"))
 
@@ -76,7 +62,7 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
-_FIELDS = ["version", "default", "rules", "fixed_target", "rate", "host", "url_path"]
+_FIELDS = ["version", "default", "rules", "fixed_target", "rate", "service_name", "url_path"]
 
 
 @given(st.sampled_from(_FIELDS), _JSON, st.sampled_from(["top", "default", "rule"]))
@@ -87,7 +73,7 @@ def test_any_json_value_in_any_field(field: str, value: Any, where: str) -> None
     try:
         text = json.dumps(document)
     except ValueError:  # integers over 4,300 digits cannot be written by json.dumps
-        text = VALID.decode().replace('"rate": 0.05', '"rate": ' + "9" * 5000)
+        text = VALID.decode().replace('"rate": 1}', '"rate": ' + "9" * 5000 + "}")
     load_bytes(text.encode())
     try:
         assert isinstance(load_rules(document), LocalRules)  # the parsed-dict road too
