@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from otel_xray_collector.ingest.validate import Accepted, parse_body, split_datagram
 
-from otel_xray.daemon import MAX_DATAGRAM_BYTES
 from otel_xray.exporter import XRayUdpSpanExporter
+from otel_xray.wire import MAX_DATAGRAM_BYTES
 from tests.support.udp import UdpDaemon
 
 pytestmark = pytest.mark.fuzz
