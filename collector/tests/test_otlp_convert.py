@@ -243,9 +243,10 @@ def test_otlp_spans_carry_ids_kinds_status_resource_and_attributes(recorded: Any
     assert server_resource["host.id"] == "i-0123456789abcdef0"
     assert server_resource["deployment.environment"] == "prod"
 
-    # Independent subsegments are sent under their segment's service, as children of it.
+    # Independent subsegments are sent under their segment's resource, as children of it.
     db_resource, db = by_name["shop@db.local"]
-    assert db_resource["service.name"] == "orders"
+    assert db_resource == server_resource
+    assert len(resource_spans) == 1  # so they share one ResourceSpans
     assert db.kind == trace_pb2.Span.SPAN_KIND_CLIENT
     assert db.parent_span_id == server.span_id
     db_attrs = _attributes(db)

@@ -583,10 +583,11 @@ def resolve_services(converted: list[Converted], directory: ServiceDirectory) ->
         if found is None:
             unresolved.append(item)
             continue
-        merged = dict(found)
-        merged.update(item.resource)
-        merged["service.name"] = found.get("service.name", UNKNOWN_SERVICE)
-        item.resource = merged
+        # The segment's resource is the service's own (exact when the library recorded it);
+        # the subsegment's guesses from its aws blocks only fill what it lacks.
+        merged = {**item.resource, **found}
+        merged.setdefault("service.name", UNKNOWN_SERVICE)
+        item.resource = found if merged == found else merged
         for span_id, _ in item.parents:
             directory.remember(span_id, merged)
     return unresolved
