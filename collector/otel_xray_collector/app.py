@@ -120,7 +120,7 @@ class Collector:
                     policy=policy,
                     raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export)},
                     max_body_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-                    name="otel-xray-otlp-http",
+                    name="--otlp-http",
                 )
                 self._otlp_http.start()
             if config.otlp:

@@ -7,6 +7,7 @@ each is a 4xx (or a refused connection) now, and the next good request is still 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from pathlib import Path
@@ -457,3 +458,40 @@ def test_connections_beyond_the_limit_wait_and_workers_are_bounded(tmp_path: Pat
             sock.close()
     finally:
         listener.stop()
+
+
+# -- listeners: loopback by default, exposure logged, bind errors named ----------------------
+
+
+def test_binding_beyond_loopback_logs_what_is_exposed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(tmp_path / "x.db", otlp=None, tcp="0.0.0.0:0", otlp_http="0.0.0.0:0")
+    with caplog.at_level(logging.WARNING, logger="otel_xray_collector"):
+        with Collector(config):
+            pass
+    warnings = [r.getMessage() for r in caplog.records if "beyond loopback" in r.getMessage()]
+    assert any("every stored trace" in w and "0.0.0.0:" in w for w in warnings), warnings
+    assert any("OTLP/HTTP" in w for w in warnings), warnings
+    assert not any("UDP" in w for w in warnings)  # still on 127.0.0.1
+
+
+def test_the_defaults_listen_on_loopback_only() -> None:
+    from otel_xray_collector.config import CollectorConfig, is_loopback, parse_address
+
+    config = CollectorConfig()
+    for address in (config.udp, config.tcp, config.otlp, config.otlp_http):
+        assert address is not None and is_loopback(parse_address(address)[0]), address
+
+
+def test_a_taken_port_is_one_error_naming_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(tmp_path / "x.db", otlp=None, otlp_http=f"127.0.0.1:{port}")
+        with pytest.raises(OSError) as caught:
+            Collector(config).start()
+    message = str(caught.value)
+    assert f"--otlp-http: cannot listen on 127.0.0.1:{port}" in message
+    assert "Address already in use" in message

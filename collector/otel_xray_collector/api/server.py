@@ -177,7 +177,7 @@ class HttpListener:
         port: int,
         app: Callable[..., Any],
         *,
-        name: str,
+        name: str,  # how errors name it, e.g. the flag: "--tcp"
         max_body_bytes: int = MAX_BODY_BYTES,
         request_timeout: float = REQUEST_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
@@ -200,11 +200,19 @@ class HttpListener:
         self._map: dict[int, Any] = {}
         self._dispatcher = ThreadedTaskDispatcher()
         self._dispatcher.set_thread_count(threads)
-        self._server = _Server(app, self._map, dispatcher=self._dispatcher, adj=adj)
+        try:
+            self._server = _Server(app, self._map, dispatcher=self._dispatcher, adj=adj)
+        except OSError as exc:  # one line naming the listener and the address
+            self._dispatcher.shutdown(timeout=1)
+            raise OSError(
+                exc.errno, f"{name}: cannot listen on {_listen(host, port)}: {exc.strerror}"
+            ) from exc
         self._server.request_timeout = request_timeout
         self.name = name
         self.address: tuple[str, int] = (host, int(self._server.effective_port))
-        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name=f"otel-xray-http {name}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -242,7 +250,7 @@ class ApiServer(HttpListener):
         policy: BrowserPolicy | None = None,
         raw_routes: Mapping[str, RawRoute] | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
-        name: str = "otel-xray-http",
+        name: str = "--tcp",
     ) -> None:
         self.app = HttpApp(routes, status, static_root, policy or BrowserPolicy(), raw_routes)
         super().__init__(host, port, self.app, name=name, max_body_bytes=max_body_bytes)
