@@ -25,7 +25,7 @@ $(DEMO_STAMP): $(BASE_STAMP) $(PROJECTS)
 	touch $@
 
 $(TEST_STAMP): $(BASE_STAMP) $(PROJECTS)
-	$(PIP) -e '.[test]' -e './collector'
+	$(PIP) -e '.[test]' -e './collector[postgres]'
 	touch $@
 
 prereqs:

@@ -28,8 +28,8 @@ from .ingest.pipeline import IngestPipeline
 from .ingest.udp import UdpReceiver
 from .ingest.udp_process import UdpReceiverProcess
 from .ingest.validate import Rejected
+from .store.open import open_store
 from .store.protocol import Store
-from .store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from .forward.xray import Forwarder
@@ -58,7 +58,7 @@ class Collector:
         config = self.config
         try:
             if config.store:
-                self._store = SqliteStore(config.db_path(), durable=config.durable)
+                self._store = open_store(config.db_path(), durable=config.durable)
             if config.forward_endpoint:
                 from .forward.xray import Forwarder  # botocore: imported only when forwarding
 

@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="SQLite file (default: the user data dir); ':memory:' keeps nothing after exit",
+        metavar="PATH|URL",
+        help="SQLite file (default: the user data dir; ':memory:' keeps nothing after exit), or "
+        "a postgresql:// URL: a PostgreSQL store shared by several collectors (libpq URL, "
+        "PG* environment variables apply; needs otel-xray-collector[postgres])",
     )
     parser.add_argument(
         "--forward-endpoint",

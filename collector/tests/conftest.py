@@ -1,7 +1,9 @@
 """Fixtures for collector tests, shared by every collector test module.
 
+- ``db``: the store a test runs against, parametrized: ``sqlite`` (a file in ``tmp_path``) and
+  ``postgres`` (a fresh database in the session's PostgreSQL server, ``postgres_server``).
 - ``collector``: an in-process ``Collector`` on ephemeral 127.0.0.1 ports (UDP, HTTP, OTLP)
-  with its SQLite file in ``tmp_path``.
+  over ``db``.
 - ``xray_client``: boto3's ``xray`` client pointed at that collector (dummy credentials).
 - ``collector_process``: the ``otel-xray-collector`` console script as a subprocess, ports read
   from its listening line, killed at teardown.
@@ -18,10 +20,11 @@ import pytest
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig
 
+from .support.postgres import STORES, PostgresServer
 from .support.process import CollectorProcess
 
 
-def make_config(db: Path, **overrides: Any) -> CollectorConfig:
+def make_config(db: Path | str, **overrides: Any) -> CollectorConfig:
     settings: dict[str, Any] = {
         "udp": "127.0.0.1:0",
         "tcp": "127.0.0.1:0",
@@ -43,9 +46,37 @@ def xray_client_for(endpoint_url: str) -> Any:
     )
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session (initdb in a temporary directory), stopped after."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Collector]:
-    instance = Collector(make_config(tmp_path / "xray.db")).start()
+def postgres_db(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server (its URL), dropped after the test."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``--db`` value of the store under test."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_db"))
+    return str(tmp_path / "xray.db")
+
+
+@pytest.fixture
+def collector(db: str) -> Iterator[Collector]:
+    instance = Collector(make_config(db)).start()
     try:
         yield instance
     finally:
@@ -58,8 +89,8 @@ def xray_client(collector: Collector) -> Any:
 
 
 @pytest.fixture
-def collector_process(tmp_path: Path) -> Iterator[CollectorProcess]:
-    process = CollectorProcess(tmp_path / "xray.db")
+def collector_process(db: str) -> Iterator[CollectorProcess]:
+    process = CollectorProcess(db)
     try:
         yield process
     finally:

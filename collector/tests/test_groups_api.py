@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,8 +206,8 @@ def test_a_group_scopes_time_series_and_trace_summaries(
     assert "position 13" in raised.value.response["Error"]["Message"]
 
 
-def test_groups_persist_across_restarts(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "x.db", otlp=None)
+def test_groups_persist_across_restarts(db: str) -> None:
+    config = make_config(db, otlp=None)
     with Collector(config) as first:
         created = xray_client_for(first.endpoint_url).create_group(
             GroupName="errors", FilterExpression="error"

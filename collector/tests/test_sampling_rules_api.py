@@ -248,7 +248,7 @@ def test_statistic_summaries_add_up_each_clients_last_report(xray_client: Any) -
     assert code == "InvalidRequestException" and "NextToken" in message
 
 
-def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path) -> None:
+def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path, db: str) -> None:
     rules_file = tmp_path / "rules.json"
     document = {
         "version": 2,
@@ -265,7 +265,7 @@ def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path)
         "default": {"fixed_target": 2, "rate": 0.2},
     }
     rules_file.write_text(json.dumps(document), encoding="utf-8")
-    config = make_config(tmp_path / "x.db", sampling_rules=str(rules_file), otlp=None)
+    config = make_config(db, sampling_rules=str(rules_file), otlp=None)
 
     with Collector(config) as first:
         client = xray_client_for(first.endpoint_url)
@@ -286,7 +286,7 @@ def test_api_rules_persist_and_file_rules_are_reapplied_at_start(tmp_path: Path)
     assert (default["ReservoirSize"], default["FixedRate"]) == (2, 0.2)  # API edit replaced
 
     # Without the file, its rules go; API rules and an API-edited Default stay.
-    no_file = make_config(tmp_path / "x.db", otlp=None)
+    no_file = make_config(db, otlp=None)
     with Collector(no_file) as third:
         client = xray_client_for(third.endpoint_url)
         assert list(rules(client)) == ["checkout", "Default"]
@@ -305,8 +305,8 @@ def test_without_a_store_rules_live_in_memory(tmp_path: Path) -> None:
         assert list(rules(client)) == ["checkout", "Default"]
 
 
-def test_restarts_without_a_file_keep_serving_the_default_rule(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "x.db", otlp=None)
+def test_restarts_without_a_file_keep_serving_the_default_rule(db: str) -> None:
+    config = make_config(db, otlp=None)
     for _ in range(2):
         with Collector(config) as collector:
             assert list(rules(xray_client_for(collector.endpoint_url))) == ["Default"]

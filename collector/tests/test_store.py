@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from otel_xray_collector.documents import Accepted
+from otel_xray_collector.documents import Accepted, pack
 from otel_xray_collector.ingest.validate import parse_body
+from otel_xray_collector.store.postgres import PostgresStore
+from otel_xray_collector.store.protocol import Store
 from otel_xray_collector.store.sqlite import SqliteStore
 
+from .support.postgres import STORES
 from .support.segments import http_block, new_id, new_trace_id, segment
 
 
@@ -29,7 +32,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
+def sqlite_store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
     opened = SqliteStore(str(tmp_path / "store.db"), clock=clock)
     try:
         yield opened
@@ -37,15 +40,28 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
         opened.close()
 
 
-def put(store: SqliteStore, *docs: dict[str, Any]) -> None:
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Store]:
+    """Each store behind the same Protocol: these tests run on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_store")
+        return
+    opened = PostgresStore(request.getfixturevalue("postgres_db"), clock=clock)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def put(store: Store, *docs: dict[str, Any]) -> None:
     accepted = [o for d in docs for o in parse_body(json.dumps(d).encode())]
     assert all(isinstance(o, Accepted) for o in accepted), accepted
-    store.write(accepted)  # type: ignore[arg-type]
+    store.write_packed([pack(accepted)])  # type: ignore[arg-type]
     while store.index_pending(1000):
         pass
 
 
-def graph(store: SqliteStore) -> dict[str, dict[str, Any]]:
+def graph(store: Store) -> dict[str, dict[str, Any]]:
     services = store.service_graph(0, 4_000_000_000)
     by_id = {s["ReferenceId"]: s for s in services}
     out = {}
@@ -59,7 +75,7 @@ def graph(store: SqliteStore) -> dict[str, dict[str, Any]]:
     return out
 
 
-def summaries(store: SqliteStore, expression: str = "") -> list[dict[str, Any]]:
+def summaries(store: Store, expression: str = "") -> list[dict[str, Any]]:
     from otel_xray_collector.api.filter import compile_filter
 
     found, _, _ = store.scan_summaries(
@@ -68,7 +84,7 @@ def summaries(store: SqliteStore, expression: str = "") -> list[dict[str, Any]]:
     return found
 
 
-def test_independent_subsegment_before_its_parent_is_folded_in(store: SqliteStore) -> None:
+def test_independent_subsegment_before_its_parent_is_folded_in(store: Store) -> None:
     root = segment("front", http=http_block("http://front/x"))
     sub = {
         "name": "back.example",
@@ -98,7 +114,7 @@ def test_independent_subsegment_before_its_parent_is_folded_in(store: SqliteStor
     assert nodes["back.example|remote"]["State"] == "unknown"
 
 
-def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SqliteStore) -> None:
+def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: Store) -> None:
     done = segment("worker", http=http_block("http://w/", status=500))
     running = {k: v for k, v in done.items() if k not in ("end_time", "http")}
     running["in_progress"] = True
@@ -116,7 +132,7 @@ def test_in_progress_is_replaced_by_complete_but_not_the_reverse(store: SqliteSt
     assert stats["TotalCount"] == 1 and stats["FaultStatistics"]["TotalCount"] == 1
 
 
-def test_aggregates_subtract_the_old_version_of_a_trace(store: SqliteStore) -> None:
+def test_aggregates_subtract_the_old_version_of_a_trace(store: Store) -> None:
     first = segment("api", http=http_block("http://api/", status=200))
     put(store, first)
     put(
@@ -138,7 +154,7 @@ def test_aggregates_subtract_the_old_version_of_a_trace(store: SqliteStore) -> N
     assert graph(store)["api|None"]["ResponseTimeHistogram"] == [{"Value": 0.3, "Count": 1}]
 
 
-def test_service_graph_client_traced_call_and_inferred_nodes(store: SqliteStore) -> None:
+def test_service_graph_client_traced_call_and_inferred_nodes(store: Store) -> None:
     trace_id = new_trace_id()
     root = segment(
         "frontend",
@@ -235,7 +251,7 @@ def test_service_graph_client_traced_call_and_inferred_nodes(store: SqliteStore)
     }
 
 
-def test_summary_fields_from_root_and_all_segments(store: SqliteStore) -> None:
+def test_summary_fields_from_root_and_all_segments(store: Store) -> None:
     root = segment(
         "shop",
         user="alice",
@@ -289,9 +305,7 @@ def test_summary_fields_from_root_and_all_segments(store: SqliteStore) -> None:
     ]
 
 
-def test_retention_by_age_removes_traces_and_their_aggregates(
-    store: SqliteStore, clock: Clock
-) -> None:
+def test_retention_by_age_removes_traces_and_their_aggregates(store: Store, clock: Clock) -> None:
     put(store, segment("old"))
     clock.now += 7200
     put(store, segment("new"))
@@ -300,7 +314,8 @@ def test_retention_by_age_removes_traces_and_their_aggregates(
     assert set(graph(store)) == {"new|None", "new|client"}
 
 
-def test_retention_by_size_deletes_oldest_first(store: SqliteStore, clock: Clock) -> None:
+def test_retention_by_size_deletes_oldest_first(sqlite_store: SqliteStore, clock: Clock) -> None:
+    store = sqlite_store  # PostgreSQL applies only the age limit (docs/collector.md)
     padding = "x" * 4000
     for index in range(300):
         clock.now += 1

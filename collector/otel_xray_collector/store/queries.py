@@ -7,17 +7,16 @@ draw specific traces.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from otel_xray.wire import loads
 
 from .codec import decode
-from .database import Database
 from .facts import TraceFacts
 from .graph import GraphBuilder
 from .model import EDGE, INFERRED_NODE, NODE, assemble, contributions
+from .sql import SqlConnection, SqlDatabase
 from .stats import BUCKET_SECONDS, Stats, bucket_of
 from .summary import summarize
 
@@ -25,7 +24,7 @@ TIME_COLUMNS = {"TraceId": "id_time", "Event": "start_time", "Service": "end_tim
 
 
 class TraceQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     # -- GetTraceSummaries -------------------------------------------------------------------
@@ -117,7 +116,7 @@ class TraceQueries:
 
     def _graph_rows(
         self,
-        conn: sqlite3.Connection,
+        conn: SqlConnection,
         start: float,
         end: float,
         traces: Callable[[TraceFacts], bool] | None,

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database
+from .sql import SqlDatabase
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class StoredGroup:
 class ResourceStore:
     """Sampling rules and groups in the collector's database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     # -- sampling rules ----------------------------------------------------------------------

@@ -14,7 +14,9 @@ from .resources import ResourceStore
 from .store import SegmentStore
 
 
-class SqliteStore(SegmentStore, TraceQueries, ResourceStore):
+# ``db`` is a ``Database`` here and a ``SqlDatabase`` (which Database satisfies) in the read-side
+# bases; mypy holds mutable attributes invariant across bases, hence the ignore.
+class SqliteStore(SegmentStore, TraceQueries, ResourceStore):  # type: ignore[misc]
     """:class:`~otel_xray_collector.store.protocol.Store` over one SQLite file (or memory).
 
     The write side runs on the ingest thread's connection, the read side on per-thread read

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from otel_xray.wire import loads
 
@@ -57,6 +57,35 @@ def id_time(trace_id: str, start: float) -> float:
     if start and abs(embedded - start) > _PLAUSIBLE_ID_EPOCH:
         return start
     return embedded
+
+
+class TraceRow(NamedTuple):
+    """What a store keeps about one trace besides its documents (the ``traces`` row)."""
+
+    start: float
+    end: float
+    id_time: float
+    summary: bytes
+    facts: bytes
+    #: the trace's graph contribution: [bucket, kind, key, stats list] rows
+    contrib: list[list[Any]]
+
+
+def index_trace(trace_id: str, docs: list[dict[str, Any]]) -> TraceRow:
+    """Summary, filter facts and graph contribution of one trace from all its documents (pure;
+    every store recomputes a changed trace with it, so the same documents index the same)."""
+    trace = assemble(trace_id, docs)
+    summary, facts = summarize(trace)
+    contrib = contributions(trace, summary.get("Duration"))
+    start = float(summary["StartTime"])
+    return TraceRow(
+        start,
+        start + float(summary.get("Duration") or 0.0),
+        id_time(trace_id, start),
+        encode(summary),
+        encode(facts),
+        [[slot[0], slot[1], slot[2], stats.to_list()] for slot, stats in contrib.items()],
+    )
 
 
 class SegmentStore:
@@ -134,7 +163,7 @@ class SegmentStore:
         for trace_id in trace_ids:
             previous = old.get(trace_id)
             if previous is not None:
-                _accumulate(delta, decode(previous[1]), -1)
+                accumulate(delta, decode(previous[1]), -1)
             docs = [
                 loads(d)
                 for (d,) in conn.execute("SELECT doc FROM segments WHERE trace_id = ?", (trace_id,))
@@ -142,28 +171,21 @@ class SegmentStore:
             if not docs:
                 conn.execute("DELETE FROM traces WHERE trace_id = ?", (trace_id,))
                 continue
-            trace = assemble(trace_id, docs)
-            summary, facts = summarize(trace)
-            contrib = contributions(trace, summary.get("Duration"))
-            encoded = [
-                [slot[0], slot[1], slot[2], stats.to_list()] for slot, stats in contrib.items()
-            ]
-            _accumulate(delta, encoded, +1)
-            start = float(summary["StartTime"])
-            end = start + float(summary.get("Duration") or 0.0)
+            row = index_trace(trace_id, docs)
+            accumulate(delta, row.contrib, +1)
             revision = (previous[0] + 1) if previous is not None else 1
             conn.execute(
                 "INSERT OR REPLACE INTO traces(trace_id, start_time, end_time, id_time, revision,"
                 " summary, facts, contrib, touched) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     trace_id,
-                    start,
-                    end,
-                    id_time(trace_id, start),
+                    row.start,
+                    row.end,
+                    row.id_time,
                     revision,
-                    encode(summary),
-                    encode(facts),
-                    encode(encoded),
+                    row.summary,
+                    row.facts,
+                    encode(row.contrib),
                     now,
                 ),
             )
@@ -255,7 +277,7 @@ class SegmentStore:
         old = self._old_rows(conn, trace_ids)
         delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
         for _, contrib in old.values():
-            _accumulate(delta, decode(contrib), -1)
+            accumulate(delta, decode(contrib), -1)
         for i in range(0, len(trace_ids), _CHUNK):
             chunk = trace_ids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -264,7 +286,7 @@ class SegmentStore:
         self._apply(conn, delta)
 
 
-def _accumulate(
+def accumulate(
     delta: dict[tuple[int, int, str], tuple[Stats, int]], encoded: Iterable[list[Any]], sign: int
 ) -> None:
     for bucket, kind, key, values in encoded:

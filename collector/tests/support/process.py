@@ -23,7 +23,7 @@ def _address(text: str) -> tuple[str, int]:
 class CollectorProcess:
     """One collector process on ephemeral 127.0.0.1 ports; ``stop()`` or ``kill()`` ends it."""
 
-    def __init__(self, db: Path, *extra_args: str, otlp: bool = True) -> None:
+    def __init__(self, db: Path | str, *extra_args: str, otlp: bool = True) -> None:
         self.db = db
         args = [
             str(CONSOLE_SCRIPT),

@@ -1,0 +1,116 @@
+"""Versioned schemas: each store's schema is a list of steps, applied in order, recorded in
+``xray_schema``; a collector refuses a database a newer collector has migrated further.
+
+Step N (1-based) moves a database from version N-1 to N. Steps are append-only: a released step
+is never edited, a change is a new step. On PostgreSQL every collector of a cluster may start at
+once, so migration runs in one transaction under an advisory lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Arbitrary constant naming the advisory lock the collectors migrate under.
+_MIGRATION_LOCK = 0x78726179  # "xray"
+
+
+class SchemaTooNew(ValueError):
+    """The database was migrated by a newer collector than this one."""
+
+
+POSTGRES: tuple[str, ...] = (
+    # 1: the shared store (postgres.py describes the concurrency design)
+    """
+    CREATE SEQUENCE segments_seq;
+    CREATE TABLE segments(
+        trace_id text NOT NULL,
+        seg_id text NOT NULL,
+        seq bigint NOT NULL DEFAULT nextval('segments_seq'),
+        in_progress boolean NOT NULL,
+        stored_at double precision NOT NULL,
+        doc bytea NOT NULL,
+        PRIMARY KEY (trace_id, seg_id)
+    );
+    CREATE TABLE pending(trace_id text PRIMARY KEY);
+    CREATE TABLE traces(
+        trace_id text PRIMARY KEY,
+        start_time double precision NOT NULL,
+        end_time double precision NOT NULL,
+        id_time double precision NOT NULL,
+        revision integer NOT NULL,
+        summary bytea NOT NULL,
+        facts bytea NOT NULL,
+        contrib bytea NOT NULL,
+        touched double precision NOT NULL
+    );
+    CREATE INDEX traces_by_start ON traces(start_time);
+    CREATE INDEX traces_by_end ON traces(end_time);
+    CREATE INDEX traces_by_id_time ON traces(id_time);
+    CREATE INDEX traces_by_touched ON traces(touched);
+    CREATE TABLE agg_stats(
+        bucket bigint NOT NULL,
+        kind integer NOT NULL,
+        key text NOT NULL,
+        refs bigint NOT NULL,
+        ok bigint NOT NULL,
+        err bigint NOT NULL,
+        thr bigint NOT NULL,
+        fault bigint NOT NULL,
+        total bigint NOT NULL,
+        rt double precision NOT NULL,
+        smin double precision,
+        emax double precision,
+        hist jsonb NOT NULL,
+        dhist jsonb NOT NULL,
+        PRIMARY KEY (bucket, kind, key)
+    );
+    -- the aggregate rows in the shape the shared queries read (store/queries.py)
+    CREATE VIEW agg AS SELECT bucket, kind, key, refs,
+        jsonb_build_array(ok, err, thr, fault, total, rt, smin, emax, hist, dhist)::text AS stats
+        FROM agg_stats;
+    -- histogram addition: per-millisecond counts summed, zero counts dropped
+    CREATE FUNCTION xray_hist_add(a jsonb, b jsonb) RETURNS jsonb
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (
+            SELECT k, SUM(n) AS n FROM (
+                SELECT key AS k, value::bigint AS n FROM jsonb_each_text(a)
+                UNION ALL SELECT key, value::bigint FROM jsonb_each_text(b)
+            ) AS parts GROUP BY k
+        ) AS sums WHERE n <> 0
+    $$;
+    CREATE TABLE sampling_rules(
+        name text PRIMARY KEY,
+        origin text NOT NULL,
+        created_at double precision NOT NULL,
+        modified_at double precision NOT NULL,
+        record text NOT NULL
+    );
+    CREATE TABLE xray_groups(
+        name text PRIMARY KEY,
+        arn text NOT NULL UNIQUE,
+        created_at double precision NOT NULL,
+        record text NOT NULL
+    );
+    """,
+)
+
+
+def migrate(conn: Any, steps: tuple[str, ...]) -> int:
+    """Bring a PostgreSQL database (``conn`` inside a transaction) to ``len(steps)``; returns
+    the version found. Raises :class:`SchemaTooNew` for a database beyond ``steps``."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+    conn.execute("CREATE TABLE IF NOT EXISTS xray_schema(version integer NOT NULL)")
+    found = conn.execute("SELECT COALESCE(MAX(version), 0) FROM xray_schema").fetchone()[0]
+    check_version(found, len(steps))
+    for version in range(found + 1, len(steps) + 1):
+        conn.execute(steps[version - 1])
+        conn.execute("INSERT INTO xray_schema(version) VALUES (%s)", (version,))
+    return int(found)
+
+
+def check_version(found: int, known: int) -> None:
+    if found > known:
+        raise SchemaTooNew(
+            f"database schema version {found} is newer than this collector understands"
+            f" ({known}); upgrade otel-xray-collector"
+        )

@@ -1,0 +1,28 @@
+"""Which store a ``--db`` value names: a ``postgresql://`` (or ``postgres://``) URL is the shared
+PostgreSQL store, anything else a SQLite file (or ``:memory:``)."""
+
+from __future__ import annotations
+
+from .postgres import PostgresStore, is_postgres_url
+from .protocol import Store
+from .sqlite import SqliteStore
+
+
+class StoreUnavailable(ValueError):
+    """The store named by ``--db`` cannot be opened (one line, for the start-up error)."""
+
+
+def open_store(location: str, durable: bool = False) -> Store:
+    if not is_postgres_url(location):
+        return SqliteStore(location, durable=durable)
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StoreUnavailable(
+            "--db: a PostgreSQL URL needs psycopg: pip install 'otel-xray-collector[postgres]'"
+        ) from exc
+    try:
+        return PostgresStore(location)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailable(f"--db: cannot open the PostgreSQL store: {first}") from exc

@@ -1,0 +1,448 @@
+"""The shared store: PostgreSQL, written by every collector of a cluster at once.
+
+Same :class:`~otel_xray_collector.store.protocol.Store` as SQLite, designed for several
+concurrent writers (docs/decisions.md, "Many writers, one truth"):
+
+- ``segments`` is keyed by (trace id, segment id). A batch is one upsert statement; a document
+  that is already stored byte for byte changes nothing, so a retry or a second daemon's copy is
+  stored once and triggers no work. The commit is the acknowledgement point.
+- The same statement records each trace it changed in ``pending``: the to-do list of indexing,
+  shared by every collector. An indexer claims traces with ``FOR UPDATE SKIP LOCKED`` (two
+  collectors never index one trace at once; a writer touching a claimed trace waits for that
+  claim to commit and then queues the trace again), recomputes the summary from ALL the
+  trace's stored segments, whichever collector received them, and applies the difference
+  between the trace's new and old graph contribution to the per-minute aggregates.
+- Aggregates are commutative increments (``INSERT ... ON CONFLICT DO UPDATE SET n = n + ...``,
+  histograms added by ``xray_hist_add``), so concurrent indexers of different traces never lose
+  or double-count an update; a duplicate document does not count twice because contributions are
+  recomputed from the de-duplicated segments, never added per arrival.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from otel_xray.wire import loads
+
+from ..documents import PackedDocuments
+from .codec import decode, encode
+from .migrations import POSTGRES, migrate
+from .queries import TraceQueries
+from .resources import ResourceStore
+from .stats import Stats
+from .store import accumulate, index_trace
+
+_logger = logging.getLogger("otel_xray_collector.store")
+
+#: ``--db`` values that select this store (libpq connection URIs); anything else is a file.
+URL_PREFIXES = ("postgresql://", "postgres://")
+
+READER_POOL_SIZE = 4
+#: Attempts of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict
+#: between collectors (the work is redone from the database, so retrying is always safe).
+RETRIES = 5
+
+# One statement per batch: rows arrive as four arrays. ``ORDER BY`` makes every writer lock
+# keys in the same order (concurrent collectors upserting the same documents never deadlock
+# on each other); the WHERE keeps a complete document from being replaced by an in-progress
+# copy and makes an identical copy a no-op (no new seq, nothing queued for indexing).
+_UPSERT = """
+WITH written AS (
+    INSERT INTO segments(trace_id, seg_id, in_progress, doc, stored_at)
+    SELECT t, s, p, d, %(now)s
+    FROM unnest(%(traces)s::text[], %(segs)s::text[], %(progress)s::bool[], %(docs)s::bytea[])
+        AS batch(t, s, p, d)
+    ORDER BY t, s
+    ON CONFLICT (trace_id, seg_id) DO UPDATE SET
+        seq = excluded.seq, in_progress = excluded.in_progress, doc = excluded.doc,
+        stored_at = excluded.stored_at
+    WHERE (NOT excluded.in_progress OR segments.in_progress) AND segments.doc <> excluded.doc
+    RETURNING trace_id
+)
+INSERT INTO pending(trace_id) SELECT DISTINCT trace_id FROM written ORDER BY trace_id
+ON CONFLICT DO NOTHING
+"""
+
+_APPLY = """
+INSERT INTO agg_stats AS a(bucket, kind, key, refs, ok, err, thr, fault, total, rt, smin, emax,
+                          hist, dhist)
+SELECT * FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::bigint[], %s::bigint[],
+                     %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[],
+                     %s::float8[], %s::float8[], %s::jsonb[], %s::jsonb[])
+ORDER BY 1, 2, 3
+ON CONFLICT (bucket, kind, key) DO UPDATE SET
+    refs = a.refs + excluded.refs, ok = a.ok + excluded.ok, err = a.err + excluded.err,
+    thr = a.thr + excluded.thr, fault = a.fault + excluded.fault,
+    total = a.total + excluded.total, rt = a.rt + excluded.rt,
+    smin = LEAST(a.smin, excluded.smin), emax = GREATEST(a.emax, excluded.emax),
+    hist = xray_hist_add(a.hist, excluded.hist), dhist = xray_hist_add(a.dhist, excluded.dhist)
+"""
+
+
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(URL_PREFIXES)
+
+
+class QmarkConnection:
+    """A psycopg connection that takes the ``?`` placeholders the shared queries are written
+    with (store/sql.py); nothing else is translated."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self._conn.execute(sql.replace("?", "%s"), parameters)
+
+
+class PgDatabase:
+    """Connections to one PostgreSQL database: the ingest thread's writer, pooled readers and
+    a side connection for the API's resources. A broken connection is replaced on next use."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # the optional [postgres] extra: imported only when asked for
+
+        self._psycopg = psycopg
+        self.url = url
+        self._readers: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._side_lock = threading.Lock()
+        self._side: Any = None
+        self._closed = False
+        self._writer: Any = None
+        with self.write() as conn:
+            migrate(conn, POSTGRES)
+
+    def _connect(self, read_only: bool = False) -> Any:
+        conn = self._psycopg.connect(self.url, application_name="otel-xray-collector")
+        if read_only:
+            conn.isolation_level = self._psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+        return conn
+
+    @property
+    def writer(self) -> Any:
+        if self._writer is None or self._writer.closed or self._writer.broken:
+            self._writer = self._connect()
+        return self._writer
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Any]:
+        """The writer connection inside one transaction (committed when the block ends)."""
+        conn = self.writer
+        with conn.transaction():
+            yield conn
+
+    def retrying(self, work: Callable[[Any], int]) -> int:
+        """``work(conn)`` in one write transaction, redone when PostgreSQL aborted it to
+        resolve a deadlock or a serialization conflict with another collector."""
+        errors = self._psycopg.errors
+        for attempt in range(RETRIES):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))  # let the other transaction finish first
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def side_write(self) -> Iterator[QmarkConnection]:
+        with self._side_lock:
+            if self._side is None or self._side.closed or self._side.broken:
+                self._side = self._connect()
+            with self._side.transaction():
+                yield QmarkConnection(self._side)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[QmarkConnection]:
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = self._connect(read_only=True)
+        try:
+            with conn.transaction():
+                yield QmarkConnection(conn)
+        finally:
+            if conn.broken or self._closed or self._readers.qsize() >= READER_POOL_SIZE:
+                conn.close()
+            else:
+                self._readers.put(conn)
+
+    def size_bytes(self) -> int:
+        """On-disk bytes of the store's tables and their indexes."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+            ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._closed = True
+        for conn in (self._writer, self._side):
+            if conn is not None:
+                conn.close()
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
+
+
+class PostgresStore(TraceQueries, ResourceStore):
+    """:class:`~otel_xray_collector.store.protocol.Store` over a PostgreSQL database shared by
+    any number of collectors. Reads and resources are the SQLite store's queries
+    (``TraceQueries``, ``ResourceStore``), run through :class:`QmarkConnection`."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+        self.db: PgDatabase = PgDatabase(url)
+        self._clock = clock
+        self._written = 0
+        self._indexed = 0
+
+    # -- SegmentWriter -----------------------------------------------------------------------
+
+    @property
+    def stored_seq(self) -> int:
+        """Documents this collector wrote (the database's sequence is shared by all)."""
+        return self._written
+
+    @property
+    def indexed_seq(self) -> int:
+        """``stored_seq`` once the shared to-do list was last seen empty."""
+        return self._indexed
+
+    def write_packed(self, batches: Sequence[PackedDocuments]) -> int:
+        latest: dict[tuple[str, str], tuple[bool, bytes]] = {}
+        total = 0
+        for batch in batches:
+            if not batch.total:
+                continue
+            total += batch.total
+            blob = batch.blob
+            for trace_id, seg_id, in_progress, offset, size in loads(batch.meta):
+                key = (trace_id, seg_id)
+                found = latest.get(key)
+                if in_progress and found is not None and not found[0]:
+                    continue  # the complete copy already in this batch wins, as in the table
+                latest[key] = (bool(in_progress), blob[offset - 1 : offset - 1 + size])
+        if not latest:
+            return 0
+        params = {
+            "now": self._clock(),
+            "traces": [k[0] for k in latest],
+            "segs": [k[1] for k in latest],
+            "progress": [v[0] for v in latest.values()],
+            "docs": [v[1] for v in latest.values()],
+        }
+
+        def upsert(conn: Any) -> int:
+            conn.execute(_UPSERT, params)
+            return total
+
+        written = self.db.retrying(upsert)
+        self._written += written
+        return written
+
+    def has_pending(self) -> bool:
+        with self.db.read() as conn:
+            pending = conn.execute("SELECT EXISTS (SELECT 1 FROM pending)").fetchone()[0]
+        if not pending:
+            self._indexed = self._written
+        return bool(pending)
+
+    def index_pending(self, limit: int = 2000) -> int:
+        """Claim up to ``limit`` queued traces no other collector is indexing and index them."""
+        return self.db.retrying(lambda conn: self._index_claimed(conn, limit))
+
+    def _index_claimed(self, conn: Any, limit: int) -> int:
+        trace_ids = [
+            r[0]
+            for r in conn.execute(
+                "DELETE FROM pending WHERE trace_id IN (SELECT trace_id FROM pending"
+                " ORDER BY trace_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING trace_id",
+                (limit,),
+            )
+        ]
+        if not trace_ids:
+            return 0
+        trace_ids.sort()
+        self._lock_traces(conn, trace_ids)
+        old = self._old_contributions(conn, trace_ids)
+        docs: dict[str, list[dict[str, Any]]] = {}
+        for trace_id, doc in conn.execute(
+            "SELECT trace_id, doc FROM segments WHERE trace_id = ANY(%s) ORDER BY seq",
+            (trace_ids,),
+        ):
+            docs.setdefault(trace_id, []).append(loads(doc))
+        delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+        rows = []
+        now = self._clock()
+        for trace_id in trace_ids:
+            previous = old.get(trace_id)
+            if previous is not None:
+                accumulate(delta, decode(previous), -1)
+            if trace_id not in docs:
+                continue
+            row = index_trace(trace_id, docs[trace_id])
+            accumulate(delta, row.contrib, +1)
+            rows.append(
+                (
+                    trace_id,
+                    row.start,
+                    row.end,
+                    row.id_time,
+                    row.summary,
+                    row.facts,
+                    encode(row.contrib),
+                    now,
+                )
+            )
+        gone = [t for t in trace_ids if t not in docs]
+        if gone:
+            conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (gone,))
+        if rows:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO traces(trace_id, start_time, end_time, id_time, revision,"
+                    " summary, facts, contrib, touched) VALUES (%s,%s,%s,%s,1,%s,%s,%s,%s)"
+                    " ON CONFLICT (trace_id) DO UPDATE SET start_time = excluded.start_time,"
+                    " end_time = excluded.end_time, id_time = excluded.id_time,"
+                    " revision = traces.revision + 1, summary = excluded.summary,"
+                    " facts = excluded.facts, contrib = excluded.contrib,"
+                    " touched = excluded.touched",
+                    rows,
+                )
+        self._apply(conn, delta)
+        return len(trace_ids)
+
+    @staticmethod
+    def _lock_traces(conn: Any, trace_ids: list[str]) -> None:
+        """Per-trace transaction locks, in sorted order: indexing and retention of one trace
+        never interleave, whichever collectors run them."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(t, 0))"
+            " FROM (SELECT unnest(%s::text[]) AS t ORDER BY 1) AS ids",
+            (trace_ids,),
+        ).fetchall()
+
+    @staticmethod
+    def _old_contributions(conn: Any, trace_ids: list[str]) -> dict[str, bytes]:
+        return {
+            trace_id: contrib
+            for trace_id, contrib in conn.execute(
+                "SELECT trace_id, contrib FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)
+            )
+        }
+
+    @staticmethod
+    def _apply(conn: Any, delta: dict[tuple[int, int, str], tuple[Stats, int]]) -> None:
+        """Add the deltas to the aggregates (commutative), then drop rows nothing refers to."""
+        if not delta:
+            return
+        columns: list[list[Any]] = [[] for _ in range(14)]
+        for (bucket, kind, key), (stats, refs) in sorted(delta.items()):
+            values = (
+                bucket,
+                kind,
+                key,
+                refs,
+                stats.ok,
+                stats.err,
+                stats.thr,
+                stats.fault,
+                stats.total,
+                stats.rt,
+                stats.smin,
+                stats.emax,
+                encode(stats.hist).decode(),
+                encode(stats.dhist).decode(),
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        conn.execute(_APPLY, columns)
+        conn.execute(
+            "DELETE FROM agg_stats WHERE refs <= 0 AND (bucket, kind, key) IN"
+            " (SELECT * FROM unnest(%s::bigint[], %s::int[], %s::text[]))",
+            columns[:3],
+        )
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def enforce_retention(
+        self, max_age_seconds: float | None, max_bytes: int | None, batch: int = 500
+    ) -> int:
+        """Delete traces not updated for ``max_age_seconds``, in bounded batches.
+
+        ``max_bytes`` is not applied: a PostgreSQL file does not shrink when rows go (VACUUM
+        makes the space reusable), so a size budget would keep deleting; size the database
+        with its administrator's tools and the age limit (docs/collector.md).
+        """
+        if not max_age_seconds:
+            return 0
+        cutoff = self._clock() - max_age_seconds
+        deleted = 0
+        while True:
+            count = self.db.retrying(lambda conn: self._delete_older(conn, cutoff, batch))
+            deleted += count
+            if count < batch:
+                break
+        if deleted:
+            _logger.info("retention removed %d traces", deleted)
+        return deleted
+
+    def _delete_older(self, conn: Any, cutoff: float, batch: int) -> int:
+        trace_ids = sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT trace_id FROM traces WHERE touched < %s LIMIT %s", (cutoff, batch)
+            )
+        )
+        if not trace_ids:
+            return 0
+        self._lock_traces(conn, trace_ids)
+        delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+        old = self._old_contributions(conn, trace_ids)
+        for contrib in old.values():
+            accumulate(delta, decode(contrib), -1)
+        conn.execute("DELETE FROM segments WHERE trace_id = ANY(%s)", (list(old),))
+        conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (list(old),))
+        self._apply(conn, delta)
+        return len(trace_ids)
+
+    # -- Store -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "path": _redacted(self.db.url),
+            "file_bytes": self.db.size_bytes(),
+            "documents_stored_seq": self.stored_seq,
+            "documents_indexed_seq": self.indexed_seq,
+            "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),
+        }
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for /status and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc))
