@@ -351,21 +351,16 @@ class PostgresStore(TraceQueries, ResourceStore):
             return
         columns: list[list[Any]] = [[] for _ in range(14)]
         for (bucket, kind, key), (stats, refs) in sorted(delta.items()):
+            # the columns follow Stats.to_list(); histograms go in as jsonb text
+            *counts, hist, dhist = stats.to_list()
             values = (
                 bucket,
                 kind,
                 key,
                 refs,
-                stats.ok,
-                stats.err,
-                stats.thr,
-                stats.fault,
-                stats.total,
-                stats.rt,
-                stats.smin,
-                stats.emax,
-                encode(stats.hist).decode(),
-                encode(stats.dhist).decode(),
+                *counts,
+                encode(hist).decode(),
+                encode(dhist).decode(),
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
