@@ -11,8 +11,8 @@ set -euo pipefail
 
 # Debian package -> the program that shows it is installed. PostgreSQL's server programs live in
 # /usr/lib/postgresql/<version>/bin, off PATH; the PostgreSQL store's tests look there.
-PACKAGES=(chromium postgresql)
-declare -A PROGRAM=([chromium]=chromium [postgresql]=initdb)
+PACKAGES=(chromium postgresql curl)
+declare -A PROGRAM=([chromium]=chromium [postgresql]=initdb [curl]=curl)
 declare -A EXTRA_DIRS=([postgresql]="/usr/lib/postgresql/*/bin")
 
 present() {

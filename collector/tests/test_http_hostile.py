@@ -495,3 +495,37 @@ def test_a_taken_port_is_one_error_naming_the_flag(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"--otlp-http: cannot listen on 127.0.0.1:{port}" in message
     assert "Address already in use" in message
+
+
+# -- curl, as the docs show it ----------------------------------------------------------------
+
+
+def test_curl_reads_with_a_json_content_type_and_is_told_otherwise(
+    collector: Collector, xray_client: Any
+) -> None:
+    import subprocess
+
+    xray_client.put_trace_segments(
+        TraceSegmentDocuments=[json.dumps(segment("curl-svc", start=NOW - 5))]
+    )
+    assert collector.wait_for_datagrams(0, timeout=10)
+    body = json.dumps({"StartTime": NOW - 600, "EndTime": NOW + 600})
+    url = collector.endpoint_url + "/ServiceGraph"
+
+    def curl(*args: str) -> tuple[int, Any]:
+        run = subprocess.run(
+            ["curl", "-sS", "-w", "\n%{http_code}", *args, "-d", body, url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        text, _, code = run.stdout.rpartition("\n")
+        return int(code), json.loads(text)
+
+    status, answer = curl("-H", "Content-Type: application/json")
+    assert status == 200
+    assert "curl-svc" in {service["Name"] for service in answer["Services"]}
+    status, answer = curl()  # curl -d alone sends application/x-www-form-urlencoded
+    assert status == 415
+    assert "application/json" in answer["message"]
