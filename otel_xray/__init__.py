@@ -19,7 +19,7 @@ _EXPORTS = {
     "XRayLambdaPropagator": "otel_xray.propagator",
     "XRayLocalSampler": "otel_xray.sampling",
     "XRayRemoteSampler": "otel_xray.sampling",
-    "configure": "otel_xray.config",
+    "configure": "otel_xray.provider",
     "put_annotation": "otel_xray.recorder",
     "put_metadata": "otel_xray.recorder",
     "set_user": "otel_xray.recorder",
@@ -31,10 +31,10 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; imported lazily at run time below
-    from otel_xray.config import configure  # noqa: F401
     from otel_xray.exporter import XRayUdpSpanExporter  # noqa: F401
     from otel_xray.processor import XRaySpanProcessor  # noqa: F401
     from otel_xray.propagator import XRayLambdaPropagator, XRayPropagator  # noqa: F401
+    from otel_xray.provider import configure  # noqa: F401
     from otel_xray.recorder import put_annotation, put_metadata, set_user  # noqa: F401
     from otel_xray.sampling import XRayLocalSampler, XRayRemoteSampler  # noqa: F401
     from otel_xray.translate import TranslateOptions, span_to_documents  # noqa: F401

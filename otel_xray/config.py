@@ -1,45 +1,76 @@
-"""``configure()``: one call that sets up OpenTelemetry the way X-Ray SDK users expect.
+"""Every environment variable the library reads, named and documented here, with readers.
 
-X-Ray trace ids, X-Ray sampling rules (centralized, with the local 1/s + 5 % fallback), AWS
-resource detection, the UDP exporter behind the trace-aware processor (a segment leaves when its
-request ends; SIGTERM flushes before the process ends), and the ``X-Amzn-Trace-Id`` propagator
-next to W3C's. Every piece can be replaced by a keyword argument, and the ``OTEL_*``
-and ``AWS_XRAY_*`` variables keep the meaning they have everywhere else.
+Readers take an ``environ`` mapping (``None`` means ``os.environ``), so that
+``configure(environ=...)`` hands one mapping to every component it builds and a test never has
+to touch the process environment. Components read their variables through these names; no
+other module spells a variable's name. Values are read when a component is built (or, for the
+detectors, when it detects), never per span.
+
+Variables the OpenTelemetry SDK itself reads (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``
+for ``Resource.create``, ``OTEL_BSP_*``...) keep the SDK's meaning and are read by the SDK.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
-from opentelemetry import propagate, trace
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.sdk.environment_variables import OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
-from opentelemetry.sdk.resources import (
-    SERVICE_INSTANCE_ID,
-    SERVICE_NAME,
-    Resource,
-    ResourceDetector,
-    get_aggregated_resources,
+from opentelemetry.environment_variables import OTEL_PROPAGATORS
+from opentelemetry.sdk.environment_variables import (
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
 )
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
-from opentelemetry.util._importlib_metadata import entry_points
 
+from otel_xray.logs import RateLimitedLog
 from otel_xray.wire import DaemonAddress
 
 _logger = logging.getLogger("otel_xray.config")
 
+# -- The X-Ray SDKs' variables, with the meaning they have there ------------------------------
+
+#: Where segments go (UDP) and sampling rules come from (TCP): ``host:port``, ``[v6]:port`` or
+#: ``tcp:host:port udp:host:port`` (grammar: :mod:`otel_xray.wire`); default 127.0.0.1:2000.
 DAEMON_ADDRESS_ENV = "AWS_XRAY_DAEMON_ADDRESS"
+#: ``false``: ``configure()`` installs nothing and the recorder functions do nothing.
 SDK_ENABLED_ENV = "AWS_XRAY_SDK_ENABLED"
-PROPAGATORS_ENV = "OTEL_PROPAGATORS"
+#: Overrides the name of every segment (the X-Ray SDKs' fixed segment name).
+TRACING_NAME_ENV = "AWS_XRAY_TRACING_NAME"
+#: ``LOG_ERROR`` (default), ``RUNTIME_ERROR`` or ``IGNORE_ERROR``: what recorder calls made
+#: outside any span do.
+CONTEXT_MISSING_ENV = "AWS_XRAY_CONTEXT_MISSING"
+#: Comma-separated CloudWatch log groups for the segment's ``aws.cloudwatch_logs`` (X-Ray Java).
+LOG_GROUP_ENV = "AWS_LOG_GROUP"
+
+# -- Set by AWS platforms; read by the detectors, the propagator and configure() ----------------
+
 LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+LAMBDA_FUNCTION_VERSION_ENV = "AWS_LAMBDA_FUNCTION_VERSION"
+LAMBDA_FUNCTION_MEMORY_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+LAMBDA_LOG_GROUP_ENV = "AWS_LAMBDA_LOG_GROUP_NAME"
+LAMBDA_LOG_STREAM_ENV = "AWS_LAMBDA_LOG_STREAM_NAME"
+#: The invocation's ``X-Amzn-Trace-Id`` on Lambda (read by ``XRayLambdaPropagator``).
+LAMBDA_TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+REGION_ENV = "AWS_REGION"
+DEFAULT_REGION_ENV = "AWS_DEFAULT_REGION"
+#: The EC2 instance metadata service (the AWS SDKs' names): another endpoint, or ``true`` to
+#: never probe it.
+EC2_METADATA_ENDPOINT_ENV = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+EC2_METADATA_DISABLED_ENV = "AWS_EC2_METADATA_DISABLED"
+ECS_METADATA_V4_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+ECS_METADATA_V3_ENV = "ECS_CONTAINER_METADATA_URI"
+KUBERNETES_SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
+KUBERNETES_SERVICE_PORT_ENV = "KUBERNETES_SERVICE_PORT"
+#: The EKS cluster's name when the cluster-info config map cannot be read (downward API).
+EKS_CLUSTER_NAME_ENV = "EKS_CLUSTER_NAME"
+#: The pod's name (downward API); else ``HOSTNAME``, which Kubernetes sets to it.
+K8S_POD_NAME_ENV = "K8S_POD_NAME"
+HOSTNAME_ENV = "HOSTNAME"
+
+# -- otel-xray's own ---------------------------------------------------------------------------
+
 #: Which span processor carries spans to the exporter: ``xray`` (default), ``batch``, ``simple``.
 PROCESSOR_ENV = "OTEL_XRAY_PROCESSOR"
 #: The trace-aware processor's queue bound and streaming threshold.
@@ -48,21 +79,65 @@ STREAMING_THRESHOLD_ENV = "OTEL_XRAY_STREAMING_THRESHOLD"
 #: ``false`` leaves SIGTERM alone; the flush bound in milliseconds (default 1000).
 FLUSH_ON_SIGTERM_ENV = "OTEL_XRAY_FLUSH_ON_SIGTERM"
 SIGTERM_TIMEOUT_ENV = "OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS"
+#: Seconds each resource detector may spend (default 1, at most 30).
+DETECTOR_TIMEOUT_ENV = "OTEL_XRAY_DETECTOR_TIMEOUT"
+#: Files the detectors read, moved (tests, unusual hosts): Elastic Beanstalk's environment
+#: file, the Kubernetes service-account directory, sysfs, the cgroup and mountinfo files.
+BEANSTALK_CONF_ENV = "OTEL_XRAY_BEANSTALK_CONF"
+K8S_SERVICEACCOUNT_DIR_ENV = "OTEL_XRAY_K8S_SERVICEACCOUNT_DIR"
+SYSFS_ROOT_ENV = "OTEL_XRAY_SYSFS_ROOT"
+CGROUP_PATH_ENV = "OTEL_XRAY_CGROUP_PATH"
+MOUNTINFO_PATH_ENV = "OTEL_XRAY_MOUNTINFO_PATH"
+
+# -- OpenTelemetry's, read here too ------------------------------------------------------------
+
+#: The propagators ``configure()`` leaves alone when set; the distro sets its default.
+PROPAGATORS_ENV = OTEL_PROPAGATORS
+#: The sampler (and its argument) ``configure()`` uses when set, instead of X-Ray sampling.
+SAMPLER_ENV = OTEL_TRACES_SAMPLER
+SAMPLER_ARG_ENV = OTEL_TRACES_SAMPLER_ARG
+#: Read to know whether the user set ``service.instance.id`` (then a detected one does not win).
+RESOURCE_ATTRIBUTES_ENV = OTEL_RESOURCE_ATTRIBUTES
+
 PROCESSORS = ("xray", "batch", "simple")
 DEFAULT_SIGTERM_TIMEOUT_MILLIS = 1000
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
+#: A bad value is said once per process, however often it is read (recorder calls).
+_bad_value_log = RateLimitedLog(_logger, interval=math.inf)
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def env_text(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable's value without surrounding blanks; ``""`` when unset."""
+    return _environ(environ).get(name, "").strip()
+
+
+def explicit_or_env(
+    explicit: str | None, name: str, default: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """A constructor argument first (tests, code), then the variable, then the default."""
+    if explicit is not None:
+        return explicit
+    return env_text(name, environ) or default
 
 
 def sdk_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """``AWS_XRAY_SDK_ENABLED`` as the X-Ray SDK reads it: unknown values warn and mean enabled."""
-    env = os.environ if environ is None else environ
-    value = env.get(SDK_ENABLED_ENV)
+    value = _environ(environ).get(SDK_ENABLED_ENV)
     if value is None or value.strip().lower() in _TRUE:
         return True
     if value.strip().lower() in _FALSE:
         return False
-    _logger.warning("%s=%r is not a boolean; tracing stays enabled", SDK_ENABLED_ENV, value)
+    _bad_value_log.warning(
+        "%s=%r is not a boolean; tracing stays enabled",
+        SDK_ENABLED_ENV,
+        value,
+        key=f"{SDK_ENABLED_ENV}={value}",
+    )
     return True
 
 
@@ -95,8 +170,8 @@ def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 
     return number
 
 
-def on_lambda(environ: Mapping[str, str]) -> bool:
-    return bool(environ.get(LAMBDA_FUNCTION_ENV))
+def on_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    return bool(_environ(environ).get(LAMBDA_FUNCTION_ENV))
 
 
 def processor_kind(value: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -106,7 +181,7 @@ def processor_kind(value: str | None = None, environ: Mapping[str, str] | None =
         if value not in PROCESSORS:
             raise ValueError(f"processor={value!r}: expected one of {', '.join(PROCESSORS)}")
         return value
-    env = os.environ if environ is None else environ
+    env = _environ(environ)
     chosen = (env.get(PROCESSOR_ENV) or "").strip().lower()
     if not chosen:
         return "xray"
@@ -118,32 +193,6 @@ def processor_kind(value: str | None = None, environ: Mapping[str, str] | None =
     return chosen
 
 
-def build_span_processor(
-    exporter: SpanExporter, kind: str | None = None, environ: Mapping[str, str] | None = None
-) -> SpanProcessor:
-    """The processor that carries ``exporter``'s spans: by default the trace-aware one
-    (synchronous on Lambda, where a frozen function runs no background thread), else the
-    SDK's batch or simple processor."""
-    env = os.environ if environ is None else environ
-    chosen = processor_kind(kind, env)
-    if chosen == "batch":
-        return BatchSpanProcessor(exporter)
-    if chosen == "simple":
-        return SimpleSpanProcessor(exporter)
-    from otel_xray.processor import (
-        DEFAULT_MAX_QUEUE_SIZE,
-        DEFAULT_STREAMING_THRESHOLD,
-        XRaySpanProcessor,
-    )
-
-    return XRaySpanProcessor(
-        exporter,
-        max_queue_size=env_int(env, MAX_QUEUE_SIZE_ENV, DEFAULT_MAX_QUEUE_SIZE, minimum=1),
-        streaming_threshold=env_int(env, STREAMING_THRESHOLD_ENV, DEFAULT_STREAMING_THRESHOLD),
-        synchronous=on_lambda(env),
-    )
-
-
 def sigterm_flush_settings(
     enabled: bool | None = None,
     timeout_millis: int | None = None,
@@ -151,7 +200,7 @@ def sigterm_flush_settings(
 ) -> tuple[bool, int]:
     """Whether to flush on SIGTERM (``OTEL_XRAY_FLUSH_ON_SIGTERM``, default on) and the bound
     in milliseconds (``OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS``, default 1000); arguments win."""
-    env = os.environ if environ is None else environ
+    env = _environ(environ)
     if enabled is None:
         enabled = env_bool(env, FLUSH_ON_SIGTERM_ENV, True)
     if timeout_millis is None:
@@ -169,211 +218,56 @@ def daemon_address(
     """
     if value is not None:
         return DaemonAddress.parse(value, source="daemon_address")
-    env = os.environ if environ is None else environ
+    env = _environ(environ)
     from_env = env.get(DAEMON_ADDRESS_ENV)
     if from_env is None or not from_env.strip():
         return DaemonAddress.default()
     return DaemonAddress.parse(from_env, source=DAEMON_ADDRESS_ENV)
 
 
-def configure(
-    service_name: str | None = None,
-    *,
-    sampler: Sampler | None = None,
-    resource: Resource | None = None,
-    detectors: Sequence[ResourceDetector] | None = None,
-    id_generator: IdGenerator | None = None,
-    exporter: SpanExporter | None = None,
-    daemon_address: str | None = None,
-    propagators: Sequence[TextMapPropagator] | None = None,
-    span_processors: Sequence[SpanProcessor] = (),
-    processor: str | None = None,
-    batch: bool | None = None,
-    flush_on_sigterm: bool | None = None,
-    sigterm_flush_timeout_millis: int | None = None,
-    set_global: bool = True,
-    environ: Mapping[str, str] | None = None,
-    **exporter_options: Any,
-) -> TracerProvider:
-    """Build, install and return a ``TracerProvider`` that sends X-Ray segments.
-
-    ``service_name`` becomes ``service.name`` (it wins over ``OTEL_SERVICE_NAME`` and
-    ``OTEL_RESOURCE_ATTRIBUTES``, which win over detected attributes). ``resource`` replaces
-    detection and environment entirely. ``detectors`` replaces the AWS detectors.
-    ``sampler`` defaults to ``OTEL_TRACES_SAMPLER``/``_ARG`` when set, else parent-based
-    centralized X-Ray sampling. ``exporter`` replaces the UDP exporter; otherwise
-    ``daemon_address`` and ``exporter_options`` (``indexed_attributes``,
-    ``index_all_attributes``, ``tracing_name``, ``log_group_names``, ``embed_subsegments``) go
-    to :class:`~otel_xray.exporter.XRayUdpSpanExporter`. ``propagators`` replaces the global
-    propagator; by default it becomes ``awsxray,tracecontext,baggage`` unless
-    ``OTEL_PROPAGATORS`` chose otherwise.
-
-    ``processor`` (default ``OTEL_XRAY_PROCESSOR``, else ``"xray"``) picks what carries spans
-    to the exporter: ``"xray"``, :class:`~otel_xray.processor.XRaySpanProcessor`, sends each
-    request's segment when the request ends (on Lambda, before the invocation returns);
-    ``"batch"`` the SDK's ``BatchSpanProcessor`` (up to 5 s later); ``"simple"`` one export per
-    ended span on the ending thread. ``batch=True``/``False`` is the earlier spelling of
-    ``"batch"``/``"simple"``.
-
-    ``flush_on_sigterm`` (default ``OTEL_XRAY_FLUSH_ON_SIGTERM``, else on when installing
-    globally) makes a SIGTERM flush every ended span, for at most
-    ``sigterm_flush_timeout_millis`` (``OTEL_XRAY_SIGTERM_FLUSH_TIMEOUT_MS``, 1000), before
-    the signal takes its course: see :mod:`otel_xray.sigterm`. ``set_global=False`` leaves the
-    global provider, propagator and signal handlers alone.
-
-    With ``AWS_XRAY_SDK_ENABLED=false`` nothing is installed and the returned provider samples
-    nothing, as the X-Ray SDK's disabled recorder emits nothing.
-    """
-    env = os.environ if environ is None else environ
-    if processor is None and batch is not None:  # the earlier spelling
-        processor = "batch" if batch else "simple"
-    processor = processor_kind(processor, env)  # a bad argument fails before anything starts
-    if not sdk_enabled(env):
-        _logger.info("%s is false: tracing disabled, nothing installed", SDK_ENABLED_ENV)
-        return TracerProvider(sampler=ALWAYS_OFF, resource=resource or Resource.get_empty())
-
-    if resource is None:
-        resource = build_resource(service_name, detectors)
-    elif service_name is not None:
-        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    if sampler is None:
-        sampler = sampler_from_env(env) or default_sampler(resource, daemon_address, env)
-    if id_generator is None:
-        from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
-
-        id_generator = AwsXRayIdGenerator()
-    if exporter is None:
-        from otel_xray.exporter import XRayUdpSpanExporter
-
-        exporter = XRayUdpSpanExporter(daemon_address, environ=env, **exporter_options)
-    elif exporter_options:
-        raise TypeError(f"exporter options {sorted(exporter_options)} given with exporter=")
-
-    provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator)
-    _keep_detected_instance_id_after_fork(provider)
-    for extra in span_processors:
-        provider.add_span_processor(extra)
-    provider.add_span_processor(build_span_processor(exporter, processor, env))
-    if flush_on_sigterm is None and not set_global:
-        flush_on_sigterm = False
-    flush, timeout_millis = sigterm_flush_settings(
-        flush_on_sigterm, sigterm_flush_timeout_millis, env
+def context_missing(
+    default: str, choices: frozenset[str], environ: Mapping[str, str] | None = None
+) -> str:
+    """``AWS_XRAY_CONTEXT_MISSING`` upper-cased when it is one of ``choices``, else ``default``
+    (an unknown value is said once)."""
+    raw = _environ(environ).get(CONTEXT_MISSING_ENV)
+    if raw is None or not raw.strip():
+        return default
+    name = raw.strip().upper()
+    if name in choices:
+        return name
+    _bad_value_log.warning(
+        "%s=%r is not one of %s; using %s",
+        CONTEXT_MISSING_ENV,
+        raw,
+        sorted(choices),
+        default,
+        key=f"{CONTEXT_MISSING_ENV}={raw}",
     )
-    if flush:
-        from otel_xray.sigterm import install_sigterm_flush
-
-        install_sigterm_flush(provider, timeout_millis)
-    if set_global:
-        trace.set_tracer_provider(provider)
-        if trace.get_tracer_provider() is not provider:
-            _logger.warning(
-                "configure(): a tracer provider was already installed; the new one is returned"
-                " but not global (call configure() once, early)"
-            )
-        if propagators is not None:
-            propagate.set_global_textmap(CompositePropagator(list(propagators)))
-        elif not env.get(PROPAGATORS_ENV):
-            propagate.set_global_textmap(default_propagator())
-    return provider
+    return default
 
 
-def build_resource(
-    service_name: str | None = None, detectors: Sequence[ResourceDetector] | None = None
-) -> Resource:
-    """Detected attributes, overridden by ``OTEL_*`` variables, overridden by ``service_name``."""
-    if detectors is None:
-        from otel_xray.detectors import default_detectors
-
-        detectors = default_detectors()
-    detected = get_aggregated_resources(list(detectors), Resource.get_empty())
-    attributes = {SERVICE_NAME: service_name} if service_name else {}
-    # Resource.create adds the SDK's telemetry.* keys, OTEL_RESOURCE_ATTRIBUTES and
-    # OTEL_SERVICE_NAME, and an "unknown_service" name when nothing named the service.
-    created = Resource.create(attributes)
-    merged = detected.merge(created)
-    restore: dict[str, Any] = {}
-    detected_name = detected.attributes.get(SERVICE_NAME)
-    created_name = str(created.attributes.get(SERVICE_NAME, ""))
-    if detected_name and created_name.startswith("unknown_service"):
-        restore[SERVICE_NAME] = detected_name
-    detected_instance = detected.attributes.get(SERVICE_INSTANCE_ID)
-    if detected_instance is not None and not _user_set(SERVICE_INSTANCE_ID):
-        # The SDK adds a random service.instance.id; a detected one (Elastic Beanstalk's
-        # deployment id, which the segment's aws.elastic_beanstalk block shows) means more.
-        restore[SERVICE_INSTANCE_ID] = detected_instance
-    return merged.merge(Resource(restore)) if restore else merged
+def log_group_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``AWS_LOG_GROUP`` split at commas."""
+    return [g.strip() for g in env_text(LOG_GROUP_ENV, environ).split(",") if g.strip()]
 
 
-def _user_set(key: str) -> bool:
-    return f"{key}=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").replace(" ", "")
-
-
-def _keep_detected_instance_id_after_fork(provider: TracerProvider) -> None:
-    """The SDK gives a forked child a fresh random ``service.instance.id`` (gunicorn workers,
-    for instance); put the detected one back, or every worker loses its Beanstalk deployment id.
-    """
-    instance_id = provider.resource.attributes.get(SERVICE_INSTANCE_ID)
-    if instance_id is None or not hasattr(os, "register_at_fork"):
-        return
-    reference = weakref.ref(provider)
-
-    def restore() -> None:
-        alive = reference()
-        if alive is not None and alive.resource.attributes.get(SERVICE_INSTANCE_ID) != instance_id:
-            alive._update_resource(Resource({SERVICE_INSTANCE_ID: instance_id}))
-
-    os.register_at_fork(after_in_child=restore)
-
-
-def default_sampler(
-    resource: Resource | None = None,
-    daemon_address: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Sampler:
-    """Parent-based centralized X-Ray sampling with the 1/s + 5 % local fallback."""
-    from otel_xray.sampling import XRayParentBased, XRayRemoteSampler
-
-    return XRayParentBased(
-        XRayRemoteSampler(resource=resource, daemon_address=daemon_address, environ=environ)
-    )
-
-
-def sampler_from_env(environ: Mapping[str, str] | None = None) -> Sampler | None:
-    """The sampler ``OTEL_TRACES_SAMPLER`` names (built-in or entry point), or None if unset.
-
-    An unknown name or a failing factory is logged and yields None, so the caller's default
-    applies: a typo must not turn tracing off.
-    """
-    env = os.environ if environ is None else environ
-    name = (env.get(OTEL_TRACES_SAMPLER) or "").strip()
-    if not name:
-        return None
-    arg: Any = env.get(OTEL_TRACES_SAMPLER_ARG)
-    try:
-        found = list(entry_points(group="opentelemetry_traces_sampler", name=name))
-        if not found:
-            raise LookupError(f"no sampler named {name!r} is installed")
-        factory = found[0].load()
-        if name in ("traceidratio", "parentbased_traceidratio"):
-            arg = float(arg) if arg else 1.0
-        sampler = factory(arg)
-        if not isinstance(sampler, Sampler):
-            raise TypeError(f"{name} produced {sampler!r}, not a Sampler")
-        return sampler
-    except Exception as exc:
-        _logger.warning(
-            "%s=%s cannot be used (%s); using the default", OTEL_TRACES_SAMPLER, name, exc
-        )
-        return None
-
-
-def default_propagator() -> TextMapPropagator:
-    """``awsxray,tracecontext,baggage``: read and write ``X-Amzn-Trace-Id`` and W3C headers."""
-    from opentelemetry.baggage.propagation import W3CBaggagePropagator
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    from otel_xray.propagator import XRayPropagator
-
-    return CompositePropagator(
-        [XRayPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
-    )
+def detector_timeout(
+    explicit: float | None, default: float, maximum: float, environ: Mapping[str, str] | None = None
+) -> float:
+    """The detectors' budget: the argument, else ``OTEL_XRAY_DETECTOR_TIMEOUT``, else
+    ``default``; not a positive number means ``default``, more than ``maximum`` is cut."""
+    if explicit is not None:
+        value = float(explicit)
+    else:
+        raw = env_text(DETECTOR_TIMEOUT_ENV, environ)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            _logger.debug("ignoring %s=%r: not a number of seconds", DETECTOR_TIMEOUT_ENV, raw)
+            return default
+    if not value > 0.0:
+        return default
+    return min(value, maximum)

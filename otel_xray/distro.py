@@ -37,7 +37,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util._importlib_metadata import entry_points
 
-from otel_xray.config import build_span_processor, on_lambda, sdk_enabled, sigterm_flush_settings
+from otel_xray.config import on_lambda, sdk_enabled, sigterm_flush_settings
+from otel_xray.provider import build_span_processor
 
 _logger = logging.getLogger("otel_xray.distro")
 

@@ -8,6 +8,7 @@ non-blocking ``send`` per datagram; what it could not deliver it counts in :attr
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,6 @@ from otel_xray.transport import AddressResolver, UdpTransport
 from otel_xray.wire import DaemonAddress
 
 _logger = logging.getLogger("otel_xray.exporter")
-
-#: Fallback CloudWatch log groups (comma-separated), the X-Ray Java SDK's variable.
-LOG_GROUP_ENV = "AWS_LOG_GROUP"
 
 
 @dataclass
@@ -88,7 +86,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         env = os.environ if environ is None else environ
         self.daemon_address = config.daemon_address(daemon_address, env)
         if log_group_names is None:
-            log_group_names = [g.strip() for g in env.get(LOG_GROUP_ENV, "").split(",")]
+            log_group_names = config.log_group_names(env)
         self.options = TranslateOptions.build(
             indexed_attributes=indexed_attributes,
             index_all_attributes=index_all_attributes,
@@ -107,8 +105,8 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         self._shutdown = False
         self._encode = wire.dumps
         self._errors_log = RateLimitedLog(_logger)
-        self._truncation_logged = False
-        self._drop_logged = False
+        # Once per exporter: a service that produces one oversized segment produces thousands.
+        self._once_log = RateLimitedLog(_logger, math.inf)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -122,8 +120,11 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        tally = _Tally()
         sender = self._transport.sender()
+        if sender is None:  # closed, no address or no socket: nothing to translate and encode for
+            self._add(dropped=len(spans))
+            return SpanExportResult.FAILURE
+        tally = _Tally()
         embed = self.embed_subsegments
         # One trace at a time: embedding never crosses traces, and each trace's datagrams are
         # sent as soon as they are made, so the encoder's output and the payloads are freed
@@ -136,14 +137,13 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
             datagrams, split = _encode.pack(documents, embed)
             tally.split += split
             for datagram in datagrams:
-                if sender is not None and sender.send(datagram.payload):
+                if sender.send(datagram.payload):
                     tally.documents_sent += datagram.documents
                 else:
                     tally.lost.update(datagram.span_indexes)
-        if sender is not None:
-            tally.datagrams_sent = sender.sent
-            tally.bytes_sent = sender.bytes_sent
-            tally.send_errors = sender.errors
+        tally.datagrams_sent = sender.sent
+        tally.bytes_sent = sender.bytes_sent
+        tally.send_errors = sender.errors
         lost = len(tally.lost)
         self._add(
             spans_exported=len(spans) - lost,
@@ -200,25 +200,22 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         return fitted
 
     def _note_truncation(self, report: _encode.Truncation, span: ReadableSpan) -> None:
-        # Once per exporter: a service that produces one oversized segment produces thousands.
         if report.final_bytes > wire.BODY_BUDGET:
-            if not self._drop_logged:
-                self._drop_logged = True
-                _logger.warning(
-                    "Dropped segment %s (span %r): %d bytes after cutting %s, over the %d-byte"
-                    " datagram limit. Further drops are only counted (exporter.counters.dropped).",
-                    report.document_id,
-                    span.name,
-                    report.original_bytes,
-                    ", ".join(report.fields) or "nothing cuttable",
-                    wire.BODY_BUDGET,
-                )
-        elif not self._truncation_logged:
-            self._truncation_logged = True
+            self._once_log.warning(
+                "Dropped segment %s (span %r): %d bytes after cutting %s, over the %d-byte"
+                " datagram limit. Further drops are only counted (exporter.counters.dropped).",
+                report.document_id,
+                span.name,
+                report.original_bytes,
+                ", ".join(report.fields) or "nothing cuttable",
+                wire.BODY_BUDGET,
+                key="dropped",
+            )
+        else:
             cut = report.fields[:10]
             if report.dropped_attributes:
                 cut.append(f"{report.dropped_attributes} attributes dropped whole")
-            _logger.warning(
+            self._once_log.warning(
                 "Segment %s (span %r) was %d bytes, over the %d-byte UDP datagram limit: cut %s"
                 " to %d bytes. Further truncations are only counted"
                 " (exporter.counters.truncated, .attributes_dropped).",
@@ -228,6 +225,7 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
                 wire.BODY_BUDGET,
                 ", ".join(cut),
                 report.final_bytes,
+                key="truncated",
             )
 
     def shutdown(self) -> None:

@@ -52,6 +52,12 @@ class RateLimitedLog:
     def warning(self, message: str, *args: object, key: str = "", count: int = 1) -> bool:
         return self.log(logging.WARNING, message, *args, key=key, count=count)
 
+    def forget(self, key: str = "") -> None:
+        """Let the next message with ``key`` through (tests of the first message use it)."""
+        with self._lock:
+            self._last.pop(key, None)
+            self._suppressed.pop(key, None)
+
     def reinit_after_fork(self) -> None:
         """The parent's lock may have been held at fork(): the child needs its own."""
         self._lock = threading.Lock()

@@ -26,10 +26,9 @@ empty queue and its own sender thread (gunicorn and multiprocessing workers).
 from __future__ import annotations
 
 import logging
-import os
+import math
 import threading
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass
 
@@ -37,7 +36,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_xray import fork
 from otel_xray.counting import Counted
+from otel_xray.logs import RateLimitedLog
 
 _logger = logging.getLogger("otel_xray.processor")
 
@@ -102,15 +103,7 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         self._init_state()
         if not synchronous:
             self._start_sender()
-        if hasattr(os, "register_at_fork"):
-            reference = weakref.ref(self)
-
-            def after_fork_in_child() -> None:
-                processor = reference()
-                if processor is not None:
-                    processor._after_fork()
-
-            os.register_at_fork(after_in_child=after_fork_in_child)
+        fork.register(self)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -129,7 +122,7 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         self._flush_requested = 0
         self._flush_done = 0
         self._process_lock = threading.Lock()  # one drain at a time (sender, flush fallback)
-        self._drop_logged = False
+        self._drop_log = RateLimitedLog(_logger, math.inf)  # once (per process)
         self._sender: threading.Thread | None = None
 
     def _start_sender(self) -> None:
@@ -137,7 +130,7 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         self._sender = thread
         thread.start()
 
-    def _after_fork(self) -> None:
+    def _after_fork_in_child(self) -> None:
         # The parent's queued spans are the parent's to send (it still will): the child starts
         # empty, with its own locks and its own sender thread.
         self._init_state()
@@ -190,14 +183,12 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
 
     def _queue_full(self) -> None:
         self._add(dropped_queue_full=1)
-        if not self._drop_logged:
-            self._drop_logged = True
-            _logger.warning(
-                "The span queue is full (%d spans): spans are being dropped. Further drops are"
-                " only counted (processor.counters.dropped_queue_full); raise"
-                " OTEL_XRAY_MAX_QUEUE_SIZE if the X-Ray daemon cannot keep up with bursts.",
-                self.max_queue_size,
-            )
+        self._drop_log.warning(
+            "The span queue is full (%d spans): spans are being dropped. Further drops are"
+            " only counted (processor.counters.dropped_queue_full); raise"
+            " OTEL_XRAY_MAX_QUEUE_SIZE if the X-Ray daemon cannot keep up with bursts.",
+            self.max_queue_size,
+        )
 
     # -- the sender's side -------------------------------------------------------------------
 

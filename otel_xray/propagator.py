@@ -36,10 +36,10 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from otel_xray.config import LAMBDA_TRACE_HEADER_ENV
 from otel_xray.wire import format_trace_id, is_segment_id, parse_trace_id
 
 __all__ = [
-    "LAMBDA_TRACE_HEADER_ENV",
     "TRACE_HEADER_KEY",
     "TraceHeader",
     "XRayLambdaPropagator",
@@ -53,7 +53,6 @@ __all__ = [
 _logger = logging.getLogger("otel_xray.propagator")
 
 TRACE_HEADER_KEY = "X-Amzn-Trace-Id"
-LAMBDA_TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
 
 ROOT_ONLY_STATE_KEY = "xray-root-only"
 DEFERRED_STATE_KEY = "xray-deferred"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import threading
 from collections.abc import Mapping
@@ -28,14 +27,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from otel_xray import config
+from otel_xray.attributes import ANNOTATIONS_ATTRIBUTE, METADATA_ATTRIBUTE_PREFIX, USER_ATTRIBUTE
+
 __all__ = [
-    "ANNOTATIONS_ATTRIBUTE",
-    "CONTEXT_MISSING_ENV",
     "IGNORE_ERROR",
     "LOG_ERROR",
-    "METADATA_ATTRIBUTE_PREFIX",
     "RUNTIME_ERROR",
-    "USER_ATTRIBUTE",
     "SegmentNotFoundException",
     "put_annotation",
     "put_metadata",
@@ -45,17 +43,10 @@ __all__ = [
 
 _logger = logging.getLogger("otel_xray.recorder")
 
-ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
-METADATA_ATTRIBUTE_PREFIX = "aws.xray.metadata."
-USER_ATTRIBUTE = "enduser.id"
-
-CONTEXT_MISSING_ENV = "AWS_XRAY_CONTEXT_MISSING"
-SDK_ENABLED_ENV = "AWS_XRAY_SDK_ENABLED"
 LOG_ERROR = "LOG_ERROR"
 RUNTIME_ERROR = "RUNTIME_ERROR"
 IGNORE_ERROR = "IGNORE_ERROR"
 _STRATEGIES = frozenset({LOG_ERROR, RUNTIME_ERROR, IGNORE_ERROR})
-_FALSE_VALUES = frozenset({"n", "no", "f", "false", "off", "0"})
 
 _ANNOTATION_KEY = re.compile(r"[A-Za-z0-9_]+")
 _MAX_DEPTH = 32
@@ -63,7 +54,6 @@ _MAX_DEPTH = 32
 # Read-modify-write of the list/JSON attributes must not interleave across threads sharing a span.
 _lock = threading.Lock()
 _code_strategy = LOG_ERROR
-_warned_env_values: set[str] = set()
 
 
 class SegmentNotFoundException(RuntimeError):
@@ -88,32 +78,12 @@ def set_context_missing_strategy(strategy: str) -> None:
 
 
 def _context_missing_strategy() -> str:
-    raw = os.environ.get(CONTEXT_MISSING_ENV)
-    if raw is None or not raw.strip():
-        return _code_strategy
-    name = raw.strip().upper()
-    if name in _STRATEGIES:
-        return name
-    if raw not in _warned_env_values:
-        _warned_env_values.add(raw)
-        _logger.warning(
-            "%s=%r is not one of %s; using %s",
-            CONTEXT_MISSING_ENV,
-            raw,
-            sorted(_STRATEGIES),
-            _code_strategy,
-        )
-    return _code_strategy
-
-
-def _sdk_enabled() -> bool:
-    value = os.environ.get(SDK_ENABLED_ENV)
-    return value is None or value.strip().lower() not in _FALSE_VALUES
+    return config.context_missing(_code_strategy, _STRATEGIES)
 
 
 def _target_span(operation: str, span: Span | None) -> Span | None:
     """The span to write to, or None when the call must do nothing."""
-    if not _sdk_enabled():
+    if not config.sdk_enabled():
         return None
     if span is None:
         span = trace.get_current_span()

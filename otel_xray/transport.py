@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from otel_xray import fork
 from otel_xray.logs import RateLimitedLog
 from otel_xray.wire import Endpoint
 
@@ -201,7 +201,7 @@ class UdpTransport:
     later send: :class:`Sender` counts that as a send error and tries the datagram once more.
     Non-blocking because a full socket buffer must cost a dropped datagram, never a stalled
     application. After ``fork()`` (gunicorn pre-fork workers, multiprocessing) the child
-    opens its own socket on first use.
+    forgets the parent's socket (:mod:`otel_xray.fork`) and opens its own on first use.
     """
 
     def __init__(self, endpoint: Endpoint, resolver: AddressResolver | None = None) -> None:
@@ -209,10 +209,10 @@ class UdpTransport:
         self.resolver = resolver if resolver is not None else AddressResolver(endpoint)
         self._sock: socket.socket | None = None
         self._peer: Destination | None = None
-        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
         self._log = RateLimitedLog(_logger)
+        fork.register(self)
 
     def sender(self) -> Sender | None:
         """A :class:`Sender` for the datagrams of one export call, or None when nothing can be
@@ -237,9 +237,6 @@ class UdpTransport:
 
     def _socket(self, destination: Destination) -> socket.socket | None:
         """The socket connected to ``destination``, reconnecting when the address changed."""
-        pid = os.getpid()
-        if pid != self._pid:
-            self._after_fork(pid)
         sock = self._sock
         if sock is not None and self._peer == destination:
             return sock
@@ -267,13 +264,12 @@ class UdpTransport:
             old.close()  # a send in flight on it fails with EBADF: counted, never raised
         return sock
 
-    def _after_fork(self, pid: int) -> None:
+    def _after_fork_in_child(self) -> None:
         # The parent's socket and locks are not ours: leave the socket to the parent (closing
         # the shared descriptor would be harmless, but a fresh socket is simplest to reason about).
         self._lock = threading.Lock()
         self._sock = None
         self._peer = None
-        self._pid = pid
         self._log.reinit_after_fork()
         self.resolver.reinit_after_fork()
 

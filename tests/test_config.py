@@ -15,9 +15,10 @@ from opentelemetry.sdk.resources import Resource, ResourceDetector
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, TraceIdRatioBased
 
-from otel_xray.config import build_resource, configure, sampler_from_env, sdk_enabled
+from otel_xray.config import sdk_enabled
 from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray.processor import XRaySpanProcessor
+from otel_xray.provider import build_resource, configure, sampler_from_env
 from otel_xray.sampling import XRayParentBased
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon
@@ -300,3 +301,39 @@ def test_processor_settings_come_from_the_environment(
     assert any("OTEL_XRAY_PROCESSOR='bulk'" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match="processor='bulk'"):
         configure(detectors=[], set_global=False, processor="bulk", environ={})
+
+
+def test_configure_environ_reaches_the_detectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detectors read the ``environ`` given to configure(), not the process environment."""
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    environ = {
+        "AWS_LAMBDA_FUNCTION_NAME": "orders",
+        "AWS_REGION": "eu-west-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    provider = configure("svc", environ=environ, sampler=ALWAYS_ON, set_global=False)
+    try:
+        attributes = provider.resource.attributes
+        assert (attributes["faas.name"], attributes["cloud.region"]) == ("orders", "eu-west-1")
+    finally:
+        provider.shutdown()
+
+
+def test_every_environment_variable_is_named_in_the_config_module() -> None:
+    """No module but otel_xray/config.py spells a variable's name (so each is documented once)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    variable = re.compile(r"(AWS|OTEL|ECS|EKS|K8S|KUBERNETES|_X_AMZN)_[A-Z0-9_]+")
+    package = Path(__file__).resolve().parents[1] / "otel_xray"
+    spelled = [
+        f"{path.relative_to(package)}: {node.value}"
+        for path in package.rglob("*.py")
+        if path.name != "config.py" or path.parent != package
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and variable.fullmatch(node.value)
+    ]
+    assert spelled == []

@@ -270,6 +270,21 @@ def test_unresolvable_host_fails_fast_counted_and_logged_once(
     exp.shutdown()
 
 
+def test_nowhere_to_send_skips_translation(udp_daemon: UdpDaemon) -> None:
+    """With no address the batch is dropped (counted) before any translating or encoding: a
+    span the translator refuses shows it, counted as a translate error only when it was tried."""
+    broken = [ReadableSpan(name="no-context", context=None)]
+    reachable = XRayUdpSpanExporter(udp_daemon.address)
+    assert reachable.export(broken) is SpanExportResult.FAILURE
+    assert reachable.counters.translate_errors == 1
+    reachable.shutdown()
+
+    nowhere = XRayUdpSpanExporter("xray-daemon.invalid:2000")
+    assert nowhere.export(broken) is SpanExportResult.FAILURE
+    assert (nowhere.counters.translate_errors, nowhere.counters.dropped) == (0, 1)
+    nowhere.shutdown()
+
+
 # -- size limits ------------------------------------------------------------------------------
 
 

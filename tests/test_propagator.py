@@ -18,8 +18,8 @@ from opentelemetry.trace import SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util._importlib_metadata import entry_points
 
+from otel_xray.config import LAMBDA_TRACE_HEADER_ENV
 from otel_xray.propagator import (
-    LAMBDA_TRACE_HEADER_ENV,
     TRACE_HEADER_KEY,
     XRayLambdaPropagator,
     XRayPropagator,

@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 import otel_xray
-from otel_xray import recorder
+from otel_xray import config
+from otel_xray.attributes import ANNOTATIONS_ATTRIBUTE
+from otel_xray.config import CONTEXT_MISSING_ENV
 from otel_xray.recorder import (
-    ANNOTATIONS_ATTRIBUTE,
-    CONTEXT_MISSING_ENV,
     SegmentNotFoundException,
     put_annotation,
     put_metadata,
@@ -337,7 +337,7 @@ def test_unknown_env_strategy_warns_once_and_uses_log_error(
     rec: Recording, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(CONTEXT_MISSING_ENV, "NOT_A_STRATEGY")
-    recorder._warned_env_values.discard("NOT_A_STRATEGY")
+    config._bad_value_log.forget(f"{CONTEXT_MISSING_ENV}=NOT_A_STRATEGY")
     with caplog.at_level(logging.DEBUG, logger="otel_xray"):
         put_annotation("k", "v")
         put_annotation("k", "v")

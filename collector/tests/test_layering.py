@@ -122,6 +122,30 @@ def test_the_library_never_imports_the_collector() -> None:
     ]
 
 
+def test_import_graph_has_no_cycle() -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(GRAPH.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [module])
+    # A package importing its own submodules (``__init__`` re-exporting) is not a cycle of
+    # dependencies; everything else is.
+    real = [
+        c for c in cycles if not any(b.startswith(a + ".") for a, b in zip(c, c[1:], strict=False))
+    ]
+    assert real == []
+
+
 @pytest.mark.parametrize(
     "fact",
     sorted(

@@ -18,20 +18,8 @@ from otel_xray_collector.api.sampling import (
     rule_name,
 )
 
-HEALTHCHECK_RULES = {
-    "version": 1,
-    "rules": [
-        {
-            "description": "Healthy check",
-            "service_name": "*",
-            "http_method": "GET",
-            "url_path": "/healthcheck",
-            "fixed_target": 0,
-            "rate": 0,
-        }
-    ],
-    "default": {"fixed_target": 1, "rate": 1},
-}
+from tests.support.rules import HEALTHCHECK_V1
+
 CLIENT_A = "a" * 24
 CLIENT_B = "b" * 24
 NOW = 1_700_000_000.0
@@ -70,7 +58,7 @@ def rules_by_name(service: SamplingService) -> dict[str, dict[str, Any]]:
 
 def test_v1_healthcheck_file_becomes_centralized_rules(tmp_path: Path) -> None:
     clock = FakeClock()
-    service = SamplingService(write_rules(tmp_path / "rules.json", HEALTHCHECK_RULES), clock)
+    service = SamplingService(write_rules(tmp_path / "rules.json", HEALTHCHECK_V1), clock)
 
     records = service.get_sampling_rules({})["SamplingRuleRecords"]
 
@@ -382,11 +370,11 @@ def test_missing_or_invalid_rules_file_fails_at_startup(tmp_path: Path) -> None:
 
 def test_edited_rules_file_is_reloaded_with_a_newer_modification_time(tmp_path: Path) -> None:
     clock = FakeClock()
-    path = write_rules(tmp_path / "rules.json", HEALTHCHECK_RULES)
+    path = write_rules(tmp_path / "rules.json", HEALTHCHECK_V1)
     service = SamplingService(path, clock)
     service.sampling_targets({"SamplingStatisticsDocuments": [stats("Default", CLIENT_A)]})
 
-    edited = {**HEALTHCHECK_RULES, "default": {"fixed_target": 4, "rate": 0.5}}
+    edited = {**HEALTHCHECK_V1, "default": {"fixed_target": 4, "rate": 0.5}}
     write_rules(tmp_path / "rules.json", edited)
     os.utime(path, (NOW + 30, NOW + 30))
     clock.now += 30

@@ -19,17 +19,12 @@ from botocore.exceptions import ClientError
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig, format_address
 
+from tests.support.rules import HEALTHCHECK_RULE_V2
+
 RULES = {
     "version": 2,
     "rules": [
-        {
-            "description": "Healthy check",
-            "host": "*",
-            "http_method": "GET",
-            "url_path": "/healthcheck",
-            "fixed_target": 0,
-            "rate": 0,
-        },
+        HEALTHCHECK_RULE_V2,
         {
             "description": "orders api",
             "host": "*",

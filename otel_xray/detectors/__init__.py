@@ -8,6 +8,8 @@ resource off its platform without a warning, and never raises. See docs/detector
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry.sdk.resources import ResourceDetector
 
 from otel_xray.detectors.beanstalk import BeanstalkResourceDetector
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-def default_detectors() -> list[ResourceDetector]:
+def default_detectors(environ: Mapping[str, str] | None = None) -> list[ResourceDetector]:
     """All five, least specific first.
 
     ``Resource.merge`` lets the later resource win on shared keys, and the segment origin
@@ -34,11 +36,12 @@ def default_detectors() -> list[ResourceDetector]:
     Elastic Beanstalk > EKS > ECS > EC2 (Lambda, which runs alone, last) while every
     platform's own attributes, and so its ``aws.*`` block, are kept. Pass the list to
     ``get_aggregated_resources``, which runs detectors concurrently and merges in list order.
+    ``environ`` (default ``os.environ``) is what they read their variables from.
     """
     return [
-        Ec2ResourceDetector(),
-        EcsResourceDetector(),
-        EksResourceDetector(),
-        BeanstalkResourceDetector(),
-        LambdaResourceDetector(),
+        Ec2ResourceDetector(environ=environ),
+        EcsResourceDetector(environ=environ),
+        EksResourceDetector(environ=environ),
+        BeanstalkResourceDetector(environ=environ),
+        LambdaResourceDetector(environ=environ),
     ]

@@ -12,16 +12,17 @@ import logging
 import os
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource, ResourceDetector
+
+from otel_xray.config import detector_timeout, explicit_or_env
 
 logger = logging.getLogger("otel_xray.detectors")
 
 AttributeValue = str | bool | int | float | Sequence[str]
 Attributes = dict[str, AttributeValue]
 
-TIMEOUT_ENV = "OTEL_XRAY_DETECTOR_TIMEOUT"
 DEFAULT_TIMEOUT = 1.0
 _MAX_TIMEOUT = 30.0
 
@@ -48,32 +49,6 @@ class Deadline:
         return min(cap, left)
 
 
-def resolve_timeout(explicit: float | None) -> float:
-    """The budget: constructor argument, else ``OTEL_XRAY_DETECTOR_TIMEOUT``, else 1 second."""
-    if explicit is not None:
-        value = float(explicit)
-    else:
-        raw = os.environ.get(TIMEOUT_ENV, "").strip()
-        if not raw:
-            return DEFAULT_TIMEOUT
-        try:
-            value = float(raw)
-        except ValueError:
-            logger.debug("ignoring %s=%r: not a number of seconds", TIMEOUT_ENV, raw)
-            return DEFAULT_TIMEOUT
-    if not value > 0.0:
-        return DEFAULT_TIMEOUT
-    return min(value, _MAX_TIMEOUT)
-
-
-def env_or(explicit: str | None, name: str, default: str) -> str:
-    """Constructor argument first (tests, code), then the environment, then the default."""
-    if explicit is not None:
-        return explicit
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
 def read_text(path: str, limit: int = 1 << 20) -> str | None:
     """A small local file's text, or None when it is absent or unreadable (both mean "not here")."""
     try:
@@ -86,13 +61,32 @@ def read_text(path: str, limit: int = 1 << 20) -> str | None:
 class AwsResourceDetector(ResourceDetector):
     """Base class: subclasses implement ``_detect`` and may raise; ``detect`` never does."""
 
-    def __init__(self, raise_on_error: bool = False, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        raise_on_error: bool = False,
+        *,
+        timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         # raise_on_error is accepted for interface compatibility only: see the module docstring.
         super().__init__(raise_on_error=raise_on_error)
         self._timeout = timeout
+        self._environ = environ
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The variables this detector reads: its ``environ``, else the process's, read when it
+        detects (``configure(environ=...)`` passes one mapping to every detector)."""
+        return os.environ if self._environ is None else self._environ
+
+    def env_or(self, explicit: str | None, name: str, default: str) -> str:
+        """A constructor argument first (tests, code), then the variable, then the default."""
+        return explicit_or_env(explicit, name, default, self.env)
 
     def detect(self) -> Resource:
-        deadline = Deadline(resolve_timeout(self._timeout))
+        deadline = Deadline(
+            detector_timeout(self._timeout, DEFAULT_TIMEOUT, _MAX_TIMEOUT, self.env)
+        )
         name = type(self).__name__
         try:
             attributes = self._detect(deadline)

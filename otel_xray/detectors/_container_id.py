@@ -12,13 +12,12 @@ the container in ``/proc/self/mountinfo``: ``/var/lib/docker/containers/<id>/hos
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 
+from otel_xray.config import CGROUP_PATH_ENV, MOUNTINFO_PATH_ENV, explicit_or_env
 from otel_xray.detectors._base import read_text
 
-CGROUP_ENV = "OTEL_XRAY_CGROUP_PATH"
-MOUNTINFO_ENV = "OTEL_XRAY_MOUNTINFO_PATH"
 DEFAULT_CGROUP = "/proc/self/cgroup"
 DEFAULT_MOUNTINFO = "/proc/self/mountinfo"
 
@@ -63,16 +62,18 @@ def from_mountinfo(text: str) -> str | None:
 
 
 def detect_container_id(
-    cgroup_path: str | None = None, mountinfo_path: str | None = None
+    cgroup_path: str | None = None,
+    mountinfo_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> str | None:
     """cgroup first (it names the container itself), then mountinfo; paths overridable."""
-    cgroup_file = cgroup_path or os.environ.get(CGROUP_ENV) or DEFAULT_CGROUP
+    cgroup_file = explicit_or_env(cgroup_path, CGROUP_PATH_ENV, DEFAULT_CGROUP, environ)
     cgroup_text = read_text(cgroup_file)
     if cgroup_text:
         found = from_cgroup(cgroup_text)
         if found:
             return found
-    mountinfo_file = mountinfo_path or os.environ.get(MOUNTINFO_ENV) or DEFAULT_MOUNTINFO
+    mountinfo_file = explicit_or_env(mountinfo_path, MOUNTINFO_PATH_ENV, DEFAULT_MOUNTINFO, environ)
     mountinfo_text = read_text(mountinfo_file)
     if mountinfo_text:
         return from_mountinfo(mountinfo_text)

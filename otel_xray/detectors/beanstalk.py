@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
-from otel_xray.detectors._base import (
-    Attributes,
-    AwsResourceDetector,
-    Deadline,
-    env_or,
-    read_text,
-)
+from otel_xray.config import BEANSTALK_CONF_ENV
+from otel_xray.detectors._base import Attributes, AwsResourceDetector, Deadline, read_text
 
-CONF_ENV = "OTEL_XRAY_BEANSTALK_CONF"
 DEFAULT_CONF = (
     "C:\\Program Files\\Amazon\\XRay\\environment.conf"
     if os.name == "nt"
@@ -46,8 +41,9 @@ class BeanstalkResourceDetector(AwsResourceDetector):
         *,
         conf_path: str | None = None,
         timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
+        super().__init__(raise_on_error, timeout=timeout, environ=environ)
         self._conf_path = conf_path
 
     def is_process_dependent(self) -> bool:
@@ -62,7 +58,7 @@ class BeanstalkResourceDetector(AwsResourceDetector):
         return True
 
     def _detect(self, deadline: Deadline) -> Attributes:
-        text = read_text(env_or(self._conf_path, CONF_ENV, DEFAULT_CONF))
+        text = read_text(self.env_or(self._conf_path, BEANSTALK_CONF_ENV, DEFAULT_CONF))
         if text is None:
             return {}
         document = json.loads(text)

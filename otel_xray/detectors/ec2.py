@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
+from otel_xray.config import (
+    EC2_METADATA_DISABLED_ENV,
+    EC2_METADATA_ENDPOINT_ENV,
+    SYSFS_ROOT_ENV,
+    env_text,
+    on_lambda,
+)
 from otel_xray.detectors._base import (
     Attributes,
     AwsResourceDetector,
     Deadline,
-    env_or,
     logger,
     read_text,
 )
 from otel_xray.detectors._http import NoResponse, request
 
-ENDPOINT_ENV = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
-DISABLED_ENV = "AWS_EC2_METADATA_DISABLED"
-SYSFS_ENV = "OTEL_XRAY_SYSFS_ROOT"
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 DEFAULT_SYSFS = "/sys"
 
@@ -73,20 +77,22 @@ class Ec2ResourceDetector(AwsResourceDetector):
         endpoint: str | None = None,
         sysfs_root: str | None = None,
         timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
+        super().__init__(raise_on_error, timeout=timeout, environ=environ)
         self._endpoint = endpoint
         self._sysfs_root = sysfs_root
 
     def _detect(self, deadline: Deadline) -> Attributes:
-        if os.environ.get(DISABLED_ENV, "").strip().lower() == "true":
-            logger.debug("Ec2ResourceDetector: %s=true", DISABLED_ENV)
+        if env_text(EC2_METADATA_DISABLED_ENV, self.env).lower() == "true":
+            logger.debug("Ec2ResourceDetector: %s=true", EC2_METADATA_DISABLED_ENV)
             return {}
-        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        if on_lambda(self.env):
             return {}
-        endpoint = env_or(self._endpoint, ENDPOINT_ENV, DEFAULT_ENDPOINT).rstrip("/")
+        endpoint = self.env_or(self._endpoint, EC2_METADATA_ENDPOINT_ENV, DEFAULT_ENDPOINT)
+        endpoint = endpoint.rstrip("/")
         if endpoint == DEFAULT_ENDPOINT:
-            verdict = looks_like_ec2(env_or(self._sysfs_root, SYSFS_ENV, DEFAULT_SYSFS))
+            verdict = looks_like_ec2(self.env_or(self._sysfs_root, SYSFS_ROOT_ENV, DEFAULT_SYSFS))
             if verdict is False:
                 return {}
 

@@ -11,16 +11,14 @@ few deliberate differences).
 from __future__ import annotations
 
 import json
-import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
+from otel_xray.config import ECS_METADATA_V3_ENV, ECS_METADATA_V4_ENV, env_text
 from otel_xray.detectors._base import Attributes, AwsResourceDetector, Deadline, logger
 from otel_xray.detectors._container_id import detect_container_id
 from otel_xray.detectors._http import request
-
-V4_ENV = "ECS_CONTAINER_METADATA_URI_V4"
-V3_ENV = "ECS_CONTAINER_METADATA_URI"
 
 
 def _arn_parts(arn: str) -> tuple[str, str, str] | None:
@@ -118,8 +116,9 @@ class EcsResourceDetector(AwsResourceDetector):
         cgroup_path: str | None = None,
         mountinfo_path: str | None = None,
         timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
+        super().__init__(raise_on_error, timeout=timeout, environ=environ)
         self._metadata_uri = metadata_uri
         self._cgroup_path = cgroup_path
         self._mountinfo_path = mountinfo_path
@@ -127,8 +126,8 @@ class EcsResourceDetector(AwsResourceDetector):
     def _detect(self, deadline: Deadline) -> Attributes:
         uri = (
             self._metadata_uri
-            or os.environ.get(V4_ENV, "").strip()
-            or os.environ.get(V3_ENV, "").strip()
+            or env_text(ECS_METADATA_V4_ENV, self.env)
+            or env_text(ECS_METADATA_V3_ENV, self.env)
         ).rstrip("/")
         if not uri:
             return {}
@@ -147,7 +146,9 @@ class EcsResourceDetector(AwsResourceDetector):
         else:
             attributes.update(task_attributes(container, task))
             docker_id = _text(container, "DockerId")
-        container_id = docker_id or detect_container_id(self._cgroup_path, self._mountinfo_path)
+        container_id = docker_id or detect_container_id(
+            self._cgroup_path, self._mountinfo_path, self.env
+        )
         if container_id:
             attributes["container.id"] = container_id
         return attributes

@@ -23,24 +23,30 @@ import os
 import re
 import socket
 import ssl
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from otel_xray.config import (
+    EKS_CLUSTER_NAME_ENV,
+    HOSTNAME_ENV,
+    K8S_POD_NAME_ENV,
+    K8S_SERVICEACCOUNT_DIR_ENV,
+    KUBERNETES_SERVICE_HOST_ENV,
+    KUBERNETES_SERVICE_PORT_ENV,
+    env_text,
+)
 from otel_xray.detectors._base import (
     Attributes,
     AwsResourceDetector,
     Deadline,
-    env_or,
     logger,
     read_text,
 )
 from otel_xray.detectors._container_id import detect_container_id
 from otel_xray.detectors._http import request
 
-SERVICEACCOUNT_ENV = "OTEL_XRAY_K8S_SERVICEACCOUNT_DIR"
 DEFAULT_SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-CLUSTER_NAME_ENV = "EKS_CLUSTER_NAME"
-POD_NAME_ENV = "K8S_POD_NAME"
 
 _CLUSTER_INFO = ("amazon-cloudwatch", "cluster-info")
 _AWS_AUTH = ("kube-system", "aws-auth")
@@ -65,11 +71,11 @@ def issuer_region(token: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _api_url() -> str | None:
-    host = os.environ.get("KUBERNETES_SERVICE_HOST", "").strip()
+def _api_url(environ: Mapping[str, str]) -> str | None:
+    host = env_text(KUBERNETES_SERVICE_HOST_ENV, environ)
     if not host:
         return None
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "").strip() or "443"
+    port = env_text(KUBERNETES_SERVICE_PORT_ENV, environ) or "443"
     if ":" in host:
         host = f"[{host}]"
     return f"https://{host}:{port}"
@@ -114,8 +120,9 @@ class EksResourceDetector(AwsResourceDetector):
         cgroup_path: str | None = None,
         mountinfo_path: str | None = None,
         timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
+        super().__init__(raise_on_error, timeout=timeout, environ=environ)
         self._serviceaccount_dir = serviceaccount_dir
         self._api_url = api_url
         self._cluster_name = cluster_name
@@ -123,8 +130,8 @@ class EksResourceDetector(AwsResourceDetector):
         self._mountinfo_path = mountinfo_path
 
     def _detect(self, deadline: Deadline) -> Attributes:
-        account_dir = env_or(
-            self._serviceaccount_dir, SERVICEACCOUNT_ENV, DEFAULT_SERVICEACCOUNT_DIR
+        account_dir = self.env_or(
+            self._serviceaccount_dir, K8S_SERVICEACCOUNT_DIR_ENV, DEFAULT_SERVICEACCOUNT_DIR
         )
         token = (read_text(os.path.join(account_dir, "token")) or "").strip()
         if not token:
@@ -132,8 +139,8 @@ class EksResourceDetector(AwsResourceDetector):
 
         attributes: Attributes = {}
         pod_name = (
-            os.environ.get(POD_NAME_ENV, "").strip()
-            or os.environ.get("HOSTNAME", "").strip()
+            env_text(K8S_POD_NAME_ENV, self.env)
+            or env_text(HOSTNAME_ENV, self.env)
             or socket.gethostname()
         )
         if pod_name:
@@ -141,11 +148,11 @@ class EksResourceDetector(AwsResourceDetector):
         namespace = (read_text(os.path.join(account_dir, "namespace")) or "").strip()
         if namespace:
             attributes["k8s.namespace.name"] = namespace
-        container_id = detect_container_id(self._cgroup_path, self._mountinfo_path)
+        container_id = detect_container_id(self._cgroup_path, self._mountinfo_path, self.env)
         if container_id:
             attributes["container.id"] = container_id
 
-        cluster_name = env_or(self._cluster_name, CLUSTER_NAME_ENV, "")
+        cluster_name = self.env_or(self._cluster_name, EKS_CLUSTER_NAME_ENV, "")
         region = issuer_region(token)
         is_eks = bool(cluster_name) or region is not None
         if not cluster_name:
@@ -166,7 +173,7 @@ class EksResourceDetector(AwsResourceDetector):
         return attributes
 
     def _api(self, account_dir: str, token: str, deadline: Deadline) -> _KubernetesApi | None:
-        base_url = self._api_url or _api_url()
+        base_url = self._api_url or _api_url(self.env)
         ca_file = os.path.join(account_dir, "ca.crt")
         if base_url is None or not os.path.isfile(ca_file):
             logger.debug("EksResourceDetector: no API server address or no ca.crt")

@@ -7,8 +7,16 @@ as current semantic conventions define it (upstream still reports MB).
 
 from __future__ import annotations
 
-import os
-
+from otel_xray.config import (
+    DEFAULT_REGION_ENV,
+    LAMBDA_FUNCTION_ENV,
+    LAMBDA_FUNCTION_MEMORY_ENV,
+    LAMBDA_FUNCTION_VERSION_ENV,
+    LAMBDA_LOG_GROUP_ENV,
+    LAMBDA_LOG_STREAM_ENV,
+    REGION_ENV,
+    env_text,
+)
 from otel_xray.detectors._base import Attributes, AwsResourceDetector, Deadline, logger
 
 _MIB = 1024 * 1024
@@ -18,7 +26,8 @@ class LambdaResourceDetector(AwsResourceDetector):
     """``cloud.platform=aws_lambda`` with ``faas.*`` and the function's log group and stream."""
 
     def _detect(self, deadline: Deadline) -> Attributes:
-        function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()
+        env = self.env
+        function_name = env_text(LAMBDA_FUNCTION_ENV, env)
         if not function_name:
             return {}
         attributes: Attributes = {
@@ -26,20 +35,20 @@ class LambdaResourceDetector(AwsResourceDetector):
             "cloud.platform": "aws_lambda",
             "faas.name": function_name,
         }
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = env.get(REGION_ENV) or env.get(DEFAULT_REGION_ENV)
         if region:
             attributes["cloud.region"] = region
-        version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        version = env.get(LAMBDA_FUNCTION_VERSION_ENV)
         if version:
             attributes["faas.version"] = version
-        stream = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        stream = env.get(LAMBDA_LOG_STREAM_ENV)
         if stream:
             attributes["faas.instance"] = stream
             attributes["aws.log.stream.names"] = [stream]
-        group = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        group = env.get(LAMBDA_LOG_GROUP_ENV)
         if group:
             attributes["aws.log.group.names"] = [group]
-        memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+        memory = env_text(LAMBDA_FUNCTION_MEMORY_ENV, env)
         if memory:
             try:
                 attributes["faas.max_memory"] = int(memory) * _MIB

@@ -7,9 +7,10 @@ Both samplers decide root spans only; wrap them in ``XRayParentBased`` (the ``aw
 
 from __future__ import annotations
 
+from otel_xray.attributes import SAMPLING_RULE_ATTRIBUTE
 from otel_xray.sampling.local import XRayLocalSampler
 from otel_xray.sampling.parent import XRayParentBased
-from otel_xray.sampling.remote import SAMPLING_RULE_ATTRIBUTE, XRayRemoteSampler
+from otel_xray.sampling.remote import XRayRemoteSampler
 from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, LocalRules, load_rules
 
 __all__ = [

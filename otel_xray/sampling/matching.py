@@ -43,12 +43,6 @@ def compile_wildcard(pattern: str) -> Matcher:
     return lambda text: fullmatch(text) is not None
 
 
-def wildcard_match(pattern: str, text: str) -> bool:
-    """One-off match (compiles the pattern): for tests and tools, not for the decision path."""
-    matcher = compile_wildcard(pattern)
-    return matcher is None or matcher(text.lower())
-
-
 #: The HTTP facts of a span at start, lower-cased: ``(host, method, path)``, ``None`` where the
 #: span has none. A plain tuple, not a NamedTuple: building one is ~10x cheaper, and this is
 #: built for every root span.

@@ -74,6 +74,13 @@ class XRayParentBased(ParentBased):
                 sampler = self._delegates[0]
         return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links)
 
+    def shutdown(self) -> None:
+        """Stop what the samplers it delegates to run (the centralized sampler's poller)."""
+        for sampler in (self.root, *self._delegates):
+            stop = getattr(sampler, "shutdown", None)
+            if callable(stop):
+                stop()
+
     def get_description(self) -> str:
         names = (
             "remoteParentSampled",

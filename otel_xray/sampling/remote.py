@@ -28,7 +28,9 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from otel_xray import config
-from otel_xray.sampling import _fork
+from otel_xray import fork as _fork
+from otel_xray.attributes import SAMPLING_RULE_ATTRIBUTE
+from otel_xray.logs import RateLimitedLog
 from otel_xray.sampling.client import SamplingApiClient, SamplingApiError
 from otel_xray.sampling.local import XRayLocalSampler, parent_trace_state
 from otel_xray.sampling.matching import request_from_attributes
@@ -44,9 +46,6 @@ from otel_xray.wire import DEFAULT_RULE_NAME, SamplingRule
 
 _logger = logging.getLogger("otel_xray.sampling")
 
-#: Span attribute naming the centralized rule that sampled the span; the exporter writes it to
-#: the segment's ``aws.xray.sampling_rule_name``, where the X-Ray SDKs put it.
-SAMPLING_RULE_ATTRIBUTE = "aws.xray.sampling_rule_name"
 #: ``SamplingTargets`` accepts at most this many statistics documents per call.
 MAX_STATISTICS_PER_CALL = 25
 _DROP = SamplingResult(Decision.DROP)
@@ -94,7 +93,7 @@ class XRayRemoteSampler(Sampler):
         self._fetched_at: float | None = None
         self._rules_stale = False
         self._daemon_ok: bool | None = None
-        self._reported_problems: set[str] = set()
+        self._problem_log = RateLimitedLog(_logger, math.inf)  # each problem said once
         self._started = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -307,9 +306,7 @@ class XRayRemoteSampler(Sampler):
         self._daemon_ok = True
 
     def _report_problem(self, message: str) -> None:
-        if message not in self._reported_problems:
-            self._reported_problems.add(message)
-            _logger.warning("%s", message)
+        self._problem_log.warning("%s", message, key=message)
 
     def _start(self) -> None:
         with self._start_lock:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
-from otel_xray.sampling import _fork
+from otel_xray import fork as _fork
 from otel_xray.sampling.matching import (
     SERVICE_TYPES,
     HttpRequest,

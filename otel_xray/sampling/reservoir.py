@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from otel_xray.sampling import _fork
+from otel_xray import fork as _fork
 
 Clock = Callable[[], float]
 

@@ -13,11 +13,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from otel_xray.attributes import ANNOTATIONS_ATTRIBUTE, METADATA_ATTRIBUTE_PREFIX
 from otel_xray.translate.names import annotation_key
 from otel_xray.translate.options import TranslateOptions
 
-ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
-METADATA_PREFIX = "aws.xray.metadata."
 DEFAULT_NAMESPACE = "default"
 MAX_ANNOTATION_STRING = 1000  # the schema's limit for an annotation value
 
@@ -45,7 +44,7 @@ def metadata_value(value: Any) -> Any:
 
 def has_metadata_namespaces(keys: Iterable[str]) -> bool:
     """Whether any key is an ``aws.xray.metadata.<ns>`` attribute (cacheable per key layout)."""
-    return any(key.startswith(METADATA_PREFIX) for key in keys)
+    return any(key.startswith(METADATA_ATTRIBUTE_PREFIX) for key in keys)
 
 
 def _needs_conversion(attrs: Mapping[str, Any]) -> bool:
@@ -69,7 +68,7 @@ def resource_annotations_and_metadata(
 
 
 def _put_namespace(metadata: dict[str, dict[str, Any]], key: str, raw: str) -> None:
-    namespace = key[len(METADATA_PREFIX) :]
+    namespace = key[len(METADATA_ATTRIBUTE_PREFIX) :]
     try:
         parsed = json.loads(raw)
     except ValueError:
@@ -124,7 +123,7 @@ def build_annotations_and_metadata(
         return annotations or None, ({DEFAULT_NAMESPACE: default} if default else None)
     metadata: dict[str, dict[str, Any]] = {}
     for key, value in attrs.items():
-        if key.startswith(METADATA_PREFIX) and isinstance(value, str):
+        if key.startswith(METADATA_ATTRIBUTE_PREFIX) and isinstance(value, str):
             _put_namespace(metadata, key, value)
         elif (index_all or key in indexed) and isinstance(value, _SCALARS):
             annotations[annotation_key(key, allow_dot)] = annotation_value(value)

@@ -246,48 +246,11 @@ def ip_only_keys(present: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(_IP_ONLY.intersection(present)))
 
 
-def consumed_http_keys(attrs: Mapping[str, Any], present: frozenset[str]) -> frozenset[str]:
-    """The keys a block built from ``present`` takes: all of them, except an address key
-    (``network.peer.address``, ``client.address``) holding a hostname, which stays metadata."""
-    if _IP_ONLY.isdisjoint(present):
-        return present
-    kept = {key for key in _IP_ONLY.intersection(present) if not _is_ip_value(attrs[key])}
-    return present.difference(kept) if kept else present
-
-
-def _is_ip_value(value: Any) -> bool:
-    return isinstance(value, str) and is_ip(value)
-
-
-def build_http(
-    attrs: dict[str, Any],
-    is_server: bool,
-    events: Any = (),
-    present: frozenset[str] | None = None,
-    keep_query: bool = False,
-) -> dict[str, Any] | None:
-    """Consume the HTTP and network keys of ``attrs`` and return the ``http`` block, or None.
-
-    ``present`` is ``http_keys(attrs)`` when the caller already knows it. The translator itself
-    uses ``http_block``, which leaves the attributes alone.
-    """
-    if present is None:
-        present = http_keys(attrs)
-        if present is None:
-            return None
-    present = consumed_http_keys(attrs, present)
-    block = http_block(attrs, HttpPlan(present, is_server, attrs), events, keep_query)
-    for key in present:
-        del attrs[key]
-    return block
-
-
 class HttpPlan:
     """Which parts of the http block one set of keys can feed, worked out once per attribute-key
     layout (and span kind) so a span skips the parts it has no keys for.
 
-    ``present`` are the HTTP keys the block takes (an address key only when it holds an IP:
-    see ``consumed_http_keys``).
+    ``present`` are the HTTP keys the block takes (an address key only when it holds an IP).
     """
 
     __slots__ = (

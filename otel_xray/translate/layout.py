@@ -15,16 +15,13 @@ mask, so even the value-dependent cases cost one small-int dict lookup after the
 
 from __future__ import annotations
 
-from otel_xray.translate.annotations import ANNOTATIONS_ATTRIBUTE, has_metadata_namespaces
+from otel_xray.attributes import ANNOTATIONS_ATTRIBUTE, SAMPLING_RULE_ATTRIBUTE, USER_ATTRIBUTE
+from otel_xray.translate.annotations import has_metadata_namespaces
 from otel_xray.translate.aws import consumed_aws_keys, has_aws_keys, has_sdk_only_keys
 from otel_xray.translate.http import HttpPlan, http_keys, ip_only_keys
 from otel_xray.translate.names import name_candidates
 from otel_xray.translate.sql import consumed_sql_keys, has_db_system
 
-USER_ATTRIBUTE = "enduser.id"
-#: Where ``XRayRemoteSampler`` names the centralized rule that sampled a trace (its
-#: ``SAMPLING_RULE_ATTRIBUTE``); segments carry it as ``aws.xray.sampling_rule_name``.
-SAMPLING_RULE_ATTRIBUTE = "aws.xray.sampling_rule_name"
 _LAYOUT_CACHE_LIMIT = 1024
 
 

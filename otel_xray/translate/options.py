@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-TRACING_NAME_ENV = "AWS_XRAY_TRACING_NAME"
+from otel_xray.config import TRACING_NAME_ENV
 
 DEFAULT_MAX_STACK_FRAMES = 50
 

@@ -26,6 +26,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otel_xray.attributes import SAMPLING_RULE_ATTRIBUTE, USER_ATTRIBUTE
 from otel_xray.propagator import is_synthetic_parent
 from otel_xray.translate.annotations import DEFAULT_NAMESPACE, build_annotations_and_metadata
 from otel_xray.translate.aws import aws_block, with_sampling_rule
@@ -33,8 +34,6 @@ from otel_xray.translate.cause import build_cause, new_id
 from otel_xray.translate.http import http_block, is_ip
 from otel_xray.translate.layout import (
     LAYOUT_CACHE,
-    SAMPLING_RULE_ATTRIBUTE,
-    USER_ATTRIBUTE,
     Consumed,
     Layout,
     layout_of,

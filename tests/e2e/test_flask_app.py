@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from werkzeug.serving import make_server
 
-from otel_xray.config import configure
+from otel_xray.provider import configure
 from tests.e2e.apps.shop import create_app
 from tests.e2e.harness import get
 from tests.support.schema import assert_valid

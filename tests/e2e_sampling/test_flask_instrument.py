@@ -20,22 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.sampling.api_server import SamplingApiServer, sampling_rule
+from tests.support.rules import HEALTHCHECK_V1
 from tests.support.udp import UdpDaemon
-
-RULES = {
-    "version": 1,
-    "rules": [
-        {
-            "description": "Healthy check",
-            "service_name": "*",
-            "http_method": "GET",
-            "url_path": "/healthcheck",
-            "fixed_target": 0,
-            "rate": 0,
-        }
-    ],
-    "default": {"fixed_target": 1, "rate": 1},
-}
 
 APP = """
 from flask import Flask
@@ -131,7 +117,7 @@ def test_healthcheck_rule_file_under_opentelemetry_instrument(
     tmp_path: Path, udp_daemon: UdpDaemon
 ) -> None:
     rules = tmp_path / "sampling-rules.json"
-    rules.write_text(json.dumps(RULES))
+    rules.write_text(json.dumps(HEALTHCHECK_V1))
     app = InstrumentedApp(
         tmp_path,
         OTEL_TRACES_SAMPLER="awsxray_local",

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk._configuration import _import_sampler
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler
 
-from tests.sampling.test_rules import HEALTHCHECK_V1
+from tests.support.rules import HEALTHCHECK_V1
 
 
 def _load(name: str) -> Sampler:

@@ -18,22 +18,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from otel_xray.sampling import XRayLocalSampler
 from otel_xray.sampling.entrypoints import local_sampler_factory
 from tests.sampling.conftest import FakeClock
-from tests.sampling.test_rules import HEALTHCHECK_V1
-
-HEALTHCHECK_V2: dict[str, Any] = {
-    "version": 2,
-    "rules": [
-        {
-            "description": "Healthy check",
-            "host": "*",
-            "http_method": "GET",
-            "url_path": "/healthcheck",
-            "fixed_target": 0,
-            "rate": 0,
-        }
-    ],
-    "default": {"fixed_target": 1, "rate": 1},
-}
+from tests.support.rules import HEALTHCHECK_V1, HEALTHCHECK_V2
 
 
 def _http(method: str, path: str, host: str = "shop.example.com") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_xray.propagator import XRayPropagator
 from otel_xray.sampling import XRayLocalSampler, XRayParentBased
-from tests.sampling.test_rules import HEALTHCHECK_V1
+from tests.support.rules import HEALTHCHECK_V1
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 HEALTHCHECK = {"http.method": "GET", "http.target": "/healthcheck"}

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.sampling import Decision
 from otel_xray.sampling import SAMPLING_RULE_ATTRIBUTE, XRayRemoteSampler
 from tests.sampling.api_server import SamplingApiServer, sampling_rule
 from tests.sampling.conftest import FakeClock
-from tests.sampling.test_rules import HEALTHCHECK_V1
+from tests.support.rules import HEALTHCHECK_V1
 
 SERVICE = Resource.create({"service.name": "checkout", "cloud.platform": "aws_ecs"})
 
@@ -434,3 +434,39 @@ def test_quota_borrowing_and_statistics_are_exact_across_threads(
     first, second = sampling_api.statistics()
     assert (first["RequestCount"], first["SampledCount"], first["BorrowCount"]) == (2000, 1, 1)
     assert (second["RequestCount"], second["SampledCount"], second["BorrowCount"]) == (2000, 5, 0)
+
+
+# -- built by configure() ----------------------------------------------------------------------
+
+
+def _configured(api: SamplingApiServer) -> Any:
+    """configure() with the daemon address in its ``environ`` only; one span started polling."""
+    from otel_xray.provider import configure
+
+    api.rules = [sampling_rule("Default", priority=10000, reservoir=0, fixed_rate=1.0)]
+    provider = configure(
+        "svc", environ={"AWS_XRAY_DAEMON_ADDRESS": api.address}, detectors=[], set_global=False
+    )
+    provider.get_tracer("t").start_span("first").end()  # the first decision starts polling
+    return provider
+
+
+def test_configure_environ_names_the_daemon_the_default_sampler_polls(
+    sampling_api: SamplingApiServer,
+) -> None:
+    """One ``environ`` for everything configure() builds: the sampler polls the daemon that
+    ``AWS_XRAY_DAEMON_ADDRESS`` names there, not the process environment's."""
+    provider = _configured(sampling_api)
+    try:
+        assert sampling_api.wait_for("/GetSamplingRules", 1)
+    finally:
+        provider.shutdown()
+
+
+def test_provider_shutdown_stops_the_samplers_poller(sampling_api: SamplingApiServer) -> None:
+    provider = _configured(sampling_api)
+    sampling_api.wait_for("/GetSamplingRules", 1)
+    poller = provider.sampler.root._thread
+    assert poller is not None and poller.is_alive()
+    provider.shutdown()
+    assert not poller.is_alive()

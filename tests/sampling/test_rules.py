@@ -7,21 +7,7 @@ from typing import Any
 import pytest
 
 from otel_xray.sampling.rules import DEFAULT_RULES, MAX_NESTING, LocalRule, load_rules
-
-HEALTHCHECK_V1: dict[str, Any] = {
-    "version": 1,
-    "rules": [
-        {
-            "description": "Healthy check",
-            "service_name": "*",
-            "http_method": "GET",
-            "url_path": "/healthcheck",
-            "fixed_target": 0,
-            "rate": 0,
-        }
-    ],
-    "default": {"fixed_target": 1, "rate": 1},
-}
+from tests.support.rules import HEALTHCHECK_V1
 
 
 def test_v1_service_name_becomes_the_host_matcher(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import SpanKind
 
-from otel_xray.translate.http import build_http, is_ip
+from otel_xray.translate.http import is_ip
 from tests.translate.spans import make_span, one
 
 
@@ -368,10 +368,9 @@ def test_long_fields_are_clipped_to_schema_limits() -> None:
     assert len(request["user_agent"]) == 250
 
 
-def test_build_http_returns_none_without_http_keys() -> None:
-    attributes: dict[str, Any] = {"net.peer.name": "x"}
-    assert build_http(attributes, False) is None
-    assert attributes == {"net.peer.name": "x"}
+def test_no_http_block_without_http_keys() -> None:
+    document = one(make_span(kind=CLIENT, attributes={"net.peer.name": "x"}))
+    assert "http" not in document
 
 
 @pytest.mark.parametrize("kind", [SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER])

@@ -27,14 +27,15 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otel_xray_collector import __version__
 
-from otel_xray.translate.annotations import (
+from otel_xray.attributes import (
     ANNOTATIONS_ATTRIBUTE,
-    DEFAULT_NAMESPACE,
-    METADATA_PREFIX,
+    METADATA_ATTRIBUTE_PREFIX,
+    SAMPLING_RULE_ATTRIBUTE,
+    USER_ATTRIBUTE,
 )
+from otel_xray.translate.annotations import DEFAULT_NAMESPACE
 from otel_xray.translate.aws import AWS_FIELD_ATTRIBUTES
 from otel_xray.translate.cause import EXCEPTION_EVENT
-from otel_xray.translate.layout import SAMPLING_RULE_ATTRIBUTE, USER_ATTRIBUTE
 from otel_xray.translate.resource import RESOURCE_PREFIX
 
 #: X-Ray's OTLP endpoint refuses bigger spans (``≤ 200 KB per span``).
@@ -300,18 +301,18 @@ def _metadata_attributes(
         if not isinstance(values, dict):
             continue
         if namespace != DEFAULT_NAMESPACE:
-            attrs[METADATA_PREFIX + str(namespace)] = _json(values)
+            attrs[METADATA_ATTRIBUTE_PREFIX + str(namespace)] = _json(values)
             continue
         rest: dict[str, Any] = {}
         for key, value in values.items():
             if key.startswith(RESOURCE_PREFIX) and resource is not None:
                 continue  # already the resource
-            if _is_attribute(value) and not key.startswith(METADATA_PREFIX):
+            if _is_attribute(value) and not key.startswith(METADATA_ATTRIBUTE_PREFIX):
                 attrs[key] = value
             else:
                 rest[key] = value
         if rest:
-            attrs[METADATA_PREFIX + DEFAULT_NAMESPACE] = _json(rest)
+            attrs[METADATA_ATTRIBUTE_PREFIX + DEFAULT_NAMESPACE] = _json(rest)
 
 
 def _annotation_attributes(annotations: Any, attrs: dict[str, Any]) -> None:
@@ -608,7 +609,7 @@ def trim_span(span: trace_pb2.Span, limit: int = MAX_SPAN_BYTES) -> bool:
         _remove_attributes(event.attributes, lambda key: key == "exception.stacktrace")
     if span.ByteSize() <= limit:
         return True
-    _remove_attributes(span.attributes, lambda key: key.startswith(METADATA_PREFIX))
+    _remove_attributes(span.attributes, lambda key: key.startswith(METADATA_ATTRIBUTE_PREFIX))
     if span.ByteSize() <= limit:
         return True
     for attributes in [span.attributes, *(event.attributes for event in span.events)]:
