@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from otel_xray_collector.ingest.validate import Accepted, parse_body, split_datagram
+from otel_xray_collector.documents import Accepted
+from otel_xray_collector.ingest.validate import parse_body, split_datagram
 
 from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray.wire import MAX_DATAGRAM_BYTES
