@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def test_adot_sampled_spans_are_stored_and_unsampled_ones_counted(
 ) -> None:
     ids = run_adot_app(adot_python, collector)
     assert collector.wait_for_datagrams(2, timeout=60)  # one batch of each kind
-    status = collector.status()
+    with urllib.request.urlopen(collector.endpoint_url + "/status", timeout=30) as response:
+        status = json.load(response)
     assert status["rejected"] == {}
     assert status["udp"]["otlp"] == {
         "sampled_datagrams": 1,
