@@ -85,16 +85,8 @@ class Collector:
             self.operations = XRayOperations(
                 self.pipeline, self._store, self._sampling, GroupService(self._store)
             )
-            udp_host, udp_port = parse_address(config.udp)
-            if config.receiver_process and os.name == "posix":
-                receiver = UdpReceiverProcess(
-                    udp_host, udp_port, self.pipeline.put_frame, config.buffer_mb * 1024 * 1024
-                )
-                self.pipeline.attach_receiver(receiver)
-                self._udp = receiver
-            else:
-                self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
-            self._udp.start()
+            if config.udp is not None:
+                self._start_udp(config.udp)
             tcp_host, tcp_port = parse_address(config.tcp)
             static = Path(config.static_root) if config.static_root else STATIC_ROOT
             policy = BrowserPolicy.from_names(config.allow_hosts)
@@ -136,14 +128,28 @@ class Collector:
         self._log_exposure()
         return self
 
+    def _start_udp(self, address: str) -> None:
+        assert self.pipeline is not None
+        udp_host, udp_port = parse_address(address)
+        if self.config.receiver_process and os.name == "posix":
+            receiver = UdpReceiverProcess(
+                udp_host, udp_port, self.pipeline.put_frame, self.config.buffer_mb * 1024 * 1024
+            )
+            self.pipeline.attach_receiver(receiver)
+            self._udp = receiver
+        else:
+            self._udp = UdpReceiver(udp_host, udp_port, self.pipeline.put_datagrams)
+        self._udp.start()
+
     def _log_exposure(self) -> None:
         """Say what another machine can reach when a listener was bound beyond loopback."""
         exposed = {
-            "UDP segments": self.udp_address,
             "HTTP (X-Ray API: every stored trace; sampling; console; OTLP/HTTP)": (
                 self.tcp_address
             ),
         }
+        if self._udp is not None:
+            exposed["UDP segments"] = self._udp.address
         if self.otlp_address is not None:
             exposed["OTLP/gRPC"] = self.otlp_address
         if self.otlp_http_address is not None:
@@ -224,7 +230,7 @@ class Collector:
         otlp_http = self.otlp_http_address
         return {
             "event": "listening",
-            "udp": format_address(self.udp_address),
+            "udp": format_address(self._udp.address) if self._udp is not None else None,
             "tcp": format_address(self.tcp_address),
             "otlp": format_address(otlp) if otlp else None,
             "otlp_http": format_address(otlp_http) if otlp_http else None,

@@ -59,9 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--udp",
         default=DEFAULT_UDP,
-        type=_address,
+        type=_address_or_off,
         metavar="HOST:PORT",
-        help="UDP address for segment documents (default %(default)s)",
+        help="UDP address for segment documents, or 'off' (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingest",
+        default="on",
+        choices=("on", "off"),
+        help="'off': an API/console replica over a shared store: no UDP, OTLP/gRPC or "
+        "OTLP/HTTP listener (the X-Ray API's PutTraceSegments and /v1/traces on the --tcp "
+        "port still write) (default %(default)s)",
     )
     parser.add_argument(
         "--tcp",
@@ -185,11 +193,12 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         raise SystemExit("otel-xray-collector: --no-store needs --forward-endpoint")
     if args.forward_protocol != "segments" and not args.forward_endpoint:
         raise SystemExit("otel-xray-collector: --forward-protocol needs --forward-endpoint")
+    ingest = args.ingest == "on"
     return CollectorConfig(
-        udp=args.udp,
+        udp=args.udp if ingest else None,
         tcp=args.tcp,
-        otlp=args.otlp,
-        otlp_http=args.otlp_http,
+        otlp=args.otlp if ingest else None,
+        otlp_http=args.otlp_http if ingest else None,
         db=args.db,
         forward_endpoint=args.forward_endpoint,
         forward_protocol=args.forward_protocol,

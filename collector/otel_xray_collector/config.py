@@ -48,7 +48,7 @@ def format_address(address: tuple[str, int]) -> str:
 class CollectorConfig:
     """Everything ``Collector`` needs. ``None`` for ``otlp`` disables the OTLP receiver."""
 
-    udp: str = DEFAULT_UDP
+    udp: str | None = DEFAULT_UDP  # None: no UDP receiver (an API/console replica)
     tcp: str = DEFAULT_TCP
     otlp: str | None = DEFAULT_OTLP
     otlp_http: str | None = DEFAULT_OTLP_HTTP  # None: no OTLP/HTTP listener (/v1/traces stays

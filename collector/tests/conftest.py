@@ -1,7 +1,8 @@
 """Fixtures for collector tests, shared by every collector test module.
 
-- ``db``: the store a test runs against, parametrized: ``sqlite`` (a file in ``tmp_path``) and
-  ``postgres`` (a fresh database in the session's PostgreSQL server, ``postgres_server``).
+- ``db``: the store a test runs against: ``sqlite`` (a file in ``tmp_path``), or in modules
+  marked ``pytestmark = BOTH_STORES`` (support/postgres.py) also ``postgres`` (a fresh database
+  in the session's PostgreSQL server, ``postgres_server``).
 - ``collector``: an in-process ``Collector`` on ephemeral 127.0.0.1 ports (UDP, HTTP, OTLP)
   over ``db``.
 - ``xray_client``: boto3's ``xray`` client pointed at that collector (dummy credentials).
@@ -46,6 +47,11 @@ def xray_client_for(endpoint_url: str) -> Any:
     )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("db", STORES, indirect=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session (initdb in a temporary directory), stopped after."""
@@ -66,10 +72,11 @@ def postgres_db(postgres_server: PostgresServer) -> Iterator[str]:
         postgres_server.drop_database(url)
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The ``--db`` value of the store under test."""
-    if request.param == "postgres":
+    """The ``--db`` value of the store under test: SQLite, unless the module runs on both stores
+    with ``pytestmark = BOTH_STORES``."""
+    if getattr(request, "param", "sqlite") == "postgres":
         return str(request.getfixturevalue("postgres_db"))
     return str(tmp_path / "xray.db")
 

@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import xray_client_for
+from .support.postgres import BOTH_STORES
 from .support.process import CONSOLE_SCRIPT, CollectorProcess
 from .support.segments import HEADER, segment
+
+pytestmark = BOTH_STORES
 
 
 def test_listening_line_and_sigterm_shutdown(collector_process: CollectorProcess) -> None:

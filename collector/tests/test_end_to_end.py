@@ -20,6 +20,10 @@ from otel_xray_collector.config import format_address
 
 from otel_xray.exporter import XRayUdpSpanExporter
 
+from .support.postgres import BOTH_STORES
+
+pytestmark = BOTH_STORES
+
 SDK_APP = Path(__file__).parent / "support" / "xray_sdk_app.py"
 
 

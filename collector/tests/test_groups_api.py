@@ -12,8 +12,11 @@ from botocore.exceptions import ClientError
 from otel_xray_collector.app import Collector
 
 from .conftest import make_config, xray_client_for
+from .support.postgres import BOTH_STORES
 from .support.segments import UdpSender, http_block, segment
 from .test_sampling_rules_api import error_of, unchecked_client
+
+pytestmark = BOTH_STORES
 
 ARN = re.compile(r"^arn:aws:xray:local:000000000000:group/(?P<name>[^/]+)/(?P<id>[A-Z2-7]{52})$")
 

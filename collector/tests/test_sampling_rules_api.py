@@ -14,6 +14,9 @@ from botocore.exceptions import ClientError
 from otel_xray_collector.app import Collector
 
 from .conftest import make_config, xray_client_for
+from .support.postgres import BOTH_STORES
+
+pytestmark = BOTH_STORES
 
 RULE: dict[str, Any] = {
     "RuleName": "checkout",

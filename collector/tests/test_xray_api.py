@@ -18,7 +18,10 @@ from otel_xray_collector.app import Collector
 from otel_xray_collector.console import STATIC_ROOT
 
 from .conftest import make_config
+from .support.postgres import BOTH_STORES
 from .support.segments import http_block, new_id, new_trace_id, segment
+
+pytestmark = BOTH_STORES
 
 NOW = time.time()
 

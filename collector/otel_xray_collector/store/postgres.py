@@ -417,9 +417,13 @@ class PostgresStore(TraceQueries, ResourceStore):
     # -- Store -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        with self.db.read() as conn:
+            pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
         return {
             "path": _redacted(self.db.url),
             "file_bytes": self.db.size_bytes(),
+            # traces waiting to be indexed by any collector of the cluster (the shared to-do)
+            "pending_traces": pending,
             "documents_stored_seq": self.stored_seq,
             "documents_indexed_seq": self.indexed_seq,
             "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),

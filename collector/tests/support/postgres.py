@@ -18,8 +18,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 #: The stores the collector tests run against (the ``db`` fixture's parameters).
 STORES = ("sqlite", "postgres")
+#: ``pytestmark = BOTH_STORES``: every test of the module that uses the ``db`` fixture (directly
+#: or through ``collector``, ``xray_client``, ``collector_process``) runs on each store
+#: (conftest.py's ``pytest_generate_tests``).
+BOTH_STORES = pytest.mark.both_stores
 
 #: Where Debian's postgresql-NN packages put the server programs (newest version first).
 BIN_GLOB = "/usr/lib/postgresql/*/bin"

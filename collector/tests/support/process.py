@@ -55,7 +55,8 @@ class CollectorProcess:
             self.process.wait(timeout=10)
             raise RuntimeError("collector exited before listening:\n" + self.stderr_text())
         self.listening: dict[str, Any] = json.loads(line)
-        self.udp_address = _address(self.listening["udp"])
+        udp = self.listening["udp"]
+        self.udp_address = _address(udp) if udp else None  # None: --ingest off / --udp off
         self.tcp_address = _address(self.listening["tcp"])
         self.otlp_address = _address(self.listening["otlp"]) if self.listening["otlp"] else None
         otlp_http = self.listening.get("otlp_http")
