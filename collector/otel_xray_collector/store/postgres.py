@@ -51,7 +51,10 @@ RETRIES = 5
 # One statement per batch: rows arrive as four arrays. ``ORDER BY`` makes every writer lock
 # keys in the same order (concurrent collectors upserting the same documents never deadlock
 # on each other); the WHERE keeps a complete document from being replaced by an in-progress
-# copy and makes an identical copy a no-op (no new seq, nothing queued for indexing).
+# copy and makes an identical copy a no-op (no new seq, nothing queued for indexing). A trace
+# already queued is re-written, not skipped (DO NOTHING): the row lock keeps an indexer from
+# claiming the trace until this transaction commits, so it cannot index the trace without
+# these documents and drop the only queue entry that would bring them in.
 _UPSERT = """
 WITH written AS (
     INSERT INTO segments(trace_id, seg_id, in_progress, doc, stored_at)
@@ -66,7 +69,7 @@ WITH written AS (
     RETURNING trace_id
 )
 INSERT INTO pending(trace_id) SELECT DISTINCT trace_id FROM written ORDER BY trace_id
-ON CONFLICT DO NOTHING
+ON CONFLICT (trace_id) DO UPDATE SET trace_id = excluded.trace_id
 """
 
 _APPLY = """
