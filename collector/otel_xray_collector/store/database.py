@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..priority import make_current_thread_background
+from .migrations import record_sqlite_version
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments(
@@ -101,6 +102,8 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.writer = self._connect(writer=True)
         self.writer.executescript(SCHEMA)
+        with self._maybe_locked(), _immediate(self.writer) as conn:
+            record_sqlite_version(conn)
         self._checkpoint_stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if not self.in_memory:

@@ -95,6 +95,21 @@ POSTGRES: tuple[str, ...] = (
 )
 
 
+#: SQLite's schema version: 1 is the schema of database.py (created with IF NOT EXISTS, so a file
+#: from before versioning is adopted as version 1).
+SQLITE_VERSION = 1
+
+
+def record_sqlite_version(conn: Any) -> int:
+    """Check and record a SQLite file's version (inside the writer's transaction)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS xray_schema(version INTEGER NOT NULL)")
+    found = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM xray_schema").fetchone()[0])
+    check_version(found, SQLITE_VERSION)
+    if found < SQLITE_VERSION:
+        conn.execute("INSERT INTO xray_schema(version) VALUES (?)", (SQLITE_VERSION,))
+    return found
+
+
 def migrate(conn: Any, steps: tuple[str, ...]) -> int:
     """Bring a PostgreSQL database (``conn`` inside a transaction) to ``len(steps)``; returns
     the version found. Raises :class:`SchemaTooNew` for a database beyond ``steps``."""
