@@ -32,6 +32,7 @@ LIBRARY_TEST_TOOLS = {
     "opentelemetry-propagator-aws-xray",
     "cryptography",
     "orjson",
+    "hypothesis",  # the root conftest.py configures its profiles
 }
 # tests/ parts outside the library: the scenario runs the collector, examples/ and project/ check
 # repository files (manifests, Dockerfiles, docs, packaging).
