@@ -15,7 +15,8 @@ COPY pyproject.toml README.md ./
 COPY otel_xray ./otel_xray
 COPY collector ./collector
 # Both distributions in one resolve, so the collector's otel-xray requirement is met locally.
-RUN pip install ./ ./collector
+# [postgres]: psycopg 3 for the shared PostgreSQL store (--db postgresql://...).
+RUN pip install ./ "./collector[postgres]"
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin collector \
     && mkdir -p /var/lib/otel-xray \

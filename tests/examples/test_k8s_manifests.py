@@ -48,6 +48,7 @@ def test_the_expected_manifests_exist() -> None:
     assert {p.name for p in MANIFESTS} == {
         "xray-daemon.yaml",
         "otel-xray-collector.yaml",
+        "otel-xray-shared-store.yaml",
         "app.yaml",
     }
 
@@ -70,7 +71,11 @@ def test_strict_validation_really_rejects_unknown_fields(no_network: None) -> No
 
 @pytest.mark.parametrize(
     "path,daemonset",
-    [("xray-daemon.yaml", "xray-daemon"), ("otel-xray-collector.yaml", "otel-xray-collector")],
+    [
+        ("xray-daemon.yaml", "xray-daemon"),
+        ("otel-xray-collector.yaml", "otel-xray-collector"),
+        ("otel-xray-shared-store.yaml", "otel-xray-ingest"),
+    ],
 )
 def test_each_daemon_is_reachable_as_xray_service_on_udp_and_tcp_2000(
     path: str, daemonset: str
@@ -141,6 +146,61 @@ def test_collector_runs_in_forwarding_mode_with_the_documented_flags() -> None:
     assert env["AWS_REGION"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert str(Path(flags["--db"]).parent) in mounts  # the db lives on a writable volume
+
+
+SHARED = K8S / "otel-xray-shared-store.yaml"
+
+
+def expanded_args(container: dict[str, Any], secret: dict[str, Any]) -> list[str]:
+    """The container's args as Kubernetes expands $(VAR) from env taken from ``secret``."""
+    values = {}
+    for env in container["env"]:
+        ref = env["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"]
+        values[env["name"]] = secret["stringData"][ref["key"]]
+    out = []
+    for arg in container["args"]:
+        for name, value in values.items():
+            arg = arg.replace(f"$({name})", value)
+        out.append(arg)
+    return out
+
+
+def test_shared_store_layout_every_collector_on_one_postgresql_url_from_the_secret() -> None:
+    from otel_xray_collector.cli import build_parser, config_from_args
+    from otel_xray_collector.store.postgres import is_postgres_url
+
+    secret = one(SHARED, "Secret", "otel-xray-store")
+    url = secret["stringData"]["url"]
+    assert is_postgres_url(url) and "change-me" not in url  # password only via PGPASSWORD
+    configs = {}
+    for kind, name in (("DaemonSet", "otel-xray-ingest"), ("Deployment", "otel-xray-console")):
+        (container,) = one(SHARED, kind, name)["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
+        assert env == {"OTEL_XRAY_DB_URL": "url", "PGPASSWORD": "password"}
+        # the collector's own parser accepts the args, as Kubernetes expands them
+        configs[kind] = config_from_args(
+            build_parser().parse_args(expanded_args(container, secret))
+        )
+    assert configs["DaemonSet"].db == configs["Deployment"].db == url
+    ingest, replica = configs["DaemonSet"], configs["Deployment"]
+    assert ingest.udp == "0.0.0.0:2000"
+    assert (replica.udp, replica.otlp, replica.otlp_http) == (None, None, None)  # --ingest off
+
+
+def test_shared_store_console_service_reaches_the_replicas() -> None:
+    deployment = one(SHARED, "Deployment", "otel-xray-console")
+    service = one(SHARED, "Service", "otel-xray-console")
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    ingest_pod = one(SHARED, "DaemonSet", "otel-xray-ingest")["spec"]["template"]
+    assert not service["spec"]["selector"].items() <= ingest_pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    args = container["args"]
+    hosts = {args[i + 1] for i, arg in enumerate(args) if arg == "--allow-host"}
+    assert "otel-xray-console.default.svc.cluster.local" in hosts
 
 
 def test_app_deployments_are_configured_for_otel_xray() -> None:

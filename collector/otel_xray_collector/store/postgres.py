@@ -422,6 +422,8 @@ class PostgresStore(TraceQueries, ResourceStore):
     def status(self) -> dict[str, Any]:
         with self.db.read() as conn:
             pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        if not pending:
+            self._indexed = self._written
         return {
             "path": _redacted(self.db.url),
             "file_bytes": self.db.size_bytes(),

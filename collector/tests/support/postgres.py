@@ -60,7 +60,10 @@ class PostgresServer:
 
     USER = "xray"
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        #: False (tests): no fsync, as the tests kill collectors, never this server; True
+        #: (benches): PostgreSQL's defaults, every commit flushed.
+        self.durable = durable
         self.bin = server_bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="otel-xray-pg-"))
         self.data = self.root / "data"
@@ -116,9 +119,7 @@ class PostgresServer:
                     f"-p {self.port}",
                     f"-c unix_socket_directories={self.root}",
                     "-c max_connections=300",
-                    # the tests kill collectors, never this server: skip the disk flushes
-                    "-c fsync=off",
-                    "-c full_page_writes=off",
+                    *([] if self.durable else ["-c fsync=off", "-c full_page_writes=off"]),
                 ]
             )
             done = self._run(
