@@ -4,6 +4,7 @@
 #
 #   scripts/prereqs.sh          install what is missing when root with apt-get, else report it
 #   scripts/prereqs.sh --check  only report (never installs)
+#   scripts/prereqs.sh --table  print the table below: package, program, extra directories
 #
 # Used by `make test` (and so by .ci/run). Exit 0 when everything is present, 1 otherwise, with
 # one line on stderr naming what is missing and the command that installs it.
@@ -31,6 +32,13 @@ missing_packages() {
     done
     echo "${missing[@]}"
 }
+
+if [[ ${1:-} == --table ]]; then
+    for package in "${PACKAGES[@]}"; do
+        echo "$package ${PROGRAM[$package]} ${EXTRA_DIRS[$package]:-}"
+    done
+    exit 0
+fi
 
 missing=$(missing_packages)
 [[ -z $missing ]] && exit 0

@@ -6,6 +6,7 @@ Chromium (and apt-get, so nothing gets installed): the machine's packages stay a
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 from pathlib import Path
@@ -24,6 +25,27 @@ def run(path: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def table() -> list[tuple[str, str, str]]:
+    """The script's own package -> program table (`--table`)."""
+    rows = run("/usr/bin:/bin", "--table").stdout.splitlines()
+    return [(row.split()[0], row.split()[1], " ".join(row.split()[2:])) for row in rows]
+
+
+def hidden_by_an_empty_path() -> list[str]:
+    """The packages the script cannot find with nothing on PATH: those it looks for only there."""
+    return [
+        package
+        for package, program, extra in table()
+        if not any(Path(p, program).exists() for d in extra.split() for p in glob.glob(d))
+    ]
+
+
+def test_the_table_names_chromium_and_postgresql() -> None:
+    assert {("chromium", "chromium"), ("postgresql", "initdb")} <= {(p, c) for p, c, _ in table()}
+    assert "chromium" in hidden_by_an_empty_path()
+    assert "postgresql" not in hidden_by_an_empty_path()  # found in /usr/lib/postgresql/*/bin
+
+
 def test_everything_present_passes_silently() -> None:
     result = run("/usr/local/bin:/usr/bin:/bin", "--check")
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
@@ -35,8 +57,10 @@ def test_missing_chromium_is_one_line_naming_it_and_the_install_command(tmp_path
     result = run(str(tmp_path))
     assert result.returncode == 1
     assert result.stdout == ""
+    missing = hidden_by_an_empty_path()
     assert result.stderr.splitlines() == [
-        "prereqs: missing chromium (needed by make test); install with: apt-get install -y chromium"
+        f"prereqs: missing {', '.join(missing)} (needed by make test); install with: "
+        f"apt-get install -y {' '.join(missing)}"
     ]
 
 
@@ -78,19 +102,21 @@ def test_as_root_with_apt_it_installs_the_missing_package_noninteractively(tmp_p
     fake.chmod(0o755)
     result = run(str(bin_dir))
     assert result.returncode == 1
+    missing = hidden_by_an_empty_path()
+    names, words = ", ".join(missing), " ".join(missing)
     if os.geteuid() == 0:
         assert log.read_text().splitlines() == [
             "noninteractive update -qq",
-            "noninteractive install -y -qq chromium",
+            f"noninteractive install -y -qq {words}",
         ]
         assert result.stderr.splitlines() == [
-            "prereqs: installing chromium (apt-get)",
-            "prereqs: missing chromium (needed by make test); install with: apt-get install -y "
-            "chromium",
+            f"prereqs: installing {words} (apt-get)",
+            f"prereqs: missing {names} (needed by make test); install with: apt-get install -y "
+            f"{words}",
         ]
     else:
         assert not log.exists()
         assert result.stderr.splitlines() == [
-            "prereqs: missing chromium (needed by make test); install with: sudo apt-get install "
-            "-y chromium"
+            f"prereqs: missing {names} (needed by make test); install with: sudo apt-get install "
+            f"-y {words}"
         ]
