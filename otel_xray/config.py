@@ -215,6 +215,11 @@ def daemon_address(
 
     The exporter and the remote sampler both ask here, so one ``environ`` sends segments and
     polls sampling rules to the same daemon.
+
+    An invalid explicit value is a bug in the calling code: ``ValueError``. An invalid variable
+    is a deployment typo, which must not take the application down: one ERROR line names the
+    variable and its value, and the default address is used, as when the variable is unset
+    (said once per value, though the exporter and the sampler both read it).
     """
     if value is not None:
         return DaemonAddress.parse(value, source="daemon_address")
@@ -222,7 +227,25 @@ def daemon_address(
     from_env = env.get(DAEMON_ADDRESS_ENV)
     if from_env is None or not from_env.strip():
         return DaemonAddress.default()
-    return DaemonAddress.parse(from_env, source=DAEMON_ADDRESS_ENV)
+    try:
+        return DaemonAddress.parse(from_env, source=DAEMON_ADDRESS_ENV)
+    except ValueError as exc:
+        default = DaemonAddress.default()
+        _bad_value_log.log(
+            logging.ERROR,
+            "%s; using the default %s instead",
+            exc,
+            default.udp,
+            key=f"{DAEMON_ADDRESS_ENV}={from_env}",
+        )
+        return default
+
+
+def default_propagator_names(*, lambda_: bool = False) -> str:
+    """``tracecontext,baggage,awsxray`` (``awsxray-lambda`` on Lambda): both headers are read
+    and written; when both arrive, the later extractor wins, so ``X-Amzn-Trace-Id`` does (see
+    docs/decisions.md, "Propagators: the X-Ray header wins")."""
+    return "tracecontext,baggage," + ("awsxray-lambda" if lambda_ else "awsxray")
 
 
 def context_missing(

@@ -37,7 +37,12 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util._importlib_metadata import entry_points
 
-from otel_xray.config import on_lambda, sdk_enabled, sigterm_flush_settings
+from otel_xray.config import (
+    default_propagator_names,
+    on_lambda,
+    sdk_enabled,
+    sigterm_flush_settings,
+)
 from otel_xray.provider import build_span_processor
 
 _logger = logging.getLogger("otel_xray.distro")
@@ -61,7 +66,7 @@ def default_environment(environ: MutableMapping[str, str]) -> dict[str, str]:
         OTEL_TRACES_EXPORTER: "awsxray",
         OTEL_METRICS_EXPORTER: "none",
         OTEL_LOGS_EXPORTER: "none",
-        OTEL_PROPAGATORS: ("awsxray-lambda" if lambda_ else "awsxray") + ",tracecontext,baggage",
+        OTEL_PROPAGATORS: default_propagator_names(lambda_=lambda_),
         OTEL_PYTHON_ID_GENERATOR: "xray",
         OTEL_TRACES_SAMPLER: "awsxray_local" if lambda_ else "awsxray_remote",
         OTEL_EXPERIMENTAL_RESOURCE_DETECTORS: "awsxray_lambda" if lambda_ else _DETECTORS,

@@ -270,6 +270,10 @@ class XRayPropagator(TextMapPropagator):
                 if raw is not None:
                     _logger.debug("ignoring malformed X-Amzn-Trace-Id header %r", raw[:200])
                 return context
+            if not header.parent_id and trace.get_current_span(context).get_span_context().is_valid:
+                # A Root-only header (an ALB makes one up when the request had none) names no
+                # parent; the real one an earlier propagator found (traceparent) keeps the trace.
+                return context
             return _context_for(header, context)
         except Exception:  # propagation must never break the request it is reading
             _logger.debug("X-Amzn-Trace-Id extraction failed", exc_info=True)

@@ -104,7 +104,7 @@ def configure(
     ``daemon_address`` and ``exporter_options`` (``indexed_attributes``,
     ``index_all_attributes``, ``tracing_name``, ``log_group_names``, ``embed_subsegments``) go
     to :class:`~otel_xray.exporter.XRayUdpSpanExporter`. ``propagators`` replaces the global
-    propagator; by default it becomes ``awsxray,tracecontext,baggage`` unless
+    propagator; by default it becomes ``tracecontext,baggage,awsxray`` unless
     ``OTEL_PROPAGATORS`` chose otherwise.
 
     ``processor`` (default ``OTEL_XRAY_PROCESSOR``, else ``"xray"``) picks what carries spans
@@ -279,12 +279,13 @@ def sampler_from_env(environ: Mapping[str, str] | None = None) -> Sampler | None
 
 
 def default_propagator() -> TextMapPropagator:
-    """``awsxray,tracecontext,baggage``: read and write ``X-Amzn-Trace-Id`` and W3C headers."""
+    """The propagators ``config.default_propagator_names`` names, in that order: the X-Ray
+    header, extracted last, wins when both arrive."""
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     from otel_xray.propagator import XRayPropagator
 
     return CompositePropagator(
-        [XRayPropagator(), TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+        [TraceContextTextMapPropagator(), W3CBaggagePropagator(), XRayPropagator()]
     )

@@ -15,10 +15,11 @@ from opentelemetry.sdk.resources import Resource, ResourceDetector
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, TraceIdRatioBased
 
-from otel_xray.config import sdk_enabled
+from otel_xray.config import default_propagator_names, sdk_enabled
+from otel_xray.distro import propagator_from_env
 from otel_xray.exporter import XRayUdpSpanExporter
 from otel_xray.processor import XRaySpanProcessor
-from otel_xray.provider import build_resource, configure, sampler_from_env
+from otel_xray.provider import build_resource, configure, default_propagator, sampler_from_env
 from otel_xray.sampling import XRayParentBased
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon
@@ -337,3 +338,27 @@ def test_every_environment_variable_is_named_in_the_config_module() -> None:
         and variable.fullmatch(node.value)
     ]
     assert spelled == []
+
+
+@pytest.mark.parametrize("lambda_", [False, True])
+def test_default_propagators_let_the_x_ray_header_win_unless_root_only(lambda_: bool) -> None:
+    """configure()'s propagator and the distro's OTEL_PROPAGATORS default read the same."""
+    x_ray = "Root=1-6b05980d-5e644423c61ba3d658380682;Parent=53995c3f42cd8ad8;Sampled=1"
+    w3c = "00-6b05980e00000000000000000000c0de-00f067aa0ba902b7-01"
+    by_names = propagator_from_env({"OTEL_PROPAGATORS": default_propagator_names(lambda_=lambda_)})
+    assert by_names is not None
+    for propagator in (default_propagator(), by_names):
+        both = propagator.extract({"x-amzn-trace-id": x_ray, "traceparent": w3c})
+        parent = trace.get_current_span(both).get_span_context()
+        assert (parent.trace_id, parent.span_id) == (
+            0x6B05980D5E644423C61BA3D658380682,
+            0x53995C3F42CD8AD8,
+        )
+        root_only = propagator.extract(
+            {"x-amzn-trace-id": "Root=1-6b05980d-5e644423c61ba3d658380682", "traceparent": w3c}
+        )
+        parent = trace.get_current_span(root_only).get_span_context()
+        assert (parent.trace_id, parent.span_id) == (
+            0x6B05980E00000000000000000000C0DE,
+            0x00F067AA0BA902B7,
+        )

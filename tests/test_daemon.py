@@ -69,9 +69,17 @@ def test_every_documented_address_form_parses(
 @pytest.mark.parametrize(
     "value", ["bad", "127.0.0.1", "127.0.0.1:0", "host:99999", "::1:2000", "tcp:a:1", "a:1 b:2 c:3"]
 )
-def test_invalid_address_from_environment_names_the_variable(value: str) -> None:
-    with pytest.raises(ValueError, match="AWS_XRAY_DAEMON_ADDRESS"):
-        daemon_address(environ={"AWS_XRAY_DAEMON_ADDRESS": value})
+def test_invalid_address_from_environment_is_logged_once_and_the_default_used(
+    value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="otel_xray.config"):
+        for _ in range(3):  # the exporter and the sampler both read it: one line
+            resolved = daemon_address(environ={"AWS_XRAY_DAEMON_ADDRESS": value})
+            assert resolved == DaemonAddress.default()
+    (record,) = [r for r in caplog.records if value in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert f"Invalid AWS_XRAY_DAEMON_ADDRESS={value!r}" in record.getMessage()
+    assert "using the default 127.0.0.1:2000 instead" in record.getMessage()
 
 
 def test_invalid_explicit_address_names_the_argument() -> None:

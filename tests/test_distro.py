@@ -44,7 +44,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_distro_sets_the_xray_defaults(clean_env: pytest.MonkeyPatch) -> None:
     XRayDistro().configure()
     assert os.environ["OTEL_TRACES_EXPORTER"] == "awsxray"
-    assert os.environ["OTEL_PROPAGATORS"] == "awsxray,tracecontext,baggage"
+    assert os.environ["OTEL_PROPAGATORS"] == "tracecontext,baggage,awsxray"
     assert os.environ["OTEL_PYTHON_ID_GENERATOR"] == "xray"
     assert os.environ["OTEL_TRACES_SAMPLER"] == "awsxray_remote"
     assert os.environ["OTEL_METRICS_EXPORTER"] == "none"
@@ -72,7 +72,7 @@ def test_distro_never_overrides_what_the_user_set(clean_env: pytest.MonkeyPatch)
 
 def test_lambda_gets_the_lambda_propagator_local_sampling_and_only_its_detector() -> None:
     env = default_environment({"AWS_LAMBDA_FUNCTION_NAME": "checkout"})
-    assert env["OTEL_PROPAGATORS"] == "awsxray-lambda,tracecontext,baggage"
+    assert env["OTEL_PROPAGATORS"] == "tracecontext,baggage,awsxray-lambda"
     assert env["OTEL_TRACES_SAMPLER"] == "awsxray_local"
     assert env["OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"] == "awsxray_lambda"
 

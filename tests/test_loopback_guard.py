@@ -165,7 +165,7 @@ def test_a_violation_fails_the_pytest_session_naming_it(tmp_path: Path) -> None:
             """
         )
     )
-    env = {k: v for k, v in os.environ.items() if k != loopback_guard.LOG_ENV}
+    env = {**os.environ, loopback_guard.LOG_ENV: ""}  # "": the inner session keeps its own log
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "pytest_loopback_guard", "-p", "no:cacheprovider"]
         + ["-q", str(tmp_path / "test_outside.py")],
@@ -207,3 +207,14 @@ def test_default_ec2_probe_is_caught_unless_disabled_as_the_suite_does(tmp_path:
     result = run_guarded(code, disabled_log, **no_sysfs)  # the session's AWS_EC2_METADATA_DISABLED
     assert result.returncode == 0, result.stderr
     assert loopback_guard.violations(disabled_log) == []
+
+
+def test_subprocesses_with_an_environment_of_their_own_are_guarded_too() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; print('loopback_guard' in sys.modules)"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["True"], result.stderr

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, startup
 from .api.groups import GroupService
 from .api.operations import XRayOperations
 from .api.otlp_http import TRACES_PATH, OtlpHttpRoute
@@ -58,19 +59,26 @@ class Collector:
         config = self.config
         try:
             if config.store:
-                self._store = open_store(config.db_path(), durable=config.durable)
+                with startup.argument(
+                    "--db",
+                    startup.redacted(config.db_path()),
+                    doing="cannot open the store",
+                    catch=(OSError, sqlite3.Error),
+                ):
+                    self._store = open_store(config.db_path(), durable=config.durable)
             if config.forward_endpoint:
                 from .forward.xray import Forwarder  # botocore: imported only when forwarding
 
                 endpoint = None if config.forward_endpoint == "aws" else config.forward_endpoint
-                self._forwarder = Forwarder(
-                    endpoint,
-                    config.region,
-                    protocol=config.forward_protocol,
-                    telemetry_interval=config.telemetry_interval,
-                    telemetry_identity=config.telemetry_identity(),
-                    local_counts=self._local_counts,
-                )
+                with startup.argument("--forward-endpoint", config.forward_endpoint):
+                    self._forwarder = Forwarder(
+                        endpoint,
+                        config.region,
+                        protocol=config.forward_protocol,
+                        telemetry_interval=config.telemetry_interval,
+                        telemetry_identity=config.telemetry_identity(),
+                        local_counts=self._local_counts,
+                    )
                 self._forwarder.start()
             self.pipeline = IngestPipeline(
                 self._store,
@@ -81,46 +89,52 @@ class Collector:
                 max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
             )
             self.pipeline.start()
-            self._sampling = SamplingService(config.sampling_rules, store=self._store)
+            with startup.argument("--sampling-rules", config.sampling_rules):
+                self._sampling = SamplingService(config.sampling_rules, store=self._store)
             self.operations = XRayOperations(
                 self.pipeline, self._store, self._sampling, GroupService(self._store)
             )
             if config.udp is not None:
-                self._start_udp(config.udp)
-            tcp_host, tcp_port = parse_address(config.tcp)
-            static = Path(config.static_root) if config.static_root else STATIC_ROOT
-            policy = BrowserPolicy.from_names(config.allow_hosts)
-            self._otlp_http_export = TraceExport(self._submit_otlp)
-            self._api = ApiServer(
-                tcp_host,
-                tcp_port,
-                self.operations.routes,
-                self.status,
-                static,
-                policy=policy,
-                raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export, MAX_BODY_BYTES)},
-            )
-            self._api.start()
-            if config.otlp_http:
-                otlp_http_host, otlp_http_port = parse_address(config.otlp_http, 4318)
-                self._otlp_http = ApiServer(
-                    otlp_http_host,
-                    otlp_http_port,
-                    {},
-                    None,
-                    None,
+                with startup.listener(startup.UDP_INGEST, "--udp", config.udp):
+                    self._start_udp(config.udp)
+            with startup.listener(startup.HTTP_API, "--tcp", config.tcp):
+                tcp_host, tcp_port = startup.listen_address(config.tcp, 2000)
+                static = Path(config.static_root) if config.static_root else STATIC_ROOT
+                policy = BrowserPolicy.from_names(config.allow_hosts)
+                self._otlp_http_export = TraceExport(self._submit_otlp)
+                self._api = ApiServer(
+                    tcp_host,
+                    tcp_port,
+                    self.operations.routes,
+                    self.status,
+                    static,
                     policy=policy,
-                    raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export)},
-                    max_body_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-                    name="--otlp-http",
+                    raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export, MAX_BODY_BYTES)},
                 )
-                self._otlp_http.start()
+                self._api.start()
+            if config.otlp_http:
+                with startup.listener(startup.OTLP_HTTP, "--otlp-http", config.otlp_http):
+                    otlp_http_host, otlp_http_port = startup.listen_address(config.otlp_http, 4318)
+                    self._otlp_http = ApiServer(
+                        otlp_http_host,
+                        otlp_http_port,
+                        {},
+                        None,
+                        None,
+                        policy=policy,
+                        raw_routes={TRACES_PATH: OtlpHttpRoute(self._otlp_http_export)},
+                        max_body_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                        name="--otlp-http",
+                    )
+                    self._otlp_http.start()
             if config.otlp:
                 from .ingest.otlp import OtlpReceiver
 
-                otlp_host, otlp_port = parse_address(config.otlp, 4317)
-                self._otlp = OtlpReceiver(otlp_host, otlp_port, self._submit_otlp)
-                self._otlp.start()
+                with startup.listener(startup.OTLP_GRPC, "--otlp", config.otlp):
+                    otlp_host, otlp_port = startup.listen_address(config.otlp, 4317)
+                    startup.probe_tcp_port(otlp_host, otlp_port)  # gRPC would only log it
+                    self._otlp = OtlpReceiver(otlp_host, otlp_port, self._submit_otlp)
+                    self._otlp.start()
         except BaseException:
             self.stop()
             raise
@@ -130,7 +144,7 @@ class Collector:
 
     def _start_udp(self, address: str) -> None:
         assert self.pipeline is not None
-        udp_host, udp_port = parse_address(address)
+        udp_host, udp_port = startup.listen_address(address, 2000)
         if self.config.receiver_process and os.name == "posix":
             receiver = UdpReceiverProcess(
                 udp_host, udp_port, self.pipeline.put_frame, self.config.buffer_mb * 1024 * 1024

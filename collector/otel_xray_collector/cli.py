@@ -1,7 +1,9 @@
 """``otel-xray-collector``: run the collector until SIGTERM/SIGINT.
 
 Prints exactly one JSON line to stdout once every listener is bound (tools and tests read the
-real ports from it when asked for port 0); everything else is logged to stderr.
+real ports from it when asked for port 0); everything else is logged to stderr. A start-up
+problem is one line on stderr and exit code 2 (bad argument) or 1 (runtime failure): see
+``startup``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .app import Collector
@@ -26,6 +29,7 @@ from .config import (
     CollectorConfig,
     parse_address,
 )
+from .startup import BAD_ARGUMENT, RUNTIME_FAILURE, StartupError, describe
 
 _LEVELS = {
     "dev": logging.DEBUG,
@@ -51,8 +55,15 @@ def _address_or_off(value: str) -> str | None:
     return None if value.strip().lower() in ("off", "none", "") else _address(value)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(BAD_ARGUMENT, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otel-xray-collector",
         description="X-Ray daemon-compatible collector with a local store, API and console.",
     )
@@ -190,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     if args.no_store and not args.forward_endpoint:
-        raise SystemExit("otel-xray-collector: --no-store needs --forward-endpoint")
+        raise StartupError("--no-store", "needs --forward-endpoint")
     if args.forward_protocol != "segments" and not args.forward_endpoint:
-        raise SystemExit("otel-xray-collector: --forward-protocol needs --forward-endpoint")
+        raise StartupError("--forward-protocol", "needs --forward-endpoint")
     ingest = args.ingest == "on"
     return CollectorConfig(
         udp=args.udp if ingest else None,
@@ -218,7 +229,11 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except StartupError as exc:
+        sys.stderr.write(exc.line() + "\n")
+        return exc.code
     logging.basicConfig(
         level=_LEVELS[config.log_level],
         stream=sys.stderr,
@@ -237,11 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # written under a flood).
     sys.setswitchinterval(0.001)
     collector = Collector(config)
-    try:
-        collector.start()
-    except (OSError, ValueError) as exc:  # a taken port; a bad --sampling-rules file
-        logging.getLogger("otel_xray_collector").error("cannot start: %s", exc)
-        return 1
+    failure = _start(collector)
+    if failure is not None:
+        line, code = failure
+        sys.stderr.write(line + "\n")
+        return code
     try:
         sys.stdout.write(json.dumps(collector.listening_event()) + "\n")
         sys.stdout.flush()
@@ -254,6 +269,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("otel_xray_collector").info("shutting down")
         collector.stop()
     return 0
+
+
+def _start(collector: Collector) -> tuple[str, int] | None:
+    """Start ``collector``; on failure the one line to print and the exit code.
+
+    What the components log while starting is held back: on success it is written as usual, on
+    failure it is dropped (at ``--log-level debug`` it is written, with the traceback), so a
+    start-up problem is exactly one line.
+    """
+    root = logging.getLogger()
+    direct = list(root.handlers)
+    held = logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
+    for handler in direct:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    failure: tuple[str, int] | None = None
+    try:
+        collector.start()
+    except StartupError as exc:
+        logging.getLogger("otel_xray_collector").debug("start-up failed", exc_info=True)
+        failure = exc.line(), exc.code
+    except Exception as exc:  # a failure nobody classified: still one line, no traceback
+        logging.getLogger("otel_xray_collector").debug("start-up failed", exc_info=True)
+        failure = f"otel-xray-collector: cannot start: {describe(exc)}", RUNTIME_FAILURE
+    finally:
+        root.removeHandler(held)
+        for handler in direct:
+            root.addHandler(handler)
+        if failure is None or root.isEnabledFor(logging.DEBUG):
+            for record in held.buffer:
+                root.handle(record)
+        held.buffer.clear()
+        held.close()
+    return failure
 
 
 if __name__ == "__main__":  # pragma: no cover

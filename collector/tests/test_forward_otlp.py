@@ -26,6 +26,7 @@ from otel_xray_collector.config import format_address
 from otel_xray_collector.forward.otlp import MAX_RETRY_AFTER, otlp_traces_url, retry_after_seconds
 from otel_xray_collector.forward.telemetry import telemetry_record
 from otel_xray_collector.forward.xray import Forwarder
+from otel_xray_collector.startup import StartupError
 
 from collector.tests.support.fake_aws import Recorder, use_fake_aws
 from collector.tests.support.moto_server import DUMMY_CREDENTIALS
@@ -672,5 +673,5 @@ def test_cli_forward_protocol_flag(capsys: pytest.CaptureFixture[str]) -> None:
         parser.parse_args(["--forward-protocol", "smoke-signals"])
     assert bad_choice.value.code == 2
     assert "--forward-protocol" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--forward-protocol needs --forward-endpoint"):
+    with pytest.raises(StartupError, match="--forward-protocol: needs --forward-endpoint"):
         config_from_args(parser.parse_args(["--forward-protocol", "otlp"]))

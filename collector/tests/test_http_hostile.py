@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from otel_xray_collector.api.server import ApiServer
 from otel_xray_collector.app import Collector
+from otel_xray_collector.startup import StartupError
 
 from .conftest import make_config, xray_client_for
 from .support.segments import segment
@@ -490,11 +491,13 @@ def test_a_taken_port_is_one_error_naming_the_flag(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         config = make_config(tmp_path / "x.db", otlp=None, otlp_http=f"127.0.0.1:{port}")
-        with pytest.raises(OSError) as caught:
+        with pytest.raises(StartupError) as caught:  # the CLI prints it as one line, exit 1
             Collector(config).start()
-    message = str(caught.value)
-    assert f"--otlp-http: cannot listen on 127.0.0.1:{port}" in message
-    assert "Address already in use" in message
+    assert caught.value.code == 1
+    assert str(caught.value) == (
+        f"OTLP HTTP listener (--otlp-http 127.0.0.1:{port}): cannot listen: address already in"
+        " use (another process is listening there)"
+    )
 
 
 # -- curl, as the docs show it ----------------------------------------------------------------

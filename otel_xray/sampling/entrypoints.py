@@ -46,13 +46,8 @@ def local_sampler_factory(arg: str | float | None = None) -> Sampler:
 def remote_sampler_factory(arg: str | float | None = None) -> Sampler:
     """``awsxray_remote``: ``OTEL_TRACES_SAMPLER_ARG`` is the fallback rules file (optional).
 
-    The daemon address comes from ``AWS_XRAY_DAEMON_ADDRESS``; the service name and type from the
-    tracer provider's resource, read when the first span starts.
+    The daemon address comes from ``AWS_XRAY_DAEMON_ADDRESS`` (a malformed value is logged and
+    the default address used, as by the exporter); the service name and type from the tracer
+    provider's resource, read when the first span starts.
     """
-    fallback = _rules_from_arg(arg)
-    try:
-        root: Sampler = XRayRemoteSampler(fallback_rules=fallback)
-    except ValueError as exc:  # a malformed AWS_XRAY_DAEMON_ADDRESS
-        _logger.error("%s; sampling by local rules only (%s)", exc, fallback.source)
-        root = XRayLocalSampler(fallback)
-    return XRayParentBased(root)
+    return XRayParentBased(XRayRemoteSampler(fallback_rules=_rules_from_arg(arg)))

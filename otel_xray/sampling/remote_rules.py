@@ -207,9 +207,15 @@ class RuleState:
     def _after_fork_in_child(self) -> None:
         # The parent reports what it counted; the child starts from zero with its own client id.
         # Quotas were granted to the parent's client id; borrow until the child gets its own.
+        # Borrowing is one per second per client, and the child is a new client: a borrow the
+        # parent made this second is not the child's (keeping it made the child's first
+        # decision in that second unsampled, depending on when the parent had decided).
         self._lock = threading.Lock()
         self._reported = self._totals()
         self.quota = self.quota_ttl = None
+        self._borrowed_second = -1
+        self._second = -1
+        self._taken = 0
         self._refresh_derived()
 
 

@@ -6,10 +6,11 @@ distro's defaults must pick our exporter, propagator, id generator, sampler and 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import VENV_BIN, base_env, get, run_shop
+from tests.e2e.harness import VENV_BIN, Shop, base_env, get, run_shop
 from tests.support.schema import assert_valid
 from tests.support.udp import UdpDaemon
 
@@ -18,9 +19,10 @@ ROOT_B = "1-6b05980d-000000000000000000000b0b"
 PARENT = "53995c3f42cd8ad8"
 
 
-def test_opentelemetry_instrument_with_the_distro_sends_segments(
+def _shop_under_the_distro(
     udp_daemon: UdpDaemon, backend_url: str, closed_url: str, tmp_path: Path
-) -> None:
+) -> AbstractContextManager[Shop]:
+    """The shop under ``opentelemetry-instrument`` with nothing but the distro configured."""
     env = base_env(
         OTEL_PYTHON_DISTRO="awsxray",
         OTEL_SERVICE_NAME="shop",
@@ -29,7 +31,13 @@ def test_opentelemetry_instrument_with_the_distro_sends_segments(
         CLOSED_URL=closed_url,
     )
     command = [str(VENV_BIN / "opentelemetry-instrument"), str(VENV_BIN / "python")]
-    with run_shop(command, env, tmp_path) as shop:
+    return run_shop(command, env, tmp_path)
+
+
+def test_opentelemetry_instrument_with_the_distro_sends_segments(
+    udp_daemon: UdpDaemon, backend_url: str, closed_url: str, tmp_path: Path
+) -> None:
+    with _shop_under_the_distro(udp_daemon, backend_url, closed_url, tmp_path) as shop:
         # The caller decided to sample (Sampled=1): the X-Ray propagator must honour it.
         assert (
             get(
@@ -70,3 +78,34 @@ def test_opentelemetry_instrument_with_the_distro_sends_segments(
     assert failed["fault"] is True
     assert failed["cause"]["exceptions"][0]["type"].endswith("ConnectionError")
     assert "Connection refused" in failed["cause"]["exceptions"][0]["message"]
+
+
+W3C_TRACE = "6b05980e00000000000000000000c0de"
+W3C_PARENT = "00f067aa0ba902b7"
+
+
+def test_both_headers_arrive_the_x_ray_header_wins_unless_it_is_root_only(
+    udp_daemon: UdpDaemon, backend_url: str, closed_url: str, tmp_path: Path
+) -> None:
+    """The distro's default propagators, at a real instrumented server (docs/decisions.md)."""
+    traceparent = f"00-{W3C_TRACE}-{W3C_PARENT}-01"
+    with _shop_under_the_distro(udp_daemon, backend_url, closed_url, tmp_path) as shop:
+        both = {
+            "X-Amzn-Trace-Id": f"Root={ROOT_A};Parent={PARENT};Sampled=1",
+            "traceparent": traceparent,
+        }
+        assert get(f"{shop.url}/orders", both) == 200
+        # What an ALB adds when the caller sent only traceparent: a Root of its own, no Parent.
+        alb = {"X-Amzn-Trace-Id": f"Root={ROOT_B};Sampled=1", "traceparent": traceparent}
+        assert get(f"{shop.url}/orders", alb) == 200
+    assert shop.process.returncode == 0, shop.stderr()
+
+    w3c_root = f"1-{W3C_TRACE[:8]}-{W3C_TRACE[8:]}"
+
+    def both_arrived(docs: list[dict[str, Any]]) -> bool:
+        return {ROOT_A, w3c_root} <= {d.get("trace_id") for d in docs if "type" not in d}
+
+    segments = {d["trace_id"]: d for d in udp_daemon.wait_until(both_arrived) if "type" not in d}
+    assert segments[ROOT_A]["parent_id"] == PARENT  # X-Amzn-Trace-Id won over traceparent
+    assert segments[w3c_root]["parent_id"] == W3C_PARENT  # Root-only did not replace it
+    assert ROOT_B not in segments

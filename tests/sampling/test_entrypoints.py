@@ -71,12 +71,13 @@ def test_remote_entry_point_uses_daemon_address_and_fallback_file(
     )
 
 
-def test_remote_entry_point_with_bad_daemon_address_samples_by_local_rules(
+def test_remote_entry_point_with_bad_daemon_address_polls_the_default_address(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """As the exporter does (docs/decisions.md, "Daemon address parsing")."""
     monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
-    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "not-an-address")
-    with caplog.at_level(logging.ERROR, logger="otel_xray.sampling"):
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "not-an-address:x")
+    with caplog.at_level(logging.ERROR, logger="otel_xray.config"):
         sampler = _load("awsxray_remote")
-    assert "root:XRayLocalSampler{<built-in default rules>}" in sampler.get_description()
-    assert "AWS_XRAY_DAEMON_ADDRESS" in caplog.text
+    assert "root:XRayRemoteSampler{http://127.0.0.1:2000, fallback=" in sampler.get_description()
+    assert "Invalid AWS_XRAY_DAEMON_ADDRESS='not-an-address:x'" in caplog.text

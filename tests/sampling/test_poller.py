@@ -60,6 +60,12 @@ def test_forked_child_polls_again_under_its_own_client_id(
         _decide(sampler)
         assert sampler.wait_for_rules(timeout=10)
         sampling_api.wait_for("/GetSamplingRules", 1)
+        # The parent borrows this (fake) second's one trace under the rule: whether its first
+        # decision above already had (the rules were fetched before it ran) depended on the
+        # poller's speed, and the child then inherited the used borrow: that was the race.
+        # Now the parent has borrowed for sure; the child, another client, borrows its own.
+        _decide(sampler)
+        assert _decide(sampler) is Decision.DROP  # the parent's borrow for this second is used
         parent_id = sampler.client_id
         to_parent_r, to_parent_w = os.pipe()
         to_child_r, to_child_w = os.pipe()

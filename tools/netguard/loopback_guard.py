@@ -6,11 +6,12 @@ naming the address and the process (pid and command line) to the file named by
 ``LOOPBACK_GUARD_LOG``. Whoever started the processes (the root ``conftest.py``, the demo) reads
 that file at the end and fails when it has lines.
 
-What it wraps (on ``socket.socket``, so every Python socket, ``ssl`` ones included):
-``connect``, ``connect_ex``, ``sendto``, ``sendmsg`` with an address; and the resolver entry
-points ``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr`` and
-``getnameinfo``, because resolving a name the machine does not know sends a DNS query to the
-configured nameserver, which is off the machine.
+What it checks: ``connect``, ``connect_ex``, ``sendto`` and ``sendmsg`` on every Python socket
+(through the interpreter's audit hook, which runs before the system call and cannot be
+bypassed by holding on to the original methods); and the resolver entry points
+``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr`` and
+``getnameinfo`` (wrapped in ``socket``), because resolving a name the machine does not know
+sends a DNS query to the configured nameserver, which is off the machine.
 
 Name policy: numeric addresses need no resolver; ``localhost``, ``*.localhost`` and the names
 in ``/etc/hosts`` are answered locally. Names under the reserved ``.invalid`` domain (RFC 6761)
@@ -34,7 +35,7 @@ import ipaddress
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 LOG_ENV = "LOOPBACK_GUARD_LOG"
@@ -165,26 +166,15 @@ def _check_address(sock: socket.socket, address: object, call: str) -> None:
     raise LoopbackGuardError(errno.EACCES, f"loopback guard: {line}")
 
 
-def _connect(self: socket.socket, address: Any) -> Any:
-    _check_address(self, address, "connect")
-    return _real["connect"](self, address)
+_SEND_EVENTS = {"socket.connect": "connect", "socket.sendto": "sendto", "socket.sendmsg": "sendmsg"}
 
 
-def _connect_ex(self: socket.socket, address: Any) -> Any:
-    _check_address(self, address, "connect_ex")
-    return _real["connect_ex"](self, address)
-
-
-def _sendto(self: socket.socket, data: Any, *args: Any) -> Any:
-    if args:
-        _check_address(self, args[-1], "sendto")
-    return _real["sendto"](self, data, *args)
-
-
-def _sendmsg(self: socket.socket, buffers: Any, *args: Any) -> Any:
-    if len(args) >= 3 and args[2] is not None:
-        _check_address(self, args[2], "sendmsg")
-    return _real["sendmsg"](self, buffers, *args)
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """The interpreter calls this before the system call of every connect/connect_ex, sendto
+    and sendmsg on any Python socket: raising here stops the call, so nothing is sent."""
+    call = _SEND_EVENTS.get(event)
+    if call is not None and args[1] is not None:
+        _check_address(args[0], args[1], call)
 
 
 def _getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
@@ -234,16 +224,7 @@ def install() -> None:
         for name in os.environ.get(ALLOW_ENV, "").split(",")
         if name.strip()
     )
-    methods: dict[str, Callable[..., Any]] = {
-        "connect": _connect,
-        "connect_ex": _connect_ex,
-        "sendto": _sendto,
-        "sendmsg": _sendmsg,
-    }
-    for name, wrapper in methods.items():
-        if hasattr(socket.socket, name):  # sendmsg is POSIX-only
-            _real[name] = getattr(socket.socket, name)
-            setattr(socket.socket, name, wrapper)
+    sys.addaudithook(_audit)  # cannot be removed: forks and threads stay guarded
     for name, function in (
         ("getaddrinfo", _getaddrinfo),
         ("gethostbyname", _gethostbyname),
@@ -264,9 +245,12 @@ def violations(path: str | os.PathLike[str]) -> list[str]:
         return []
 
 
-def environment(log_path: str | os.PathLike[str]) -> dict[str, str]:
-    """The variables that put the guard into every Python process started with them."""
+def environment(
+    log_path: str | os.PathLike[str], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables that put the guard into every Python process started with ``base``
+    (default: this process's environment) plus them."""
     here = os.path.dirname(os.path.abspath(__file__))
-    paths = [here, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
-    unique = list(dict.fromkeys(paths))
-    return {"PYTHONPATH": os.pathsep.join(unique), LOG_ENV: os.fspath(log_path)}
+    current = (os.environ if base is None else base).get("PYTHONPATH", "")
+    paths = [here, *(p for p in current.split(os.pathsep) if p)]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), LOG_ENV: os.fspath(log_path)}

@@ -1,7 +1,8 @@
 """pytest plugin: the loopback guard for the whole session and every process it starts.
 
 At configure time it installs the guard in the pytest process and exports the variables that
-install it in every Python subprocess (``PYTHONPATH`` with this directory, the violations log),
+install it in every Python subprocess (``PYTHONPATH`` with this directory, the violations log;
+added to environments that tests pass explicitly too),
 plus ``AWS_EC2_METADATA_DISABLED=true`` so no EC2 detector probes 169.254.169.254 (tests that
 exercise the detector set their own loopback metadata server). At the end, any recorded line
 fails the run and is printed.
@@ -10,8 +11,10 @@ fails the run and is printed.
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import loopback_guard
 import pytest
@@ -29,6 +32,25 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(loopback_guard.environment(_log))
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     loopback_guard.install()
+    _guard_explicit_environments(_log)
+
+
+def _guard_explicit_environments(log: Path) -> None:
+    """Subprocesses started with an environment of their own (``env={"PATH": ...}``) get the
+    guard too. A test that wants a process unguarded, or guarded into another log, says so by
+    setting ``LOOPBACK_GUARD_LOG`` in that environment (to ``""`` or to its own file)."""
+    original = subprocess.Popen.__init__
+    if getattr(original, "_loopback_guard", False):
+        return
+
+    def __init__(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        env = kwargs.get("env")
+        if env is not None and loopback_guard.LOG_ENV not in env:
+            kwargs["env"] = {**env, **loopback_guard.environment(log, env)}
+        original(self, *args, **kwargs)
+
+    __init__._loopback_guard = True  # type: ignore[attr-defined]
+    subprocess.Popen.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _violations() -> list[str]:

@@ -121,3 +121,42 @@ export function rootCauseEntry(timeline) {
   if (!pool.length) return timeline.entries[0] || null;
   return pool.reduce((best, e) => (e.depth > best.depth ? e : best), pool[0]);
 }
+
+// Frames of installed libraries and of the runtime (Python, Node, JVM); the rest is the
+// application's own code.
+const LIBRARY_PATH = /(^|[\\/])(site-packages|dist-packages|node_modules)([\\/]|$)|[\\/]lib[\\/]python\d|^<frozen |^node:|^internal[\\/]/;
+const LIBRARY_LABEL = /^(java|javax|jdk|sun|kotlin|scala|org\.springframework|org\.apache|io\.netty|com\.amazonaws|software\.amazon)\./;
+
+/** Whether a stack frame is the application's own (not a library's or the runtime's). */
+export function isAppFrame(frame) {
+  if (!frame || typeof frame !== "object") return false;
+  const path = typeof frame.path === "string" ? frame.path : "";
+  const label = typeof frame.label === "string" ? frame.label : "";
+  if (!path && !label) return false;
+  return !LIBRARY_PATH.test(path) && !LIBRARY_LABEL.test(label);
+}
+
+function hasAppFrames(exception) {
+  return Array.isArray(exception && exception.stack) && exception.stack.some(isAppFrame);
+}
+
+/**
+ * The exception to lead an entry's panel with: the one carrying the application's own frames.
+ * An instrumented client records a failed call's exception where it was raised, inside the
+ * library (only library frames); the same exception, recorded again as it went up through the
+ * application, sits on an ancestor with the app's frames. Returns {entry, exception} (the
+ * ancestor's when the entry's own have no app frame) or null when no such exception exists.
+ */
+export function appFrameException(timeline, entry) {
+  const own = entry && entry.doc.cause && typeof entry.doc.cause === "object" ? entry.doc.cause.exceptions || [] : [];
+  const mine = own.find(hasAppFrames);
+  if (mine) return { entry, exception: mine };
+  const types = new Set(own.map((e) => e && e.type).filter(Boolean));
+  for (let up = entry && entry.parent; up; up = up.parent) {
+    const cause = up.doc.cause;
+    if (!cause || typeof cause !== "object") continue;
+    const found = (cause.exceptions || []).find((e) => hasAppFrames(e) && (!types.size || types.has(e.type)));
+    if (found) return { entry: up, exception: found };
+  }
+  return null;
+}

@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import { el, replaceChildren, rovingKeys } from "./dom.js";
 import { STATUS_LABEL, ServiceColors, dateTime, duration, typeLabel } from "./format.js";
 import { ServiceMap } from "./servicemap.js";
-import { buildTimeline, findExceptionById, rootCauseEntry } from "./timeline.js";
+import { appFrameException, buildTimeline, findExceptionById, isAppFrame, rootCauseEntry } from "./timeline.js";
 
 const TABS = [
   { id: "overview", label: "Overview" },
@@ -200,6 +200,11 @@ export class TraceView {
     const top = scroller.scrollTop;
     replaceChildren(this.timelineBox, grid);
     scroller.scrollTop = top;
+    // Names show whole; one that does not fit its column is cut with an ellipsis and gets
+    // its full text as a tooltip.
+    for (const title of grid.querySelectorAll(".tl-title")) {
+      if (title.scrollWidth > title.clientWidth) title.title = title.textContent;
+    }
     if (focused) {
       const again = this.timelineBox.querySelector(`[data-entry-id="${CSS.escape(focused)}"]`);
       if (again) again.focus({ preventScroll: true });
@@ -341,7 +346,7 @@ export class TraceView {
     const doc = entry.doc;
     switch (this.tab) {
       case "exceptions":
-        return this.exceptionsContent(doc.cause);
+        return this.exceptionsContent(doc.cause, entry);
       case "resources":
         return [doc.resource_arn ? kv([["Resource ARN", doc.resource_arn]]) : null, doc.service ? kv([["Service version", doc.service.version]]) : null, doc.aws ? jsonBlock(doc.aws) : null];
       case "annotations":
@@ -384,7 +389,7 @@ export class TraceView {
     }
   }
 
-  exceptionsContent(cause) {
+  exceptionsContent(cause, entry) {
     if (typeof cause === "string") {
       const found = findExceptionById(this.timeline, cause);
       if (!found) return el("p", {}, "Caused by exception ", el("code", {}, cause), " (recorded in another entry that is not in this trace).");
@@ -392,10 +397,28 @@ export class TraceView {
         el("button", { type: "button", class: "link-button", onclick: () => this.select(found.entry.id, "exceptions") }, found.entry.name), ":"),
       this.exceptionCard(found.exception)];
     }
+    // Lead with the exception that shows where the application's own code was: this entry's
+    // (first in the list), or the same exception recorded on an ancestor (a failed call's
+    // client span only has the library's frames).
+    const exceptions = [...(cause.exceptions || [])];
+    const lead = appFrameException(this.timeline, entry);
+    let fromAncestor = null;
+    if (lead && lead.entry === entry) {
+      exceptions.splice(exceptions.indexOf(lead.exception), 1);
+      exceptions.unshift(lead.exception);
+    } else if (lead) {
+      fromAncestor = [
+        el("p", { class: "exc-origin" }, "Raised in your code, as recorded on ",
+          el("button", { type: "button", class: "link-button", onclick: () => this.select(lead.entry.id, "exceptions") }, lead.entry.name), ":"),
+        this.exceptionCard(lead.exception),
+        el("p", { class: "exc-origin" }, `Recorded on ${entry.name}:`),
+      ];
+    }
     return [
       cause.working_directory ? kv([["Working directory", cause.working_directory]]) : null,
-      (cause.exceptions || []).map((ex) => this.exceptionCard(ex)),
-      (cause.exceptions || []).length ? null : el("p", { class: "muted" }, "The cause block has no exceptions."),
+      fromAncestor,
+      exceptions.map((ex) => this.exceptionCard(ex)),
+      exceptions.length ? null : el("p", { class: "muted" }, "The cause block has no exceptions."),
     ];
   }
 
@@ -405,8 +428,11 @@ export class TraceView {
       el("h3", {}, el("span", { class: "exc-type" }, ex.type || "Exception"), ex.remote ? el("span", { class: "tag" }, "remote") : null),
       el("p", { class: "exc-message" }, ex.message || ""),
       kv([["Exception ID", ex.id], ["Caused by", ex.cause], ["Truncated frames", ex.truncated], ["Skipped", ex.skipped]]),
-      stack.length ? el("ol", { class: "stack", "aria-label": "Stack frames" }, stack.map((f) => el("li", {},
-        el("span", { class: "frame-label" }, f.label || "(anonymous)"), " ",
-        el("span", { class: "frame-path" }, `${f.path || "?"}${f.line ? `:${f.line}` : ""}`)))) : null);
+      stack.length ? el("ol", { class: "stack", "aria-label": "Stack frames" }, stack.map((f) => {
+        const own = isAppFrame(f);
+        return el("li", { class: own ? "frame-app" : "frame-lib", title: own ? "Your code" : null },
+          el("span", { class: "frame-label" }, f.label || "(anonymous)"), " ",
+          el("span", { class: "frame-path" }, `${f.path || "?"}${f.line ? `:${f.line}` : ""}`));
+      })) : null);
   }
 }

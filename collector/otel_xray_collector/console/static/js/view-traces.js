@@ -213,7 +213,15 @@ export class TracesView {
     const http = summary.Http || {};
     const href = this.ctx.href("trace", { id: summary.Id });
     const start = summary.StartTime || parseInt(summary.Id.split("-")[1], 16);
-    return el("tr", { "data-trace-id": summary.Id, class: `status-row-${status}` },
+    // The whole row opens the trace; the id stays a real link (keyboard, new tab, copy).
+    const open = (event) => {
+      if (event.type === "auxclick" && event.button !== 1) return; // only the middle button
+      if (event.target.closest("a, button, input, select")) return;
+      if (String(window.getSelection() || "")) return; // selecting text, not opening
+      if (event.ctrlKey || event.metaKey || event.button === 1) window.open(href, "_blank", "noopener");
+      else window.location.assign(href);
+    };
+    return el("tr", { "data-trace-id": summary.Id, class: `status-row-${status}`, onclick: open, onauxclick: open },
       el("td", { class: "mono" }, el("a", { href, class: "trace-link" }, summary.Id)),
       el("td", { title: new Date(start * 1000).toLocaleString() }, age(start)),
       el("td", { class: "hide-narrow" }, http.HttpMethod || "–"),
