@@ -1,7 +1,9 @@
 """Running totals a component keeps and shows (``counters`` snapshot, ``stats()`` dict).
 
 The exporter and the processor count what they sent, split, dropped...; each keeps a dataclass
-of ints behind a lock so a snapshot is consistent while its worker thread adds to it.
+of ints behind a lock so a snapshot is consistent while its worker thread adds to it. The lock
+is re-created in a forked child (:mod:`otel_xray.fork`): a parent thread holding it at fork time
+would otherwise leave the child's counters locked for ever.
 """
 
 from __future__ import annotations
@@ -10,17 +12,28 @@ import threading
 from dataclasses import asdict, replace
 from typing import Any, Generic, TypeVar
 
+from otel_xray import fork
+
 C = TypeVar("C")
 
 
 class Counted(Generic[C]):
-    """Mixin: call ``_init_counters`` with a fresh dataclass of int fields."""
+    """Mixin: call ``_init_counters`` with a fresh dataclass of int fields.
+
+    Registers the object with :mod:`otel_xray.fork`; a subclass that owns more per-process
+    state extends ``_after_fork_in_child`` and calls ``super()._after_fork_in_child()``.
+    """
 
     _counters: C
     _counters_lock: threading.Lock
 
     def _init_counters(self, counters: C) -> None:
         self._counters = counters
+        self._counters_lock = threading.Lock()
+        fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The totals stay (the child inherited them); the lock must be the child's own.
         self._counters_lock = threading.Lock()
 
     @property

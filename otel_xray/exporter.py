@@ -108,6 +108,13 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         # Once per exporter: a service that produces one oversized segment produces thousands.
         self._once_log = RateLimitedLog(_logger, math.inf)
 
+    def _after_fork_in_child(self) -> None:
+        # The counters' lock (Counted) and the logs' locks: a parent thread may have held them
+        # at fork time. The transport forgets the parent's socket on its own.
+        super()._after_fork_in_child()
+        self._errors_log.reinit_after_fork()
+        self._once_log.reinit_after_fork()
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             self._add(dropped=len(spans))
@@ -145,6 +152,21 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
         tally.bytes_sent = sender.bytes_sent
         tally.send_errors = sender.errors
         lost = len(tally.lost)
+        if not (
+            lost
+            or tally.split
+            or tally.truncated
+            or tally.send_errors
+            or tally.translate_errors
+            or tally.attributes_dropped
+        ):
+            # The usual export: everything went. Four direct additions under the lock cost a
+            # third of the general ``_add`` (keyword dict, loop, getattr/setattr per field),
+            # which was measured at ~2 µs per request on this path.
+            self._count_delivered(
+                len(spans), tally.documents_sent, tally.datagrams_sent, tally.bytes_sent
+            )
+            return SpanExportResult.SUCCESS
         self._add(
             spans_exported=len(spans) - lost,
             documents_sent=tally.documents_sent,
@@ -158,6 +180,14 @@ class XRayUdpSpanExporter(Counted[ExporterCounters], SpanExporter):
             attributes_dropped=tally.attributes_dropped,
         )
         return SpanExportResult.FAILURE if lost else SpanExportResult.SUCCESS
+
+    def _count_delivered(self, spans: int, documents: int, datagrams: int, size: int) -> None:
+        with self._counters_lock:
+            counters = self._counters
+            counters.spans_exported += spans
+            counters.documents_sent += documents
+            counters.datagrams_sent += datagrams
+            counters.bytes_sent += size
 
     def _encode_trace(
         self, spans: Sequence[ReadableSpan], indexes: Sequence[int], tally: _Tally

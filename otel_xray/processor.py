@@ -36,7 +36,6 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_xray import fork
 from otel_xray.counting import Counted
 from otel_xray.logs import RateLimitedLog
 
@@ -103,7 +102,6 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         self._init_state()
         if not synchronous:
             self._start_sender()
-        fork.register(self)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -118,6 +116,7 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
         self._held_count = 0
         self._wakeup = threading.Event()
         self._wake = self._wakeup.set
+        self._awake = self._wakeup.is_set
         self._flush_cond = threading.Condition()
         self._flush_requested = 0
         self._flush_done = 0
@@ -133,8 +132,8 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
     def _after_fork_in_child(self) -> None:
         # The parent's queued spans are the parent's to send (it still will): the child starts
         # empty, with its own locks and its own sender thread.
+        super()._after_fork_in_child()  # the counters' lock (registered by _init_counters)
         self._init_state()
-        self._counters_lock = threading.Lock()  # another thread may have held it at fork
         if not self.synchronous and not self._shutdown:
             self._start_sender()
 
@@ -178,7 +177,12 @@ class XRaySpanProcessor(Counted[ProcessorCounters], SpanProcessor):
     def _notify(self) -> None:
         if self.synchronous:
             self._process(flush=False)
-        else:
+        elif not self._awake():
+            # ``Event.set`` takes the event's lock and notifies even when it is already set,
+            # which it is for every request but the first of a burst (the sender gets the GIL
+            # only every few ms): reading the flag first saves ~1.5 µs per request. Nothing is
+            # missed: the span was appended before the read, and a set flag means the sender
+            # has yet to clear it, so its next drain (which follows the clear) takes the span.
             self._wake()
 
     def _queue_full(self) -> None:

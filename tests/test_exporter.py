@@ -380,6 +380,35 @@ def test_forked_child_exports_through_its_own_socket(spans: SpanFactory) -> None
     )
 
 
+def test_forked_child_counts_even_when_the_counters_lock_was_held_at_fork(
+    spans: SpanFactory,
+) -> None:
+    # Another thread of the parent (its sender, say) may hold the counters' lock when a worker
+    # is forked; the child must count (and show counters) with a lock of its own.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        exp = XRayUdpSpanExporter(f"127.0.0.1:{daemon.getsockname()[1]}")
+        span = spans.single()
+        with exp._counters_lock:  # held at fork
+            pid = os.fork()
+            if pid == 0:  # the child reports only through its exit code
+                code = 1
+                try:
+                    # An inherited held lock would block here for ever: fail instead.
+                    if exp._counters_lock.acquire(timeout=10):
+                        exp._counters_lock.release()
+                        exported = exp.export([span]) is SpanExportResult.SUCCESS
+                        code = 0 if exported and exp.counters.spans_exported == 1 else 2
+                    else:
+                        code = 3
+                finally:
+                    os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        exp.shutdown()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exp.counters.spans_exported == 0  # the child's export is the child's to count
+
+
 def test_concurrent_exports_are_all_delivered_and_counted(
     udp_daemon: UdpDaemon, exporter: XRayUdpSpanExporter, spans: SpanFactory
 ) -> None:

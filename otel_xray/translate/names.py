@@ -140,18 +140,47 @@ _PLAIN_NAME_KEYS = frozenset(
 )
 
 
-def name_candidates(keys: Iterable[str]) -> tuple[str, ...]:
-    """The keys among ``keys`` that can name a subsegment, in priority order. Depends only on
-    the key set, so callers cache it per attribute-key layout and skip the absent keys."""
+#: Steps of a name plan (see ``name_candidates``): how the value of one key is read.
+_PLAIN, _URL, _DATABASE, _REMOTE, _AWS_SERVICE = range(5)
+_URL_KEYS = frozenset({"url.full", "http.url"})
+_DATABASE_KEYS = frozenset({"db.name", "db.namespace"})
+
+
+def _step(key: str) -> int:
+    if key in _PLAIN_NAME_KEYS:
+        return _PLAIN
+    if key in _URL_KEYS:
+        return _URL
+    if key in _DATABASE_KEYS:
+        return _DATABASE
+    return _REMOTE if key == "aws.remote.service" else _AWS_SERVICE
+
+
+def name_candidates(keys: Iterable[str]) -> tuple[tuple[int, str], ...]:
+    """The name plan for a key set: the keys among ``keys`` that can name a subsegment, in
+    priority order, each with the step that reads it. Depends only on the key set, so callers
+    cache it per attribute-key layout; the per-span loop then compares small ints instead of
+    testing each key against every kind, and skips absent keys. The database and URL steps
+    read both of their keys themselves, so only the first key of each is planned."""
     present = frozenset(keys)
-    return tuple(key for key in _NAME_KEYS if key in present)
+    plan: list[tuple[int, str]] = []
+    planned: set[int] = set()
+    for key in _NAME_KEYS:
+        if key in present:
+            step = _step(key)
+            if step in (_URL, _DATABASE):
+                if step in planned:
+                    continue
+                planned.add(step)
+            plan.append((step, key))
+    return tuple(plan)
 
 
 def dependency_name(
     attrs: Mapping[str, Any],
     remote_kind: bool,
     aws_sdk: bool,
-    candidates: tuple[str, ...] | None = None,
+    candidates: tuple[tuple[int, str], ...] | None = None,
 ) -> tuple[str | None, bool]:
     """The name of a subsegment: the thing the span talks to (unsanitised), and whether it
     came from ``aws.service`` (which makes the namespace ``aws``).
@@ -165,40 +194,36 @@ def dependency_name(
     if candidates is None:
         candidates = name_candidates(attrs)
     get = attrs.get
-    database_done = url_done = False
-    for key in candidates:
-        if key in _PLAIN_NAME_KEYS:
+    for step, key in candidates:
+        if step == _PLAIN:
             value = get(key)
             if isinstance(value, str) and value:
                 return value, False
-        elif key == "aws.remote.service":
-            remote = _text(get(key)) if remote_kind else ""
-            if remote:
-                return (trim_aws_sdk_prefix(remote) if aws_sdk else remote), False
-        elif key == "aws.service":
-            aws_service = _text(get(key))
-            if aws_service:
-                return aws_service, True
-        elif key == "db.name" or key == "db.namespace":
-            if database_done:
-                continue
-            database_done = True
-            db_name = get("db.name")
-            if db_name is None:
-                db_name = get("db.namespace")
-            if db_name is not None and db_name != "":
-                db_name = str(db_name)
-                host = connection_string_host(_text(get("db.connection_string")))
-                if not host:
-                    host = _text(get("server.address")) or _text(get("net.peer.name"))
-                return (f"{db_name}@{host}" if host else db_name), False
-        elif not url_done:  # url.full / http.url: only the first non-empty URL counts
-            url_done = True
-            url = get("url.full")  # _text(...) or _text(...), written out: every client span
+        elif step == _URL:  # url.full, else http.url: only the first non-empty URL counts
+            url = get("url.full")
             if not isinstance(url, str) or not url:
                 url = get("http.url")
             if isinstance(url, str) and url:
                 host = url_host(url)
                 if host:
                     return host, False
+        elif step == _DATABASE:
+            db_name = get("db.name")
+            if db_name is None:
+                db_name = get("db.namespace")
+            if db_name is not None and db_name != "":
+                db_name = str(db_name)
+                connection = get("db.connection_string")
+                host = connection_string_host(connection) if isinstance(connection, str) else ""
+                if not host:
+                    host = _text(get("server.address")) or _text(get("net.peer.name"))
+                return (f"{db_name}@{host}" if host else db_name), False
+        elif step == _REMOTE:
+            remote = _text(get(key)) if remote_kind else ""
+            if remote:
+                return (trim_aws_sdk_prefix(remote) if aws_sdk else remote), False
+        else:  # aws.service
+            aws_service = _text(get(key))
+            if aws_service:
+                return aws_service, True
     return None, False
