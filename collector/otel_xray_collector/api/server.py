@@ -228,7 +228,12 @@ class HttpListener:
                     pass
 
         if self._thread.is_alive():
-            self._server.trigger.pull_trigger(close_all)
+            try:
+                self._server.trigger.pull_trigger(close_all)
+            except OSError:
+                # The loop's wake-up pipe is already closed (the loop closes a dispatcher whose
+                # descriptor went bad): close from here; the loop ends once its map is empty.
+                close_all()
             self._thread.join(timeout=5.0)
         else:
             close_all()
