@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from .conftest import xray_client_for
-from .support.process import CollectorProcess
+from .support.process import CONSOLE_SCRIPT, CollectorProcess
 from .support.segments import HEADER, http_block, new_id, segment
 
 TRACES = 60
@@ -194,3 +195,19 @@ def test_an_ingest_off_replica_answers_from_the_shared_store(postgres_db: str) -
             replica.kill()
     finally:
         ingest.kill()
+
+
+def test_an_unreachable_database_is_one_line_naming_the_flag() -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"postgresql://xray@127.0.0.1:{probe.getsockname()[1]}/xray"
+        run = subprocess.run(
+            [str(CONSOLE_SCRIPT), "--db", url, "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0",
+             "--otlp", "off", "--otlp-http", "off"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 1
+    [line] = run.stderr.strip().splitlines()
+    assert "--db: cannot open the PostgreSQL store" in line

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -44,6 +45,8 @@ _logger = logging.getLogger("otel_xray_collector.store")
 URL_PREFIXES = ("postgresql://", "postgres://")
 
 READER_POOL_SIZE = 4
+#: Seconds to wait for the database when connecting (unless the URL or PGCONNECT_TIMEOUT says).
+CONNECT_TIMEOUT = 10
 #: Attempts of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict
 #: between collectors (the work is redone from the database, so retrying is always safe).
 RETRIES = 5
@@ -113,6 +116,8 @@ class PgDatabase:
         import psycopg  # the optional [postgres] extra: imported only when asked for
 
         self._psycopg = psycopg
+        #: the psycopg module (``driver.Error``: the base of every database error)
+        self.driver = psycopg
         self.url = url
         self._readers: queue.LifoQueue[Any] = queue.LifoQueue()
         self._side_lock = threading.Lock()
@@ -123,7 +128,10 @@ class PgDatabase:
             migrate(conn, POSTGRES)
 
     def _connect(self, read_only: bool = False) -> Any:
-        conn = self._psycopg.connect(self.url, application_name="otel-xray-collector")
+        options: dict[str, Any] = {"application_name": "otel-xray-collector"}
+        if "connect_timeout" not in self.url and "PGCONNECT_TIMEOUT" not in os.environ:
+            options["connect_timeout"] = CONNECT_TIMEOUT  # libpq's default waits forever
+        conn = self._psycopg.connect(self.url, **options)
         if read_only:
             conn.isolation_level = self._psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
@@ -257,8 +265,11 @@ class PostgresStore(TraceQueries, ResourceStore):
         return written
 
     def has_pending(self) -> bool:
-        with self.db.read() as conn:
-            pending = conn.execute("SELECT EXISTS (SELECT 1 FROM pending)").fetchone()[0]
+        try:
+            with self.db.read() as conn:
+                pending = conn.execute("SELECT EXISTS (SELECT 1 FROM pending)").fetchone()[0]
+        except self.db.driver.Error:  # database unreachable: the ingest loop must keep going
+            return False
         if not pending:
             self._indexed = self._written
         return bool(pending)
@@ -420,13 +431,17 @@ class PostgresStore(TraceQueries, ResourceStore):
     # -- Store -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        with self.db.read() as conn:
-            pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        try:
+            with self.db.read() as conn:
+                pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+            size: int | None = self.db.size_bytes()
+        except self.db.driver.Error as exc:  # /status answers while the database is away
+            return {"path": _redacted(self.db.url), "error": str(exc).strip().splitlines()[0]}
         if not pending:
             self._indexed = self._written
         return {
             "path": _redacted(self.db.url),
-            "file_bytes": self.db.size_bytes(),
+            "file_bytes": size,
             # traces waiting to be indexed by any collector of the cluster (the shared to-do)
             "pending_traces": pending,
             "documents_stored_seq": self.stored_seq,
