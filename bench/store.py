@@ -158,6 +158,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--raw-count", type=int, default=200_000)
     parser.add_argument("--skip-ingest", action="store_true", help="only the query figures")
+    parser.add_argument(
+        "--ingest",
+        default="sqlite,postgres,postgres_two",
+        help="which ingest runs (comma-separated: sqlite, postgres, postgres_two)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -175,17 +180,19 @@ def main() -> None:
             }
             shared = server.create_database()
             runs["postgres_two"] = [shared, shared]
+            chosen = args.ingest.split(",")
             for name, dbs in runs.items():
+                if name not in chosen:
+                    continue
                 measured = zero_loss(dbs, raw, args.seconds)
                 result[f"{name}_zero_loss_rate"] = round(measured["best"])
                 result[f"{name}_steps"] = measured["steps"]
                 result[f"index_catch_up_seconds_{name}"] = measured["index_catch_up_seconds"]
-            sqlite = result["sqlite_zero_loss_rate"]
-            one = result["postgres_zero_loss_rate"]
-            result["postgres_vs_sqlite"] = round(one / sqlite, 3) if sqlite else None
-            result["postgres_two_vs_one"] = (
-                round(result["postgres_two_zero_loss_rate"] / one, 3) if one else None
-            )
+            sqlite = result.get("sqlite_zero_loss_rate")
+            one = result.get("postgres_zero_loss_rate")
+            two = result.get("postgres_two_zero_loss_rate")
+            result["postgres_vs_sqlite"] = round(one / sqlite, 3) if one and sqlite else None
+            result["postgres_two_vs_one"] = round(two / one, 3) if one and two is not None else None
         url = server.create_database()
         built = build_store(url, args.segments)
         scan = pg_full_scan(url)
