@@ -4,7 +4,6 @@ newer collector migrated further (one line on stderr, exit code 1) and adopts it
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 
 import psycopg
 import pytest
@@ -13,7 +12,7 @@ from otel_xray_collector.store.open import open_store
 from otel_xray_collector.store.postgres import is_postgres_url
 
 from .support.postgres import BOTH_STORES
-from .support.process import CONSOLE_SCRIPT
+from .support.process import start_error
 
 pytestmark = BOTH_STORES
 
@@ -53,14 +52,6 @@ def test_a_newer_database_is_refused(db: str) -> None:
     set_version(db, newer)
     with pytest.raises(SchemaTooNew, match=f"schema version {newer} is newer"):
         open_store(db)
-    run = subprocess.run(
-        [str(CONSOLE_SCRIPT), "--db", db, "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0",
-         "--otlp", "off", "--otlp-http", "off"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert run.returncode == 1
-    [line] = run.stderr.strip().splitlines()
+    line = start_error(db)
     assert f"schema version {newer} is newer than this collector understands" in line
     assert "upgrade otel-xray-collector" in line

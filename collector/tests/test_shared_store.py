@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from .conftest import xray_client_for
-from .support.process import CONSOLE_SCRIPT, CollectorProcess
+from .support.process import CollectorProcess, start_error
 from .support.segments import HEADER, http_block, new_id, segment
 
 TRACES = 60
@@ -201,13 +200,5 @@ def test_an_unreachable_database_is_one_line_naming_the_flag() -> None:
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         url = f"postgresql://xray@127.0.0.1:{probe.getsockname()[1]}/xray"
-        run = subprocess.run(
-            [str(CONSOLE_SCRIPT), "--db", url, "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0",
-             "--otlp", "off", "--otlp-http", "off"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )  # fmt: skip
-    assert run.returncode == 1
-    [line] = run.stderr.strip().splitlines()
+        line = start_error(url)
     assert "--db: cannot open the PostgreSQL store" in line

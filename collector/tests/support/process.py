@@ -99,3 +99,18 @@ class CollectorProcess:
         self._stderr_reader.join(timeout=5)
         if self.process.stderr is not None:
             self.process.stderr.close()
+
+
+def start_error(db: Path | str) -> str:
+    """Run the console script on ``db`` expecting it to refuse to start (exit code 1); its one
+    line of stderr."""
+    run = subprocess.run(
+        [str(CONSOLE_SCRIPT), "--db", str(db), "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0",
+         "--otlp", "off", "--otlp-http", "off"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1, run
+    [line] = run.stderr.strip().splitlines()
+    return line
