@@ -56,6 +56,10 @@ class Collector:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Collector:
+        """Bind and start everything; a second call on a running collector does nothing, so
+        ``with Collector(config).start() as c`` does not bind a second set of listeners."""
+        if self._started_at is not None:
+            return self
         config = self.config
         try:
             if config.store:
@@ -203,6 +207,7 @@ class Collector:
         if self._store is not None:
             self._store.close()
             self._store = None
+        self._started_at = None
 
     def __enter__(self) -> Collector:
         return self.start()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 from otel_xray_collector.api.server import HttpListener
+from otel_xray_collector.app import Collector
+
+from .conftest import make_config
 
 
 def _ok(environ: object, start_response: object) -> list[bytes]:
@@ -31,3 +35,14 @@ def test_stop_twice_is_harmless() -> None:
     listener.stop()
     listener.stop()
     assert not listener._thread.is_alive()
+
+
+def test_a_second_start_of_a_running_collector_binds_nothing_new(tmp_path: Path) -> None:
+    collector = Collector(make_config(tmp_path / "x.db", otlp=None, otlp_http=None)).start()
+    try:
+        addresses = (collector.udp_address, collector.tcp_address)
+        with collector.start() as same:
+            assert same is collector
+            assert (same.udp_address, same.tcp_address) == addresses
+    finally:
+        collector.stop()
