@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from .conftest import xray_client_for
 from .support.process import CollectorProcess, start_error
 from .support.segments import HEADER, http_block, new_id, segment
+from .test_sampling_rules_api import RULE
 
 TRACES = 60
 WINDOW = {"StartTime": 0, "EndTime": 4_000_000_000}
@@ -202,3 +203,79 @@ def test_an_unreachable_database_is_one_line_naming_the_flag() -> None:
         url = f"postgresql://xray@127.0.0.1:{probe.getsockname()[1]}/xray"
         line = start_error(url)
     assert "--db: cannot open the PostgreSQL store" in line
+
+
+def await_true(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``check`` until it holds (another collector's change arrives within seconds)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not seen within {timeout} s"
+        time.sleep(0.05)
+
+
+def rules_of(client: Any) -> dict[str, dict[str, Any]]:
+    records = client.get_sampling_rules()["SamplingRuleRecords"]
+    return {r["SamplingRule"]["RuleName"]: r["SamplingRule"] for r in records}
+
+
+def last_rule_modification(client: Any) -> float:
+    import datetime
+
+    answer = client.get_sampling_targets(
+        SamplingStatisticsDocuments=[
+            {
+                "RuleName": "Default",
+                "ClientID": "0" * 24,
+                "Timestamp": datetime.datetime.now(datetime.UTC),
+                "RequestCount": 1,
+                "SampledCount": 1,
+                "BorrowCount": 0,
+            }
+        ]
+    )
+    return float(answer["LastRuleModification"].timestamp())
+
+
+def graph_names(client: Any, group: str) -> set[str] | None:
+    """Service names of the graph scoped to ``group``; None when the group is unknown."""
+    try:
+        services = client.get_service_graph(**WINDOW, GroupName=group)["Services"]
+    except client.exceptions.InvalidRequestException:
+        return None
+    return {s["Name"] for s in services}
+
+
+def test_rules_and_groups_changed_through_one_collector_reach_the_other(
+    pair: tuple[CollectorProcess, CollectorProcess],
+) -> None:
+    first, second = pair
+    a = xray_client_for(first.endpoint_url)
+    b = xray_client_for(second.endpoint_url)
+    front, back = call_pair(0)
+    solo = segment("solo")
+    put_all(first.endpoint_url, [front, back, solo])
+    wait_indexed(first)
+    assert "checkout" not in rules_of(b)
+    before = last_rule_modification(b)
+
+    a.create_sampling_rule(SamplingRule=RULE)
+    await_true(lambda: "checkout" in rules_of(b), "created rule on B")
+    assert rules_of(b)["checkout"]["FixedRate"] == 0.25
+    # SDK pollers of B refetch: its LastRuleModification moved past the previous answer
+    assert last_rule_modification(b) > before
+    a.update_sampling_rule(SamplingRuleUpdate={"RuleName": "checkout", "FixedRate": 0.75})
+    await_true(lambda: rules_of(b)["checkout"]["FixedRate"] == 0.75, "updated rule on B")
+    a.delete_sampling_rule(RuleName="checkout")
+    await_true(lambda: "checkout" not in rules_of(b), "deleted rule on B")
+
+    a.create_group(GroupName="lonely", FilterExpression='service("solo")')
+    await_true(
+        lambda: any(g["GroupName"] == "lonely" for g in b.get_groups()["Groups"]),
+        "created group on B",
+    )
+    assert graph_names(b, "lonely") == {"solo"}
+    a.update_group(GroupName="lonely", FilterExpression='service("back")')
+    await_true(lambda: graph_names(b, "lonely") == {"front", "back"}, "updated group on B")
+    a.delete_group(GroupName="lonely")
+    await_true(lambda: graph_names(b, "lonely") is None, "deleted group on B")
+    assert [g["GroupName"] for g in b.get_groups()["Groups"]] == ["Default"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store.protocol import Resources
-from ..store.resources import StoredGroup
+from ..store.resources import GROUPS, ChangeWatch, StoredGroup
 from .errors import invalid_request
 from .filter import Predicate, compile_filter
 from .rule_requests import ACCOUNT_ID, ARN_REGION, validate_tags
@@ -31,6 +31,9 @@ MAX_GROUPS = 25
 #: Bound on a group's filter expression: it is compiled and kept for the collector's lifetime.
 MAX_FILTER_EXPRESSION = 2000
 GROUPS_PAGE = 100
+#: The store's group change counter is read at most this often (seconds): a group changed
+#: through another collector sharing the database is used here within this delay.
+STORE_CHECK_INTERVAL = 1.0
 
 
 def group_arn(name: str, group_id: str | None) -> str:
@@ -62,7 +65,12 @@ class Group:
 
 
 class GroupService:
-    """The group operations over an in-memory copy kept in step with ``store`` (when given)."""
+    """The group operations over an in-memory copy kept in step with ``store`` (when given).
+
+    Other collectors may share the store: every lookup first reads the groups' change counter
+    (at most once per ``STORE_CHECK_INTERVAL``) and, when it moved, re-reads the groups, reusing
+    the compiled expressions of those that did not change.
+    """
 
     def __init__(
         self, store: Resources | None = None, clock: Callable[[], float] = time.time
@@ -75,21 +83,36 @@ class GroupService:
         self._groups[DEFAULT_GROUP] = Group(
             DEFAULT_GROUP, group_arn(DEFAULT_GROUP, None), None, default_insights, 0.0, None
         )
-        for stored in store.groups() if store is not None else []:
-            record = stored.record
-            expression = record.get("FilterExpression")
-            try:
-                predicate = self._compile(expression) if expression else None
-            except Exception:  # an expression this version no longer parses: serve it, match none
-                predicate = _nothing
-            self._groups[stored.name] = Group(
-                stored.name,
-                stored.arn,
-                expression,
-                dict(record.get("InsightsConfiguration") or default_insights),
-                stored.created_at,
-                predicate,
-            )
+        self._watch = (
+            ChangeWatch(store, GROUPS, clock, STORE_CHECK_INTERVAL) if store is not None else None
+        )
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-read the groups when the store's change counter moved (see the class docstring)."""
+        store, watch = self._store, self._watch
+        if store is None or watch is None:
+            return
+        with self._lock:
+            stored_groups = watch.reread(store.groups)
+            if stored_groups is None:
+                return
+            groups = {DEFAULT_GROUP: self._groups[DEFAULT_GROUP]}  # Default is not stored
+            for stored in stored_groups:
+                previous = self._groups.get(stored.name)
+                if (
+                    previous is not None
+                    and previous.arn == stored.arn
+                    and (previous.record() == stored.record)
+                ):
+                    groups[stored.name] = previous
+                    continue
+                groups[stored.name] = _loaded(stored)
+            self._groups = groups
+
+    def _saved(self, version: int) -> None:
+        if self._watch is not None:
+            self._watch.saved(version)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -102,6 +125,7 @@ class GroupService:
         expression = _expression(body.get("FilterExpression"))
         predicate = self._compile(expression) if expression else None
         insights = _insights(body.get("InsightsConfiguration"), None)
+        self._refresh()
         with self._lock:
             if name in self._groups:
                 raise invalid_request(f"a group named {name!r} already exists")
@@ -126,6 +150,7 @@ class GroupService:
             if not isinstance(token, str) or not token.isdigit():
                 raise invalid_request("NextToken is invalid")
             offset = int(token)
+        self._refresh()
         with self._lock:
             groups = sorted(self._groups.values(), key=lambda g: (g.name != DEFAULT_GROUP, g.name))
         result: dict[str, Any] = {
@@ -171,7 +196,7 @@ class GroupService:
         with self._lock:
             if self._groups.get(group.name) is group:
                 if self._store is not None:
-                    self._store.delete_group(group.name)
+                    self._saved(self._store.delete_group(group.name))
                 del self._groups[group.name]
         return {}
 
@@ -185,6 +210,7 @@ class GroupService:
             raise invalid_request(f"GroupARN must be a string of 1 to {MAX_GROUP_ARN} characters")
         if name is None and arn is None:
             raise invalid_request("GroupName or GroupARN is required")
+        self._refresh()
         with self._lock:
             group = self._groups.get(name) if name is not None else self._by_arn(arn)
         if group is None or (arn is not None and group.arn != arn):
@@ -199,6 +225,7 @@ class GroupService:
 
     def resolve(self, kind: str, value: str) -> Predicate:
         """For ``group.name = "..."`` / ``group.arn = "..."`` in filter expressions."""
+        self._refresh()
         with self._lock:
             group = self._groups.get(value) if kind == "name" else self._by_arn(value)
         if group is None:
@@ -206,6 +233,7 @@ class GroupService:
         return group.predicate if group.predicate is not None else _everything
 
     def names(self) -> list[str]:
+        self._refresh()
         with self._lock:
             return sorted(self._groups)
 
@@ -221,9 +249,31 @@ class GroupService:
 
     def _save(self, group: Group) -> None:
         if self._store is not None:
-            self._store.save_group(
-                StoredGroup(group.name, group.arn, group.created_at, group.record())
+            self._saved(
+                self._store.save_group(
+                    StoredGroup(group.name, group.arn, group.created_at, group.record())
+                )
             )
+
+
+def _loaded(stored: StoredGroup) -> Group:
+    record = stored.record
+    expression = record.get("FilterExpression")
+    try:
+        predicate = GroupService._compile(expression) if expression else None
+    except Exception:  # an expression this version no longer parses: serve it, match none
+        predicate = _nothing
+    return Group(
+        stored.name,
+        stored.arn,
+        expression,
+        dict(
+            record.get("InsightsConfiguration")
+            or {"InsightsEnabled": False, "NotificationsEnabled": False}
+        ),
+        stored.created_at,
+        predicate,
+    )
 
 
 def _everything(facts: Mapping[str, Any]) -> bool:

@@ -23,7 +23,7 @@ from otel_xray.sampling.rules import DEFAULT_RULES, LocalRule, LocalRules, load_
 from otel_xray.wire import DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY, MAX_RULE_NAME, SamplingRule
 
 from ..store.protocol import Resources
-from ..store.resources import StoredRule
+from ..store.resources import RULES, ChangeWatch, StoredRule
 from .errors import ApiError, invalid_request
 from .fields import MAX_INTEGER, parse_timestamp
 from .rule_requests import (
@@ -49,6 +49,9 @@ ACTIVE_WINDOW = 1.5 * TARGET_INTERVAL
 MAX_CLIENTS_PER_RULE = 10000
 #: The rules file is checked for changes at most this often (seconds).
 RELOAD_CHECK_INTERVAL = 1.0
+#: The store's rule change counter is read at most this often (seconds): a change made through
+#: another collector sharing the database is served here within this delay.
+STORE_CHECK_INTERVAL = 1.0
 
 CLIENT_ID_LENGTH = 24
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -130,6 +133,9 @@ class SamplingService:
     keeps the previous rules (logged), so a half-saved edit cannot switch sampling off.
 
     Every change moves ``LastRuleModification`` so SDK pollers refetch at their next report.
+    A change made through another collector sharing the store is noticed by its change counter
+    (read at most once per ``STORE_CHECK_INTERVAL`` on the way into each operation): the rules
+    are re-read, statistics of the rules kept, and ``LastRuleModification`` moves here too.
     """
 
     def __init__(
@@ -154,6 +160,10 @@ class SamplingService:
         now = self._clock()
         self._modified_at = now
         self._states: dict[str, _RuleState] = {}
+        self._watch: ChangeWatch | None = None
+        if store is not None:  # the rules read below are those of this counter, or newer
+            self._watch = ChangeWatch(store, RULES, clock, STORE_CHECK_INTERVAL)
+            self._watch.seen(store.resource_version(RULES))
         for stored in store.sampling_rules() if store is not None else []:
             self._states[stored.name] = _RuleState(
                 stored.record, stored.origin, stored.created_at, stored.modified_at
@@ -327,7 +337,42 @@ class SamplingService:
 
     def _persist(self, changed: list[_RuleState], deleted: list[str]) -> None:
         if self._store is not None and (changed or deleted):
-            self._store.save_sampling_rules([s.stored() for s in changed], deleted)
+            version = self._store.save_sampling_rules([s.stored() for s in changed], deleted)
+            if self._watch is not None:
+                self._watch.saved(version)
+
+    def _refresh_from_store(self) -> None:
+        """Re-read the rules when another collector changed them (see the class docstring)."""
+        store, watch = self._store, self._watch
+        if store is None or watch is None:
+            return
+        with self._lock:
+            stored_rules = watch.reread(store.sampling_rules)
+            if stored_rules is None:
+                return
+            states: dict[str, _RuleState] = {}
+            for stored in stored_rules:
+                previous = self._states.get(stored.name)
+                if previous is None:
+                    states[stored.name] = _RuleState(
+                        stored.record, stored.origin, stored.created_at, stored.modified_at
+                    )
+                else:  # the clients and statistics of a rule outlive its edits
+                    states[stored.name] = replace(
+                        previous,
+                        record=stored.record,
+                        origin=stored.origin,
+                        created_at=stored.created_at,
+                        modified_at=stored.modified_at,
+                    )
+            if states == self._states:
+                return
+            self._states = states
+            self._modified_at = max(
+                self._clock(),
+                self._modified_at + 0.001,
+                *(s.modified_at for s in states.values()),
+            )
 
     def _apply_file(self, file_rules: list[dict[str, Any]] | None, now: float) -> None:
         """Make the rules from the file (``None``: no file) current; see the class docstring."""
@@ -409,6 +454,7 @@ class SamplingService:
             return None
 
     def _reload_if_changed(self) -> None:
+        self._refresh_from_store()
         if self._path is None:
             return
         now = self._clock()

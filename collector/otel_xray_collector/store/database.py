@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS xray_groups(
     created_at REAL NOT NULL,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resource_versions(kind TEXT PRIMARY KEY, version INTEGER NOT NULL);
 """
 
 READER_POOL_SIZE = 4

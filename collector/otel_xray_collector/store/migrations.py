@@ -92,12 +92,17 @@ POSTGRES: tuple[str, ...] = (
         record text NOT NULL
     );
     """,
+    # 2: a change counter per kind of API resource, moved in the transaction of each change, so
+    # every collector notices a rule or group changed through another (store/resources.py)
+    """
+    CREATE TABLE resource_versions(kind text PRIMARY KEY, version bigint NOT NULL);
+    """,
 )
 
 
-#: SQLite's schema version: 1 is the schema of database.py (created with IF NOT EXISTS, so a file
-#: from before versioning is adopted as version 1).
-SQLITE_VERSION = 1
+#: SQLite's schema version: the schema of database.py (created with IF NOT EXISTS, so a file from
+#: before versioning is adopted as version 1). 2 added ``resource_versions``.
+SQLITE_VERSION = 2
 
 
 def record_sqlite_version(conn: Any) -> int:

@@ -113,17 +113,23 @@ class TraceReader(Protocol):
 class Resources(Protocol):
     """What the API manages besides traces, persisted: sampling rules and groups."""
 
+    def resource_version(self, kind: str) -> int:
+        """The change counter of ``kind`` ("sampling_rules" or "groups"), moved by every
+        change through any collector sharing the database."""
+        ...
+
     def sampling_rules(self) -> list[StoredRule]: ...
 
-    def save_sampling_rules(self, rules: list[StoredRule], deleted: list[str]) -> None:
-        """Upsert ``rules`` and remove the rules named in ``deleted``, in one transaction."""
+    def save_sampling_rules(self, rules: list[StoredRule], deleted: list[str]) -> int:
+        """Upsert ``rules`` and remove the rules named in ``deleted``, in one transaction;
+        returns the new change counter."""
         ...
 
     def groups(self) -> list[StoredGroup]: ...
 
-    def save_group(self, group: StoredGroup) -> None: ...
+    def save_group(self, group: StoredGroup) -> int: ...
 
-    def delete_group(self, name: str) -> None: ...
+    def delete_group(self, name: str) -> int: ...
 
 
 class Store(SegmentWriter, TraceReader, Resources, Protocol):

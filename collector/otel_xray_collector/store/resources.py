@@ -3,13 +3,19 @@
 Each row is one resource as its API record (JSON text) plus the columns lookups need. The SQL is
 plain (``INSERT ... ON CONFLICT``, no SQLite-only syntax) so another store can run it as is; the
 services in ``api/`` keep the working copy in memory and call these methods on every change.
+
+Every change also moves the resource kind's counter in ``resource_versions`` in the same
+transaction, so the services of every collector sharing the database notice it with one cheap
+read (``resource_version``) and re-read the rows: a rule or group made through one collector is
+served by all of them within seconds (docs/decisions.md, "Rules and groups shared live").
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .sql import SqlDatabase
 
@@ -35,11 +41,72 @@ class StoredGroup:
     record: dict[str, Any]
 
 
+_T = TypeVar("_T")
+
+#: The kinds of resource with a change counter.
+RULES = "sampling_rules"
+GROUPS = "groups"
+
+_BUMP = (
+    "INSERT INTO resource_versions(kind, version) VALUES (?, 1) ON CONFLICT(kind)"
+    " DO UPDATE SET version = resource_versions.version + 1 RETURNING version"
+)
+
+
+class ChangeWatch:
+    """Whether the change counter of one kind moved since this collector last looked: read at
+    most once per ``interval`` seconds of ``clock``, so a hot path pays one lookup a second.
+    Not thread-safe: the owning service calls it under its lock."""
+
+    def __init__(
+        self, store: Any, kind: str, clock: Callable[[], float], interval: float = 1.0
+    ) -> None:
+        self._store = store
+        self._kind = kind
+        self._clock = clock
+        self._interval = interval
+        self._next_check = 0.0
+        self.version = -1  # nothing seen yet: the first look always reports a change
+
+    def reread(self, read: Callable[[], _T]) -> _T | None:
+        """``read()`` (the kind's rows) when the counter moved since last seen, else None."""
+        now = self._clock()
+        if now < self._next_check:
+            return None
+        self._next_check = now + self._interval
+        version = int(self._store.resource_version(self._kind))
+        if version == self.version:
+            return None
+        rows = read()
+        self.version = version  # only once read: a failed read is retried at the next check
+        return rows
+
+    def seen(self, version: int) -> None:
+        self.version = version
+
+    def saved(self, version: int) -> None:
+        """After a change of ours: when only ours moved the counter, nothing to re-read."""
+        if version == self.version + 1:
+            self.version = version
+
+
 class ResourceStore:
     """Sampling rules and groups in the collector's database."""
 
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
+
+    def resource_version(self, kind: str) -> int:
+        """The change counter of ``kind`` (``RULES`` or ``GROUPS``): 0 before any change."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT version FROM resource_versions WHERE kind = ?", (kind,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(conn: Any, kind: str) -> int:
+        return int(conn.execute(_BUMP, (kind,)).fetchone()[0])
 
     # -- sampling rules ----------------------------------------------------------------------
 
@@ -51,8 +118,9 @@ class ResourceStore:
             ).fetchall()
         return [StoredRule(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
-    def save_sampling_rules(self, rules: list[StoredRule], deleted: list[str]) -> None:
-        """Upsert ``rules`` and remove the rules named in ``deleted``, in one transaction."""
+    def save_sampling_rules(self, rules: list[StoredRule], deleted: list[str]) -> int:
+        """Upsert ``rules`` and remove the rules named in ``deleted``, in one transaction;
+        returns the rules' new change counter."""
         with self.db.side_write() as conn:
             for name in deleted:
                 conn.execute("DELETE FROM sampling_rules WHERE name = ?", (name,))
@@ -70,6 +138,7 @@ class ResourceStore:
                         json.dumps(rule.record, sort_keys=True),
                     ),
                 )
+            return self._bump(conn, RULES)
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -80,7 +149,8 @@ class ResourceStore:
             ).fetchall()
         return [StoredGroup(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def save_group(self, group: StoredGroup) -> None:
+    def save_group(self, group: StoredGroup) -> int:
+        """Upsert ``group``; returns the groups' new change counter."""
         with self.db.side_write() as conn:
             conn.execute(
                 "INSERT INTO xray_groups(name, arn, created_at, record) VALUES (?, ?, ?, ?)"
@@ -88,10 +158,13 @@ class ResourceStore:
                 " created_at = excluded.created_at, record = excluded.record",
                 (group.name, group.arn, group.created_at, json.dumps(group.record, sort_keys=True)),
             )
+            return self._bump(conn, GROUPS)
 
-    def delete_group(self, name: str) -> None:
+    def delete_group(self, name: str) -> int:
+        """Remove the group ``name``; returns the groups' new change counter."""
         with self.db.side_write() as conn:
             conn.execute("DELETE FROM xray_groups WHERE name = ?", (name,))
+            return self._bump(conn, GROUPS)
 
 
-__all__ = ["ResourceStore", "StoredGroup", "StoredRule"]
+__all__ = ["GROUPS", "RULES", "ChangeWatch", "ResourceStore", "StoredGroup", "StoredRule"]
