@@ -10,6 +10,11 @@ BASE_STAMP := $(VENV)/.base
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 PROJECTS   := pyproject.toml collector/pyproject.toml
+# Every distribution the tests install into clean venvs, downloaded before pytest so that no test
+# reaches the registry (tests/support/wheelhouse.py says what goes in; the stamp is its last file).
+WHEELHOUSE_STAMP := $(VENV)/wheelhouse/.filled
+WHEELHOUSE_INPUTS := $(PROJECTS) tests/wheelhouse.txt collector/tests/support/adot-requirements.txt \
+	tests/support/wheelhouse.py
 PIP        := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 ARGS   ?=
 
@@ -28,10 +33,13 @@ $(TEST_STAMP): $(BASE_STAMP) $(PROJECTS)
 	$(PIP) -e '.[test]' -e './collector[postgres]'
 	touch $@
 
+$(WHEELHOUSE_STAMP): $(BASE_STAMP) $(WHEELHOUSE_INPUTS)
+	$(BIN)/python -m tests.support.wheelhouse
+
 prereqs:
 	scripts/prereqs.sh
 
-test: prereqs $(TEST_STAMP)
+test: prereqs $(TEST_STAMP) $(WHEELHOUSE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The property-based fuzz tests (marker `fuzz`) with a large budget: 3,000 examples each instead

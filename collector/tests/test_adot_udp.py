@@ -2,7 +2,8 @@
 
 The sender is AWS's own ``OTLPUdpSpanExporter`` from aws-opentelemetry-distro, which pins exact
 OpenTelemetry versions and so runs from its own venv (``.venv/adot``, built once per worktree
-by :func:`support.helper_venv.helper_venv`). Stored traces are read back with boto3.
+by :func:`support.helper_venv.helper_venv` from the wheelhouse). Stored traces are read back with
+boto3.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import format_address
 
+from tests.support.wheelhouse import ADOT, read_requirements
+
 from .conftest import make_config
 from .support.helper_venv import helper_venv
 from .support.segments import HEADER
 
-ADOT_REQUIREMENTS = ["aws-opentelemetry-distro>=0.10,<1"]
+ADOT_REQUIREMENTS = read_requirements(ADOT)
 APP = Path(__file__).parent / "support" / "adot_udp_app.py"
 
 
@@ -52,7 +55,7 @@ def run_adot_app(python: Path, collector: Collector) -> dict[str, str]:
     return ids
 
 
-@pytest.mark.timeout(900)  # the first use builds .venv/adot (seconds with a warm pip cache)
+@pytest.mark.timeout(900)  # the first use builds .venv/adot (from the local wheelhouse)
 def test_adot_sampled_spans_are_stored_and_unsampled_ones_counted(
     adot_python: Path, collector: Collector, xray_client: Any
 ) -> None:

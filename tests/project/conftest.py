@@ -2,7 +2,9 @@
 distributions `python -m build` makes from it, and clean venvs with those installed.
 
 Everything is rebuilt per test session in temporary directories: a cached wheel or venv could
-hide a broken build.
+hide a broken build. What those builds and installs need from the registry (the build backend,
+the dependencies) comes from the wheelhouse `make test` fills before pytest
+(tests/support/wheelhouse.py): no test reaches the network.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.wheelhouse import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a fresh clone does not have: local venvs, caches and build output.
@@ -71,29 +75,6 @@ class Venv:
         return env
 
 
-def registry_hosts() -> list[str]:
-    """The package index hosts pip uses here: its default index and any configured http(s) ones."""
-    from urllib.parse import urlsplit
-
-    from pip._internal.models.index import PyPI
-
-    hosts = [PyPI.netloc, PyPI.file_storage_domain]
-    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
-        hosts += [h for u in os.environ.get(key, "").split() if (h := urlsplit(u).hostname)]
-    return hosts
-
-
-def installing(env: dict[str, str] | None = None) -> dict[str, str]:
-    """An environment in which pip may reach the package registries, and nothing else.
-
-    The suite's loopback guard refuses every other address; installing is the one step that
-    must go out, and says so through the guard's allow list.
-    """
-    env = dict(os.environ if env is None else env)
-    env["LOOPBACK_GUARD_ALLOW"] = ",".join(registry_hosts())
-    return env
-
-
 def make_venv(path: Path) -> Venv:
     venv.create(path, with_pip=True)
     return Venv(path)
@@ -112,7 +93,7 @@ def dists(source_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> list[P
     """Wheels and sdists of both distributions, by `python -m build` (the wheel from the sdist)."""
     out = tmp_path_factory.mktemp("dist")
     for project in (source_tree, source_tree / "collector"):
-        run([sys.executable, "-m", "build", "--outdir", out, project], env=installing())
+        run([sys.executable, "-m", "build", "--outdir", out, project], env=offline())
     return sorted(out.iterdir())
 
 
@@ -121,5 +102,5 @@ def wheel_venv(dists: list[Path], tmp_path_factory: pytest.TempPathFactory) -> V
     """A clean venv with both built wheels installed (not editable), as `pip install` would."""
     env = make_venv(tmp_path_factory.mktemp("wheel-venv") / "venv")
     wheels = [d for d in dists if d.suffix == ".whl"]
-    run([env.python, "-m", "pip", "install", "--quiet", *wheels], env=installing())
+    run([env.python, "-m", "pip", "install", "--quiet", *wheels], env=offline())
     return env

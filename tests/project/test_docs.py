@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.project.conftest import ROOT, Venv, installing, make_venv, run
+from tests.project.conftest import ROOT, Venv, make_venv, run
 from tests.project.docs_blocks import Block, all_blocks, block, matches, parse
+from tests.support.wheelhouse import offline
 
 # (file, first line of the block) -> the test (in this module unless a path is given) that runs it.
 RUN_BY: dict[tuple[str, str], str] = {
@@ -97,18 +98,24 @@ def test_a_new_unmarked_block_is_reported_with_file_and_line(tmp_path: Path) -> 
 # -- venvs -----------------------------------------------------------------------------------
 
 
+def documented_installs() -> list[str]:
+    """The `pip install` commands of the blocks the tests run, each once, in document order."""
+    return list(
+        dict.fromkeys(
+            command
+            for key in RUN_BY
+            for command in block(*key).commands()
+            if command.startswith("pip install ")
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 def docs_venv(source_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """A clean venv in which the documented `pip install` commands run, from a clone's root."""
     env = make_venv(tmp_path_factory.mktemp("docs-venv") / "venv")
-    installs = dict.fromkeys(
-        command
-        for key in RUN_BY
-        for command in block(*key).commands()
-        if command.startswith("pip install ")
-    )
-    for command in installs:
-        run(["bash", "-c", command], cwd=source_tree, env=installing(env.env()))
+    for command in documented_installs():
+        run(["bash", "-c", command], cwd=source_tree, env=offline(env.env()))
     return env
 
 
@@ -128,6 +135,8 @@ def index() -> str:
 if __name__ == "__main__":
     assert app.test_client().get("/").status_code == 200
 """
+#: What app.py needs beyond the documented installs.
+APP_REQUIREMENTS = ["flask"]
 RULES = {"version": 2, "rules": [], "default": {"fixed_target": 1, "rate": 1.0}}
 
 
@@ -135,7 +144,7 @@ RULES = {"version": 2, "rules": [], "default": {"fixed_target": 1, "rate": 1.0}}
 def app_dir(source_tree: Path, docs_venv: Venv) -> Path:
     """The clone's root, with the user's `app.py` (and Flask, which it needs) and
     `sampling-rules.json` beside it."""
-    run([docs_venv.python, "-m", "pip", "install", "--quiet", "flask"], env=installing())
+    run([docs_venv.python, "-m", "pip", "install", "--quiet", *APP_REQUIREMENTS], env=offline())
     (source_tree / "app.py").write_text(APP)
     (source_tree / "sampling-rules.json").write_text(json.dumps(RULES))
     return source_tree
@@ -223,7 +232,7 @@ def test_make_demo_in_a_fresh_tree(source_tree: Path) -> None:
     result = run(
         ["make", "demo"],
         cwd=source_tree,
-        env=installing({**_environ(), "DEMO_EXIT": "1"}),
+        env=offline({**_environ(), "DEMO_EXIT": "1"}),
         timeout=900,
     )
     output = result.stdout + result.stderr

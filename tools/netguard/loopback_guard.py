@@ -19,8 +19,8 @@ get ``EAI_NONAME`` from the guard itself, which is what a resolver answers for t
 query: tests and the demo use such names to show a DNS failure without leaving the machine.
 Every other name is a violation.
 
-``LOOPBACK_GUARD_ALLOW`` (comma-separated host names) lets a process that must reach a package
-registry say so explicitly; addresses those names resolve to are then allowed too.
+There is no allow list: the suite installs from the local wheelhouse that `make test` fills
+before pytest starts (tests/support/wheelhouse.py), so no test process needs the registry.
 
 What it cannot see: sockets opened by C extensions (gRPC core, libpq) and non-Python programs
 (Chromium is started with background networking disabled instead).
@@ -39,7 +39,6 @@ from collections.abc import Mapping
 from typing import Any
 
 LOG_ENV = "LOOPBACK_GUARD_LOG"
-ALLOW_ENV = "LOOPBACK_GUARD_ALLOW"
 HOSTS_FILE = "/etc/hosts"
 _INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
@@ -53,8 +52,6 @@ class LoopbackGuardNameError(socket.gaierror):
 
 
 _real: dict[str, Any] = {}
-_allowed_names: set[str] = set()
-_allowed_addresses: set[str] = set()
 _hosts_names: set[str] | None = None
 
 
@@ -99,7 +96,7 @@ def is_local_address(host: object) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return address.is_loopback or address.is_unspecified or str(address) in _allowed_addresses
+    return address.is_loopback or address.is_unspecified
 
 
 def _hosts() -> set[str]:
@@ -130,8 +127,6 @@ def _name_verdict(host: object) -> str:
         return "ok"
     if name == "localhost" or name.endswith(".localhost") or name in _hosts():
         return "ok"
-    if name in _allowed_names:
-        return "allowed"
     if name == "invalid" or name.endswith(".invalid"):
         return "invalid"
     return "outside"
@@ -181,10 +176,7 @@ def _getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     flags = kwargs.get("flags", args[4] if len(args) > 4 else 0)
     if not flags & socket.AI_NUMERICHOST:  # numeric-only lookups never query a resolver
         _check_name(host, "getaddrinfo")
-    results = _real["getaddrinfo"](host, *args, **kwargs)
-    if _name_verdict(host) == "allowed":
-        _allowed_addresses.update(str(sockaddr[0]) for *_, sockaddr in results)
-    return results
+    return _real["getaddrinfo"](host, *args, **kwargs)
 
 
 def _gethostbyname(host: Any) -> Any:
@@ -219,11 +211,6 @@ def install() -> None:
     """Wrap the socket calls in this process (idempotent; forks inherit it)."""
     if _real:
         return
-    _allowed_names.update(
-        name.strip().lower().rstrip(".")
-        for name in os.environ.get(ALLOW_ENV, "").split(",")
-        if name.strip()
-    )
     sys.addaudithook(_audit)  # cannot be removed: forks and threads stay guarded
     for name, function in (
         ("getaddrinfo", _getaddrinfo),

@@ -3,31 +3,32 @@
 AWS's ``aws-opentelemetry-distro`` pins exact OpenTelemetry versions; installed into the test
 venv it would fight the project's own ranges. So it gets its own venv under the worktree's
 ``.venv`` directory (``.venv/<name>``), made with the interpreter running the tests and filled
-from the package registry by the test venv's pip (``pip --python``: no pip bootstrap in the
-helper venv). It is reused while a marker says it holds the same requirements for the same
-interpreter; anything else (a different Python, changed requirements, a half-built venv from an
-interrupted run) rebuilds it. A file lock makes concurrent sessions wait for one build.
+offline from the wheelhouse ``make test`` fills (tests/support/wheelhouse.py) by the test venv's
+pip (``pip --python``: no pip bootstrap in the helper venv). It is reused while a marker says it
+holds the same requirements for the same interpreter; anything else (a different Python, changed
+requirements, a half-built venv from an interrupted run) rebuilds it. A file lock makes concurrent
+sessions wait for one build.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.wheelhouse import offline
+
 VENV_ROOT = Path(__file__).resolve().parents[3] / ".venv"
 MARKER = "otel-xray-helper.json"
-#: The package registry's hosts: pip is the one process of the suite allowed beyond loopback.
-REGISTRY_HOSTS = "pypi.org,files.pythonhosted.org"
 INSTALL_TIMEOUT_S = 900
 
 
 def helper_venv(name: str, requirements: list[str]) -> Path:
     """The ``python`` of ``.venv/<name>`` with ``requirements`` installed (built on first use)."""
+    env = offline()  # fails the test with one line when the wheelhouse is missing
     target = VENV_ROOT / name
     python = target / "bin" / "python"
     wanted = {
@@ -46,7 +47,6 @@ def helper_venv(name: str, requirements: list[str]) -> Path:
             check=True,
             timeout=120,
         )
-        env = dict(os.environ, LOOPBACK_GUARD_ALLOW=REGISTRY_HOSTS, PIP_NO_INPUT="1")
         result = subprocess.run(
             [
                 sys.executable,
