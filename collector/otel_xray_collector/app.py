@@ -301,6 +301,8 @@ class Collector:
             },
             "ingest": ingest,
             "store": self._store.status() if self._store is not None else None,
+            # API requests answered 503 because the store could not answer
+            "store_unreachable": self._api.app.store_unreachable if self._api else 0,
             "otlp": self._otlp.counters() if self._otlp is not None else None,
             "otlp_http": self._otlp_http_export.counters() if self._otlp_http_export else None,
             "forwarder": self._forwarder.counters() if self._forwarder is not None else None,

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .conftest import xray_client_for
+from .support.postgres import PostgresServer
 from .support.process import CollectorProcess, start_error
 from .support.segments import HEADER, http_block, new_id, segment
 from .test_sampling_rules_api import RULE
@@ -279,3 +280,55 @@ def test_rules_and_groups_changed_through_one_collector_reach_the_other(
     a.delete_group(GroupName="lonely")
     await_true(lambda: graph_names(b, "lonely") is None, "deleted group on B")
     assert [g["GroupName"] for g in b.get_groups()["Groups"]] == ["Default"]
+
+
+def test_a_database_outage_is_answered_503_not_a_traceback(
+    postgres_server: PostgresServer, postgres_db: str
+) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    name = postgres_db.rsplit("/", 1)[1]
+    collector = CollectorProcess(postgres_db, otlp=False)
+    try:
+        client = boto3.client(  # no retries: each call is one request, its answer is the test's
+            "xray",
+            endpoint_url=collector.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        )
+        before, after = call_pair(0), call_pair(1)
+        put_all(collector.endpoint_url, list(before))
+        # The database goes away: the collector's sessions are ended and new ones refused.
+        postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        postgres_server.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        for call in (
+            lambda: client.put_trace_segments(TraceSegmentDocuments=[json.dumps(after[0])]),
+            lambda: client.get_trace_summaries(**WINDOW),
+            lambda: client.get_trace_summaries(**WINDOW),
+        ):
+            with pytest.raises(ClientError) as caught:
+                call()
+            error = caught.value.response
+            assert error["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert error["Error"]["Code"] == "ServiceUnavailable"
+        assert collector.status()["store_unreachable"] == 3
+        # Back: the next good input is stored and read.
+        postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        put_all(collector.endpoint_url, list(after))
+        wait_indexed(collector)
+        summaries = client.get_trace_summaries(**WINDOW)["TraceSummaries"]
+        assert sorted(s["Id"] for s in summaries) == sorted(
+            [before[0]["trace_id"], after[0]["trace_id"]]
+        )
+    finally:
+        collector.kill()
+    logged = "\n".join(collector.stderr_lines)
+    assert logged.count("answering 503 until the store is back") == 1  # once per outage
+    assert "internal error answering" not in logged  # no request became a 500

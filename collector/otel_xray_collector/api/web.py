@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from otel_xray.wire import dumps, loads
 
+from ..store.protocol import StoreUnreachable
 from .errors import ApiError, invalid_request
 from .security import JSON_MEDIA_TYPES, SECURITY_HEADERS, BrowserPolicy, media_type
 
@@ -92,6 +93,9 @@ class HttpApp:
         self.status = status
         self.static_root = static_root.resolve() if static_root is not None else None
         self.policy = policy
+        #: requests answered 503 because the store could not answer (``/status`` shows it)
+        self.store_unreachable = 0
+        self._outage_logged = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -99,9 +103,20 @@ class HttpApp:
             reply = self._dispatch(environ, method)
         except ApiError as exc:
             reply = error_reply(exc)
+        except StoreUnreachable as exc:  # the database is away: retry later, not a bug
+            self.store_unreachable += 1
+            if not self._outage_logged:  # once per outage, not once per request
+                self._outage_logged = True
+                _logger.error("answering 503 until the store is back: %s", exc)
+            reply = error_reply(ApiError(503, "ServiceUnavailable", str(exc)))
         except Exception:
             _logger.exception("internal error answering %s %s", method, environ.get("PATH_INFO"))
             reply = error_reply(ApiError(500, "InternalFailure", "internal error"))
+        if reply.status < 500 and self._outage_logged:
+            self._outage_logged = False
+            _logger.warning(
+                "store reachable again (%d requests answered 503)", self.store_unreachable
+            )
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),

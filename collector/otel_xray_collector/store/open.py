@@ -4,7 +4,7 @@ PostgreSQL store, anything else a SQLite file (or ``:memory:``)."""
 from __future__ import annotations
 
 from .postgres import PostgresStore, is_postgres_url
-from .protocol import Store
+from .protocol import Store, StoreUnreachable
 from .sqlite import SqliteStore
 
 
@@ -23,6 +23,7 @@ def open_store(location: str, durable: bool = False) -> Store:
         ) from exc
     try:
         return PostgresStore(location)
-    except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except (psycopg.Error, StoreUnreachable) as exc:
+        cause = exc.__cause__ if isinstance(exc, StoreUnreachable) else exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise StoreUnavailable(f"--db: cannot open the PostgreSQL store: {first}") from exc

@@ -34,6 +34,7 @@ from otel_xray.wire import loads
 from ..documents import PackedDocuments
 from .codec import decode, encode
 from .migrations import POSTGRES, migrate
+from .protocol import StoreUnreachable
 from .queries import TraceQueries
 from .resources import ResourceStore
 from .stats import Stats
@@ -137,6 +138,28 @@ class PgDatabase:
             conn.read_only = True
         return conn
 
+    @contextlib.contextmanager
+    def _unreachable_as_store_error(self) -> Iterator[None]:
+        """The driver's connection-level errors as :class:`StoreUnreachable`: no connection
+        (no SQLSTATE), class 08 (connection exception) and 57P0x (server shutting down or
+        starting). Deadlocks, serialization failures and query errors pass unchanged (retried
+        by ``retrying``, or bugs); the next use of a broken connection reconnects."""
+        try:
+            yield
+        except self._psycopg.OperationalError as exc:
+            if exc.sqlstate is not None and not exc.sqlstate.startswith(("08", "57P0")):
+                raise
+            self._drop_readers()  # pooled connections died with this one: reconnect fresh
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnreachable(f"PostgreSQL store unreachable: {first}") from exc
+
+    def _drop_readers(self) -> None:
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
+
     @property
     def writer(self) -> Any:
         if self._writer is None or self._writer.closed or self._writer.broken:
@@ -146,9 +169,10 @@ class PgDatabase:
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         """The writer connection inside one transaction (committed when the block ends)."""
-        conn = self.writer
-        with conn.transaction():
-            yield conn
+        with self._unreachable_as_store_error():
+            conn = self.writer
+            with conn.transaction():
+                yield conn
 
     def retrying(self, work: Callable[[Any], int]) -> int:
         """``work(conn)`` in one write transaction, redone when PostgreSQL aborted it to
@@ -166,7 +190,7 @@ class PgDatabase:
 
     @contextlib.contextmanager
     def side_write(self) -> Iterator[QmarkConnection]:
-        with self._side_lock:
+        with self._side_lock, self._unreachable_as_store_error():
             if self._side is None or self._side.closed or self._side.broken:
                 self._side = self._connect()
             with self._side.transaction():
@@ -174,18 +198,19 @@ class PgDatabase:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[QmarkConnection]:
-        try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
-            conn = self._connect(read_only=True)
-        try:
-            with conn.transaction():
-                yield QmarkConnection(conn)
-        finally:
-            if conn.broken or self._closed or self._readers.qsize() >= READER_POOL_SIZE:
-                conn.close()
-            else:
-                self._readers.put(conn)
+        with self._unreachable_as_store_error():
+            try:
+                conn = self._readers.get_nowait()
+            except queue.Empty:
+                conn = self._connect(read_only=True)
+            try:
+                with conn.transaction():
+                    yield QmarkConnection(conn)
+            finally:
+                if conn.broken or self._closed or self._readers.qsize() >= READER_POOL_SIZE:
+                    conn.close()
+                else:
+                    self._readers.put(conn)
 
     def size_bytes(self) -> int:
         """On-disk bytes of the store's tables and their indexes."""
@@ -202,11 +227,7 @@ class PgDatabase:
         for conn in (self._writer, self._side):
             if conn is not None:
                 conn.close()
-        while True:
-            try:
-                self._readers.get_nowait().close()
-            except queue.Empty:
-                break
+        self._drop_readers()
 
 
 class PostgresStore(TraceQueries, ResourceStore):
@@ -268,7 +289,10 @@ class PostgresStore(TraceQueries, ResourceStore):
         try:
             with self.db.read() as conn:
                 pending = conn.execute("SELECT EXISTS (SELECT 1 FROM pending)").fetchone()[0]
-        except self.db.driver.Error:  # database unreachable: the ingest loop must keep going
+        except (
+            self.db.driver.Error,
+            StoreUnreachable,
+        ):  # database unreachable: the ingest loop must keep going
             return False
         if not pending:
             self._indexed = self._written
@@ -435,7 +459,10 @@ class PostgresStore(TraceQueries, ResourceStore):
             with self.db.read() as conn:
                 pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
             size: int | None = self.db.size_bytes()
-        except self.db.driver.Error as exc:  # /status answers while the database is away
+        except (
+            self.db.driver.Error,
+            StoreUnreachable,
+        ) as exc:  # /status answers while the database is away
             return {"path": _redacted(self.db.url), "error": str(exc).strip().splitlines()[0]}
         if not pending:
             self._indexed = self._written

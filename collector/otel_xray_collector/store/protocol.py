@@ -29,6 +29,11 @@ RANGE_TYPES = ("TraceId", "Event", "Service")
 SummaryPage = tuple[list[dict[str, Any]], int, tuple[float, str] | None]
 
 
+class StoreUnreachable(RuntimeError):
+    """The database could not answer (connection refused or lost, server shutting down): the
+    request may succeed later. The API answers 503 ``ServiceUnavailable``, not a 500."""
+
+
 class SegmentWriter(Protocol):
     """Durable writes first (the acknowledgement point), indexing and retention after."""
 
