@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from otel_xray_collector.app import Collector
 from otel_xray_collector.config import CollectorConfig
 
@@ -37,13 +38,19 @@ def make_config(db: Path | str, **overrides: Any) -> CollectorConfig:
     return CollectorConfig(**settings)
 
 
-def xray_client_for(endpoint_url: str) -> Any:
+def xray_client_for(endpoint_url: str, attempts: int | None = None) -> Any:
+    """boto3's X-Ray client for a collector; ``attempts=1``: no retries, so each call is one
+    request and its answer (a 503, say) is the test's."""
+    retries = None
+    if attempts is not None:
+        retries = Config(retries={"total_max_attempts": attempts, "mode": "standard"})
     return boto3.client(
         "xray",
         endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=retries,
     )
 
 

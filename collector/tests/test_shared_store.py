@@ -285,21 +285,12 @@ def test_rules_and_groups_changed_through_one_collector_reach_the_other(
 def test_a_database_outage_is_answered_503_not_a_traceback(
     postgres_server: PostgresServer, postgres_db: str
 ) -> None:
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import ClientError
 
     name = postgres_db.rsplit("/", 1)[1]
     collector = CollectorProcess(postgres_db, otlp=False)
     try:
-        client = boto3.client(  # no retries: each call is one request, its answer is the test's
-            "xray",
-            endpoint_url=collector.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-        )
+        client = xray_client_for(collector.endpoint_url, attempts=1)
         before, after = call_pair(0), call_pair(1)
         put_all(collector.endpoint_url, list(before))
         # The database goes away: the collector's sessions are ended and new ones refused.

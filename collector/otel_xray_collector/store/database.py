@@ -5,6 +5,12 @@ One writer connection (owned by the ingest thread) and a small pool of reader co
 WAL and cannot be shared between connections, so there a single connection is used by
 everyone under one lock: fine for tests and throwaway sessions.
 
+Availability: an error that says the file or its disk cannot serve now (I/O error, disk full,
+locked beyond the busy timeout, a file that is gone, replaced or corrupt) is raised as
+:class:`~otel_xray_collector.store.protocol.StoreUnreachable`, which the API answers with a 503;
+the connections that met it are closed and the next use opens fresh ones, so a file put right
+again is used again without a restart. Any other SQLite error (a query bug) passes unchanged.
+
 Durability: WAL with ``synchronous=NORMAL``. A transaction whose COMMIT returned is in the
 WAL file, so killing the collector (even ``kill -9``) never loses it; an OS crash or power cut
 may roll back the last transactions unless ``synchronous=FULL`` is chosen (``durable=True``).
@@ -16,11 +22,13 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..priority import make_current_thread_background
 from .migrations import record_sqlite_version
+from .protocol import StoreUnreachable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments(
@@ -73,6 +81,34 @@ READER_POOL_SIZE = 4
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 CHECKPOINT_INTERVAL = 0.5
 
+#: SQLite primary result codes that say the file or its disk cannot serve now, not that the
+#: statement is wrong: locked beyond the busy timeout, no write permission (or the file was
+#: unlinked: READONLY_DBMOVED), I/O error (disk error, file size limit), corrupt pages, disk
+#: full, cannot open (the file is gone), a WAL locking protocol failure, not a database file.
+UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def is_unavailable(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` means the store cannot serve now (retry later) rather than a bug."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in UNAVAILABLE_CODES
+
+
+def unavailable_error(exc: sqlite3.Error, path: str) -> StoreUnreachable:
+    return StoreUnreachable(f"SQLite store unavailable ({path}): {exc}")
+
 
 @contextlib.contextmanager
 def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
@@ -81,7 +117,10 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite already rolled back after an I/O error or a full disk: a second ROLLBACK
+        # would raise "no transaction is active" and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
@@ -96,12 +135,18 @@ class Database:
         self._shared_lock = threading.RLock()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         self._closed = False
         self._side: sqlite3.Connection | None = None
         self._side_lock = threading.Lock()
+        # Bumped when the file turned out unavailable: the writer, side and checkpoint
+        # connections opened before reopen at their next use (on their own thread).
+        self._generation = 0
+        self._writer_generation = 0
+        self._side_generation = 0
         if not self.in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.writer = self._connect(writer=True)
+        self.writer = self._connect(writer=True, create=True)
         self.writer.executescript(SCHEMA)
         with self._maybe_locked(), _immediate(self.writer) as conn:
             record_sqlite_version(conn)
@@ -116,44 +161,105 @@ class Database:
     def _checkpoint_loop(self) -> None:
         """Copy committed WAL pages into the database file, off the ingest thread."""
         make_current_thread_background()
-        conn = self._connect(writer=False)
+        conn: sqlite3.Connection | None = None
+        generation = -1
         try:
             while not self._checkpoint_stop.wait(CHECKPOINT_INTERVAL):
                 try:
+                    if conn is None or generation != self._generation:
+                        self._discard(conn)
+                        conn, generation = None, self._generation
+                        conn = self._connect(writer=False)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    pass  # busy or locked: the next round catches up
+                except sqlite3.Error as exc:
+                    if is_unavailable(exc):  # busy: next round; a bad file: reopen when back
+                        generation = -1
         finally:
-            conn.close()
+            self._discard(conn)
 
-    def _connect(self, writer: bool) -> sqlite3.Connection:
+    def _connect(self, writer: bool, create: bool = False) -> sqlite3.Connection:
+        """A new connection; only the writer opened at start may create the file (a reader or
+        a reopened writer finding it gone must fail, not start an empty database)."""
+        if self.in_memory:
+            target, uri = ":memory:", False
+        elif create:
+            target, uri = self.path, False
+        else:
+            target, uri = (
+                f"file:{urllib.parse.quote(str(Path(self.path).absolute()))}?mode=rw",
+                True,
+            )
         conn = sqlite3.connect(
-            ":memory:" if self.in_memory else self.path,
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=30.0,
+            target, check_same_thread=False, isolation_level=None, timeout=30.0, uri=uri
         )
-        if writer and not self.in_memory:
-            # page size and auto_vacuum must be chosen before the first table exists (no-ops
-            # afterwards); 16 KiB pages cut the per-row write cost of ~0.5 KB documents.
-            conn.execute("PRAGMA page_size=16384")
-            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            conn.execute("PRAGMA journal_mode=WAL")
-            # Checkpoints run on their own thread (C code, GIL released), not inside commits.
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        if not self.in_memory:
-            conn.execute("PRAGMA synchronous=" + ("FULL" if self._durable else "NORMAL"))
-        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
-        conn.execute("PRAGMA temp_store=MEMORY")
-        self._all.append(conn)
+        try:
+            if writer and not self.in_memory:
+                # page size and auto_vacuum must be chosen before the first table exists
+                # (no-ops afterwards); 16 KiB pages cut the per-row write cost of ~0.5 KB
+                # documents.
+                conn.execute("PRAGMA page_size=16384")
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                conn.execute("PRAGMA journal_mode=WAL")
+                # Checkpoints run on their own thread (C code, GIL released), not in commits.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+                conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            if not self.in_memory:
+                conn.execute("PRAGMA synchronous=" + ("FULL" if self._durable else "NORMAL"))
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            conn.execute("PRAGMA temp_store=MEMORY")
+        except BaseException:
+            conn.close()
+            raise
+        with self._all_lock:
+            self._all.append(conn)
         return conn
+
+    def _discard(self, conn: sqlite3.Connection | None) -> None:
+        if conn is None:
+            return
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+    @contextlib.contextmanager
+    def _unavailable_as_store_error(self) -> Iterator[None]:
+        """SQLite errors that mean the file cannot serve now as :class:`StoreUnreachable`;
+        the connections opened before are retired (one that met a corrupt or replaced file
+        keeps failing even once the file is good again). Other errors pass unchanged."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if not is_unavailable(exc):
+                raise
+            if not self.in_memory:
+                self._generation += 1
+                while True:
+                    try:
+                        self._discard(self._readers.get_nowait())
+                    except queue.Empty:
+                        break
+            raise unavailable_error(exc, self.path) from exc
+
+    def _current_writer(self) -> sqlite3.Connection:
+        """The writer connection, reopened if the file was unavailable since it was opened
+        (called on the ingest thread, the writer's owner)."""
+        if self._writer_generation != self._generation:
+            generation = self._generation
+            fresh = self._connect(writer=True)
+            self._discard(self.writer)
+            self.writer, self._writer_generation = fresh, generation
+        return self.writer
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """The writer connection inside one transaction (committed on success)."""
-        with self._maybe_locked(), _immediate(self.writer) as conn:
-            yield conn
+        with self._maybe_locked(), self._unavailable_as_store_error():
+            with _immediate(self._current_writer()) as conn:
+                yield conn
 
     @contextlib.contextmanager
     def side_write(self) -> Iterator[sqlite3.Connection]:
@@ -167,9 +273,13 @@ class Database:
             with self.write() as conn:
                 yield conn
             return
-        with self._side_lock:
-            if self._side is None:
+        with self._side_lock, self._unavailable_as_store_error():
+            if self._side is None or self._side_generation != self._generation:
+                generation = self._generation
+                self._discard(self._side)
+                self._side = None
                 self._side = self._connect(writer=False)
+                self._side_generation = generation
             with _immediate(self._side) as conn:
                 yield conn
 
@@ -180,21 +290,25 @@ class Database:
             with self._shared_lock:
                 yield self.writer
             return
-        try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
-            conn = self._connect(writer=False)
-        try:
-            conn.execute("BEGIN")
+        with self._unavailable_as_store_error():
             try:
-                yield conn
+                conn = self._readers.get_nowait()
+            except queue.Empty:
+                conn = self._connect(writer=False)
+            healthy = False
+            try:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+                healthy = True
             finally:
-                conn.execute("COMMIT")
-        finally:
-            if self._readers.qsize() < READER_POOL_SIZE and not self._closed:
-                self._readers.put(conn)
-            else:
-                conn.close()
+                if healthy and self._readers.qsize() < READER_POOL_SIZE and not self._closed:
+                    self._readers.put(conn)
+                else:
+                    self._discard(conn)
 
     @contextlib.contextmanager
     def _maybe_locked(self) -> Iterator[None]:
@@ -206,10 +320,11 @@ class Database:
 
     def size_bytes(self) -> int:
         """Bytes in use inside the file (free pages excluded): what the size budget counts."""
-        with self._maybe_locked():
-            page_size = self.writer.execute("PRAGMA page_size").fetchone()[0]
-            pages = self.writer.execute("PRAGMA page_count").fetchone()[0]
-            free = self.writer.execute("PRAGMA freelist_count").fetchone()[0]
+        with self._maybe_locked(), self._unavailable_as_store_error():
+            writer = self._current_writer()
+            page_size = writer.execute("PRAGMA page_size").fetchone()[0]
+            pages = writer.execute("PRAGMA page_count").fetchone()[0]
+            free = writer.execute("PRAGMA freelist_count").fetchone()[0]
         return int((pages - free) * page_size)
 
     def close(self) -> None:
@@ -222,7 +337,7 @@ class Database:
                 self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error:
                 pass
-        with self._maybe_locked():
+        with self._maybe_locked(), self._all_lock:
             for conn in self._all:
                 try:
                     conn.close()
