@@ -13,6 +13,11 @@ DEFAULT_TCP = DEFAULT_UDP
 DEFAULT_OTLP = "127.0.0.1:4317"
 DEFAULT_OTLP_HTTP = "127.0.0.1:4318"
 FORWARD_PROTOCOLS = ("segments", "otlp", "auto")
+#: GetTraceSegmentDestination's destinations (botocore's ``TraceSegmentDestination``): AWS
+#: answers CloudWatchLogs while Transaction Search is on, and ``auto`` forwarding then uses OTLP.
+XRAY_DESTINATION = "XRay"
+CLOUDWATCH_LOGS = "CloudWatchLogs"
+TRACE_SEGMENT_DESTINATIONS = (XRAY_DESTINATION, CLOUDWATCH_LOGS)
 
 
 def default_db_path() -> str:

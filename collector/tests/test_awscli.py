@@ -17,7 +17,8 @@ from .support.segments import UdpSender, http_block, new_id, segment
 AWS = str(Path(sys.executable).parent / "aws")
 
 
-def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
+def run_aws(collector: Collector, *args: str) -> subprocess.CompletedProcess[str]:
+    """``aws xray ARGS --endpoint-url <collector>`` with test credentials and no profile."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -27,7 +28,7 @@ def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_PAGER": "",
     }
-    result = subprocess.run(
+    return subprocess.run(
         [AWS, "xray", *args, "--endpoint-url", collector.endpoint_url, "--output", "json"],
         capture_output=True,
         text=True,
@@ -35,6 +36,10 @@ def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
         timeout=60,
         check=False,
     )
+
+
+def aws_xray(collector: Collector, *args: str) -> dict[str, Any]:
+    result = run_aws(collector, *args)
     assert result.returncode == 0, result.stderr
     # Operations with an empty answer (DeleteGroup) print nothing.
     parsed: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
@@ -87,32 +92,31 @@ def test_aws_cli_reads_summaries_traces_and_the_service_graph(collector: Collect
 
 
 def test_aws_cli_gets_an_xray_shaped_error_for_a_bad_filter(collector: Collector) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-    result = subprocess.run(
-        [
-            AWS,
-            "xray",
-            "get-trace-summaries",
-            "--start-time",
-            "1",
-            "--end-time",
-            str(int(time.time())),
-            "--filter-expression",
-            "service(",
-            "--endpoint-url",
-            collector.endpoint_url,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    result = run_aws(
+        collector,
+        "get-trace-summaries",
+        "--start-time",
+        "1",
+        "--end-time",
+        str(int(time.time())),
+        "--filter-expression",
+        "service(",
     )
     assert result.returncode != 0
     assert "InvalidRequestException" in result.stderr
+
+
+def test_aws_cli_gets_and_updates_the_trace_segment_destination(collector: Collector) -> None:
+    assert aws_xray(collector, "get-trace-segment-destination") == {
+        "Destination": "XRay",
+        "Status": "ACTIVE",
+    }
+    updated = aws_xray(
+        collector, "update-trace-segment-destination", "--destination", "CloudWatchLogs"
+    )
+    assert updated == {"Destination": "CloudWatchLogs", "Status": "ACTIVE"}
+    assert aws_xray(collector, "get-trace-segment-destination")["Destination"] == "CloudWatchLogs"
+    refused = run_aws(collector, "update-trace-segment-destination", "--destination", "S3")
+    assert refused.returncode != 0
+    assert "InvalidRequestException" in refused.stderr
+    assert "Destination must be one of XRay, CloudWatchLogs" in refused.stderr

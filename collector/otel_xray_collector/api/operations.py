@@ -22,6 +22,7 @@ from ..ingest.pipeline import Busy, IngestPipeline
 from ..store.codec import parse_edge_key, parse_node_key
 from ..store.model import EDGE, INFERRED_NODE, NODE
 from ..store.protocol import RANGE_TYPES, TraceReader
+from .destination import SegmentDestination
 from .errors import ApiError, invalid_request, throttled
 from .fields import Fields, parse_timestamp
 from .filter import compile_filter, parse_entity_selector
@@ -56,6 +57,7 @@ class XRayOperations:
         self.queries = queries
         self.sampling = sampling
         self.groups = groups if groups is not None else GroupService()
+        self.destination = SegmentDestination()
         self.telemetry: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         # Page sizes (instance attributes so tests can exercise paging with few items).
         self.summary_page = SUMMARY_PAGE
@@ -76,6 +78,8 @@ class XRayOperations:
             "/GetGroup": self.groups.get_group,
             "/UpdateGroup": self.groups.update_group,
             "/DeleteGroup": self.groups.delete_group,
+            "/GetTraceSegmentDestination": self.destination.get,
+            "/UpdateTraceSegmentDestination": self.destination.update,
         }
         if sampling is not None:
             self.routes["/GetSamplingRules"] = sampling.get_sampling_rules

@@ -13,6 +13,8 @@ close that, each a pure function of the request headers:
 - A POST must carry the content type of its protocol (JSON for the X-Ray API, protobuf or JSON for
   OTLP/HTTP). ``text/plain``, form encodings and a missing type are what a page can send without
   a CORS preflight; refusing them means no simple-request CSRF, whatever a browser's Origin rules.
+  Only a POST with no body at all may come without a type (botocore sends operations without
+  input members, GetTraceSegmentDestination, that way): it carries nothing to forge.
 """
 
 from __future__ import annotations

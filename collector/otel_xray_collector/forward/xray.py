@@ -26,6 +26,7 @@ from random import random as _uniform
 from typing import Any
 
 import botocore.session
+from otel_xray_collector.config import CLOUDWATCH_LOGS
 from otel_xray_collector.forward.otlp import OtlpSender, otlp_traces_url
 from otel_xray_collector.forward.otlp_batches import OtlpForwarding, OtlpLimits
 from otel_xray_collector.forward.otlp_convert import (
@@ -48,8 +49,6 @@ logger = logging.getLogger("otel_xray_collector.forward")
 #: PutTraceSegments takes at most 50 documents; the daemon sends batches of that size.
 MAX_BATCH = 50
 PROTOCOLS = ("segments", "otlp", "auto")
-#: X-Ray's answer to GetTraceSegmentDestination when Transaction Search is on.
-CLOUDWATCH_LOGS = "CloudWatchLogs"
 COUNTER_NAMES = (
     "received",  # documents offered
     "sent",  # documents X-Ray accepted
