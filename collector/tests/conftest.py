@@ -38,6 +38,22 @@ def make_config(db: Path | str, **overrides: Any) -> CollectorConfig:
     return CollectorConfig(**settings)
 
 
+def forwarding_collector(endpoint_url: str, protocol: str, **settings: Any) -> Collector:
+    """A started in-memory collector (UDP and the API on free ports, no OTLP listeners)
+    forwarding to ``endpoint_url`` with ``protocol`` (region us-west-2 unless ``settings``
+    say otherwise)."""
+    settings.setdefault("region", "us-west-2")
+    config = make_config(
+        Path(":memory:"),
+        otlp=None,
+        otlp_http=None,
+        forward_endpoint=endpoint_url,
+        forward_protocol=protocol,
+        **settings,
+    )
+    return Collector(config).start()
+
+
 def xray_client_for(endpoint_url: str, attempts: int | None = None) -> Any:
     """boto3's X-Ray client for a collector; ``attempts=1``: no retries, so each call is one
     request and its answer (a 503, say) is the test's."""

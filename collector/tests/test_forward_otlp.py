@@ -34,7 +34,7 @@ from collector.tests.support.sigv4_xray import OtlpReply, SigV4XRay
 from otel_xray import XRayUdpSpanExporter
 from otel_xray.translate.links import xray_trace_id
 
-from .conftest import make_config, xray_client_for
+from .conftest import forwarding_collector, make_config, xray_client_for
 from .test_end_to_end import run_sdk_app
 
 REGION = "us-west-2"
@@ -84,17 +84,7 @@ def _forwarder(forwarders: list[Forwarder], server: SigV4XRay, **kwargs: Any) ->
 
 
 def _collector(server: SigV4XRay, protocol: str, **settings: Any) -> Collector:
-    """A started in-memory collector (UDP and HTTP on free ports) forwarding to ``server``."""
-    config = make_config(
-        Path(":memory:"),
-        otlp=None,
-        otlp_http=None,
-        forward_endpoint=server.url,
-        forward_protocol=protocol,
-        region=REGION,
-        **settings,
-    )
-    return Collector(config).start()
+    return forwarding_collector(server.url, protocol, region=REGION, **settings)
 
 
 def _checkout_provider(collector: Collector) -> TracerProvider:
@@ -290,17 +280,9 @@ def test_over_otlp_to_another_collector_the_segments_come_out_as_they_went_in(
     documents are the ones first sent, field for field, bar what only a span can hold."""
     upstream = Collector(make_config(Path(":memory:"), otlp=None, otlp_http=None)).start()
     try:
-        edge = Collector(
-            make_config(
-                Path(":memory:"),
-                otlp=None,
-                otlp_http=None,
-                forward_endpoint=upstream.endpoint_url,
-                forward_protocol="otlp",
-                region=REGION,
-                telemetry_interval=None,
-            )
-        ).start()
+        edge = forwarding_collector(
+            upstream.endpoint_url, "otlp", region=REGION, telemetry_interval=None
+        )
         try:
             provider = _checkout_provider(edge)
             tracer = provider.get_tracer("test")

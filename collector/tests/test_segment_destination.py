@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from otel_xray_collector.app import Collector
 
-from .conftest import make_config, xray_client_for
+from .conftest import forwarding_collector, xray_client_for
 from .support.fake_aws import use_fake_aws
 from .support.segments import segment
 
@@ -70,17 +70,7 @@ def test_an_auto_forwarder_pointed_at_a_collector_follows_its_destination(
     both arrive and are stored upstream."""
     use_fake_aws(monkeypatch, tmp_path)
     upstream = xray_client_for(collector.endpoint_url)
-    downstream = Collector(
-        make_config(
-            Path(":memory:"),
-            otlp=None,
-            otlp_http=None,
-            forward_endpoint=collector.endpoint_url,
-            forward_protocol="auto",
-            region="us-west-2",
-            telemetry_interval=None,
-        )
-    ).start()
+    downstream = forwarding_collector(collector.endpoint_url, "auto", telemetry_interval=None)
     try:
         forwarder = downstream.forwarder
         assert forwarder is not None and forwarder.wait_for_destination_checks(1)
