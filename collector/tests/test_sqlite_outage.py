@@ -63,8 +63,11 @@ def stored_trace_ids(client: Any) -> list[str]:
 
 
 def assert_one_outage_logged(collector: CollectorProcess) -> None:
+    assert collector.terminate() == 0  # and its stderr read to the end
     logged = collector.stderr_text()
     assert logged.count(OUTAGE_LOG) == 1, logged  # once per outage, not once per request
+    # each failed write is counted, the outage is logged once (rate-limited), not per batch
+    assert logged.count("documents failed: SQLite store unavailable") == 1, logged
     assert "internal error answering" not in logged  # no request became a 500
 
 

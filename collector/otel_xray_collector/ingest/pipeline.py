@@ -28,7 +28,7 @@ from otel_xray.logs import RateLimitedLog
 
 from ..documents import Accepted, PackedDocuments, pack, unpack
 from ..priority import make_current_thread_background
-from ..store.protocol import SegmentWriter
+from ..store.protocol import SegmentWriter, StoreUnreachable
 from .frames import Frame
 from .otlp_udp import COUNTERS as OTLP_UDP_COUNTERS
 from .otlp_udp import Noted, parse_datagram_body
@@ -309,7 +309,7 @@ class IngestPipeline:
             except Exception as exc:  # disk full, locked file: keep running, tell the callers
                 error = exc
                 self.store_errors += 1
-                _logger.error("writing %d documents failed: %s", count, exc)
+                self._store_error(f"writing {count} documents", exc, traceback=False)
         if error is None:
             self.accepted += count
             self._forward(batches)
@@ -403,10 +403,21 @@ class IngestPipeline:
         assert self.store is not None
         try:
             return self.store.index_pending(INDEX_CHUNK) > 0
-        except Exception:
+        except Exception as exc:
             self.store_errors += 1
-            _logger.exception("indexing failed")
+            self._store_error("indexing", exc, traceback=True)
             return False
+
+    def _store_error(self, doing: str, exc: Exception, traceback: bool) -> None:
+        """A store that cannot serve (an outage: every batch and every indexing round fails
+        until it is back) is logged once a minute with a count, not once per attempt; any
+        other failure is logged each time (with its traceback when ``traceback``)."""
+        if isinstance(exc, StoreUnreachable):
+            self._log.log(logging.ERROR, "%s failed: %s", doing, exc, key="store-unreachable")
+        elif traceback:
+            _logger.exception("%s failed", doing)
+        else:
+            _logger.error("%s failed: %s", doing, exc)
 
     def _maybe_enforce_retention(self) -> None:
         if self.store is None or time.monotonic() < self._next_retention:
