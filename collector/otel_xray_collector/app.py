@@ -70,6 +70,8 @@ class Collector:
                     catch=(OSError, sqlite3.Error),
                 ):
                     self._store = open_store(config.db_path(), durable=config.durable)
+                    # the retention flags given are the store's setting from now on
+                    self._store.record_retention(config.retention_hours, config.max_db_mb)
             if config.forward_endpoint:
                 from .forward.xray import Forwarder  # botocore: imported only when forwarding
 
@@ -89,8 +91,6 @@ class Collector:
                 self._forwarder,
                 buffer_bytes=config.buffer_mb * 1024 * 1024,
                 max_waiting_documents=config.max_waiting_documents,
-                retention_seconds=config.retention_hours * 3600 if config.retention_hours else None,
-                max_db_bytes=int(config.max_db_mb * 1024 * 1024) if config.max_db_mb else None,
             )
             self.pipeline.start()
             with startup.argument("--sampling-rules", config.sampling_rules):

@@ -30,6 +30,7 @@ from .config import (
     parse_address,
 )
 from .startup import BAD_ARGUMENT, RUNTIME_FAILURE, StartupError, describe
+from .store.resources import Retention
 
 _LEVELS = {
     "dev": logging.DEBUG,
@@ -159,17 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--retention-hours",
         type=float,
-        default=72.0,
+        default=None,
         metavar="N",
-        help="delete traces not updated for N hours; 0 = keep (default %(default)s)",
+        help="keep traces N hours (by the time in their id on PostgreSQL, by last update on "
+        "SQLite); 0 = keep. Recorded in the store for every collector using it; when not "
+        f"given, the store's setting applies (default {Retention.retention_hours:g})",
     )
     parser.add_argument(
         "--max-db-mb",
         type=float,
-        default=1024.0,
+        default=None,
         metavar="N",
-        help="delete the oldest traces when the store grows past N MiB; "
-        "0 = no limit (default %(default)s)",
+        help="delete the oldest traces when the store grows past N MiB; 0 = no limit. "
+        f"Recorded in the store like --retention-hours (default {Retention.max_db_mb:g})",
     )
     parser.add_argument(
         "--buffer-mb",

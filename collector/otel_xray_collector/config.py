@@ -66,8 +66,10 @@ class CollectorConfig:
     telemetry_interval: float | None = 60.0  # PutTelemetryRecords period (s); None = off
     resource_arn: str | None = None  # sent in PutTelemetryRecords, as the daemon's -a
     sampling_rules: str | None = None
-    retention_hours: float = 72.0
-    max_db_mb: float = 1024.0
+    # None: not given, the store's setting applies (store/resources.py: Retention, 72 h and
+    # 1024 MiB when none); a value is recorded in the store for every collector using it
+    retention_hours: float | None = None
+    max_db_mb: float | None = None
     store: bool = True
     buffer_mb: int = 64
     durable: bool = False  # synchronous=FULL: also survive power loss, slower commits

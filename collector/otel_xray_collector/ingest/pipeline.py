@@ -78,16 +78,12 @@ class IngestPipeline:
         forwarder: Forwarding | None = None,
         buffer_bytes: int = 64 * 1024 * 1024,
         max_waiting_documents: int = 100_000,
-        retention_seconds: float | None = None,
-        max_db_bytes: int | None = None,
         retention_interval: float = 60.0,
     ) -> None:
         self.store = store
         self.forwarder = forwarder
         self._budget = buffer_bytes
         self._max_waiting = max_waiting_documents
-        self._retention_seconds = retention_seconds
-        self._max_db_bytes = max_db_bytes
         self._retention_interval = retention_interval
         self._next_retention = time.monotonic() + 1.0
         self._datagrams: collections.deque[bytes] = collections.deque()
@@ -118,6 +114,9 @@ class IngestPipeline:
         #: What UDP datagrams yielded besides documents and rejections (ADOT's OTLP spans).
         self.noted: collections.Counter[str] = collections.Counter()
         self.store_errors = 0
+        #: retention passes skipped because the store was unreachable (ingest thread)
+        self.retention_unreachable = 0
+        self._retention_down = False
         self.batches = 0
 
     # -- producers ---------------------------------------------------------------------------
@@ -420,16 +419,33 @@ class IngestPipeline:
             _logger.error("%s failed: %s", doing, exc)
 
     def _maybe_enforce_retention(self) -> None:
+        """Every ``retention_interval``: the store's retention in force (read each pass, so a
+        change through any collector of a shared store applies here), then the pass. An
+        unreachable store is one warning per outage and one line when it is back."""
         if self.store is None or time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + self._retention_interval
-        if not (self._retention_seconds or self._max_db_bytes):
-            return
         try:
-            self.store.enforce_retention(self._retention_seconds, self._max_db_bytes)
+            retention = self.store.retention()
+            if retention.max_age_seconds or retention.max_bytes:
+                self.store.enforce_retention(retention.max_age_seconds, retention.max_bytes)
+        except StoreUnreachable as exc:
+            self.store_errors += 1
+            self.retention_unreachable += 1
+            if not self._retention_down:
+                self._retention_down = True
+                _logger.warning("retention skipped until the store is back: %s", exc)
+            return
         except Exception:
             self.store_errors += 1
             _logger.exception("retention failed")
+            return
+        if self._retention_down:
+            self._retention_down = False
+            _logger.info(
+                "retention: the store is back (%d passes skipped so far)",
+                self.retention_unreachable,
+            )
 
     def _count_reject(self, rejected: Rejected) -> None:
         with self._lock:
@@ -458,6 +474,7 @@ class IngestPipeline:
             + sum(len(f.documents.blob) for f in frames)
             + (receiver.queued_bytes if receiver is not None else 0),
             "store_errors": self.store_errors,
+            "retention_unreachable": self.retention_unreachable,
             "batches": self.batches,
             "stored_seq": self.store.stored_seq if self.store is not None else 0,
             "indexed_seq": self.store.indexed_seq if self.store is not None else 0,

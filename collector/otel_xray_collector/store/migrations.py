@@ -97,12 +97,97 @@ POSTGRES: tuple[str, ...] = (
     """
     CREATE TABLE resource_versions(kind text PRIMARY KEY, version bigint NOT NULL);
     """,
+    # 3: segments, traces and aggregates partitioned by day, so retention drops a day's table
+    # instead of deleting its rows (store/partitions.py); retention settings kept in the store,
+    # shared by every collector (store/resources.py). The v2 rows move into the DEFAULT
+    # partitions here; the store's first maintenance pass then moves each day of the retention
+    # window into its own partition.
+    """
+    -- the partition day of a trace: the day of the epoch its id starts with (UTC days since
+    -- 1970), -1 for an id without one; pure, so every collector files a trace in the same day
+    CREATE FUNCTION xray_trace_day(trace_id text) RETURNS integer
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE WHEN trace_id ~ '^1-[0-9a-fA-F]{8}-'
+            THEN (('x' || lpad(substr(trace_id, 3, 8), 16, '0'))::bit(64)::bigint / 86400)::integer
+            ELSE -1 END
+    $$;
+    DROP VIEW agg;
+    ALTER TABLE segments RENAME TO segments_v2;
+    ALTER INDEX segments_pkey RENAME TO segments_v2_pkey;
+    ALTER TABLE traces RENAME TO traces_v2;
+    ALTER INDEX traces_pkey RENAME TO traces_v2_pkey;
+    DROP INDEX traces_by_start, traces_by_end, traces_by_id_time, traces_by_touched;
+    ALTER TABLE agg_stats RENAME TO agg_stats_v2;
+    ALTER INDEX agg_stats_pkey RENAME TO agg_stats_v2_pkey;
+    CREATE TABLE segments(
+        trace_id text NOT NULL,
+        seg_id text NOT NULL,
+        day integer NOT NULL,
+        seq bigint NOT NULL DEFAULT nextval('segments_seq'),
+        in_progress boolean NOT NULL,
+        stored_at double precision NOT NULL,
+        doc bytea NOT NULL,
+        PRIMARY KEY (trace_id, seg_id, day)
+    ) PARTITION BY RANGE (day);
+    CREATE TABLE segments_default PARTITION OF segments DEFAULT;
+    CREATE TABLE traces(
+        trace_id text NOT NULL,
+        day integer NOT NULL,
+        start_time double precision NOT NULL,
+        end_time double precision NOT NULL,
+        id_time double precision NOT NULL,
+        revision integer NOT NULL,
+        summary bytea NOT NULL,
+        facts bytea NOT NULL,
+        contrib bytea NOT NULL,
+        touched double precision NOT NULL,
+        PRIMARY KEY (trace_id, day)
+    ) PARTITION BY RANGE (day);
+    CREATE TABLE traces_default PARTITION OF traces DEFAULT;
+    CREATE TABLE agg_stats(
+        bucket bigint NOT NULL,
+        kind integer NOT NULL,
+        key text NOT NULL,
+        refs bigint NOT NULL,
+        ok bigint NOT NULL,
+        err bigint NOT NULL,
+        thr bigint NOT NULL,
+        fault bigint NOT NULL,
+        total bigint NOT NULL,
+        rt double precision NOT NULL,
+        smin double precision,
+        emax double precision,
+        hist jsonb NOT NULL,
+        dhist jsonb NOT NULL,
+        PRIMARY KEY (bucket, kind, key)
+    ) PARTITION BY RANGE (bucket);
+    CREATE TABLE agg_stats_default PARTITION OF agg_stats DEFAULT;
+    INSERT INTO segments(trace_id, seg_id, day, seq, in_progress, stored_at, doc)
+        SELECT trace_id, seg_id, xray_trace_day(trace_id), seq, in_progress, stored_at, doc
+        FROM segments_v2;
+    INSERT INTO traces(trace_id, day, start_time, end_time, id_time, revision, summary, facts,
+                       contrib, touched)
+        SELECT trace_id, xray_trace_day(trace_id), start_time, end_time, id_time, revision,
+               summary, facts, contrib, touched
+        FROM traces_v2;
+    INSERT INTO agg_stats SELECT * FROM agg_stats_v2;
+    DROP TABLE segments_v2, traces_v2, agg_stats_v2;
+    CREATE INDEX traces_by_start ON traces(start_time);
+    CREATE INDEX traces_by_end ON traces(end_time);
+    CREATE INDEX traces_by_id_time ON traces(id_time);
+    CREATE INDEX traces_by_touched ON traces(touched);
+    CREATE VIEW agg AS SELECT bucket, kind, key, refs,
+        jsonb_build_array(ok, err, thr, fault, total, rt, smin, emax, hist, dhist)::text AS stats
+        FROM agg_stats;
+    CREATE TABLE xray_settings(name text PRIMARY KEY, value double precision NOT NULL);
+    """,
 )
 
 
 #: SQLite's schema version: the schema of database.py (created with IF NOT EXISTS, so a file from
-#: before versioning is adopted as version 1). 2 added ``resource_versions``.
-SQLITE_VERSION = 2
+#: before versioning is adopted as version 1). 2 added ``resource_versions``, 3 ``xray_settings``
+#: (the retention settings every collector of the store applies).
+SQLITE_VERSION = 3
 
 
 def record_sqlite_version(conn: Any) -> int:

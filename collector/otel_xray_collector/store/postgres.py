@@ -27,11 +27,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from otel_xray.wire import loads
 
 from ..documents import PackedDocuments
+from . import partitions
 from .codec import decode, encode
 from .migrations import POSTGRES, migrate
 from .protocol import StoreUnreachable
@@ -61,12 +63,12 @@ RETRIES = 5
 # these documents and drop the only queue entry that would bring them in.
 _UPSERT = """
 WITH written AS (
-    INSERT INTO segments(trace_id, seg_id, in_progress, doc, stored_at)
-    SELECT t, s, p, d, %(now)s
+    INSERT INTO segments(trace_id, seg_id, day, in_progress, doc, stored_at)
+    SELECT t, s, xray_trace_day(t), p, d, %(now)s
     FROM unnest(%(traces)s::text[], %(segs)s::text[], %(progress)s::bool[], %(docs)s::bytea[])
         AS batch(t, s, p, d)
     ORDER BY t, s
-    ON CONFLICT (trace_id, seg_id) DO UPDATE SET
+    ON CONFLICT (trace_id, seg_id, day) DO UPDATE SET
         seq = excluded.seq, in_progress = excluded.in_progress, doc = excluded.doc,
         stored_at = excluded.stored_at
     WHERE (NOT excluded.in_progress OR segments.in_progress) AND segments.doc <> excluded.doc
@@ -90,6 +92,18 @@ ON CONFLICT (bucket, kind, key) DO UPDATE SET
     smin = LEAST(a.smin, excluded.smin), emax = GREATEST(a.emax, excluded.emax),
     hist = xray_hist_add(a.hist, excluded.hist), dhist = xray_hist_add(a.dhist, excluded.dhist)
 """
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What one partition maintenance pass did."""
+
+    dropped: tuple[int, ...] = ()
+    created: tuple[int, ...] = ()
+    #: traces that were in the dropped partitions
+    traces: int = 0
+    #: another collector was maintaining, or the tables stayed busy: the next pass retries
+    skipped: bool = False
 
 
 def is_postgres_url(location: str) -> bool:
@@ -240,6 +254,9 @@ class PostgresStore(TraceQueries, ResourceStore):
         self._clock = clock
         self._written = 0
         self._indexed = 0
+        self._over_budget = False  # logged once per stretch over --max-db-mb
+        # today's traces start in their day's partition, not in DEFAULT
+        self.maintain_partitions(self.retention().max_age_seconds, drop=False)
 
     # -- SegmentWriter -----------------------------------------------------------------------
 
@@ -336,6 +353,7 @@ class PostgresStore(TraceQueries, ResourceStore):
             rows.append(
                 (
                     trace_id,
+                    trace_id,
                     row.start,
                     row.end,
                     row.id_time,
@@ -351,9 +369,10 @@ class PostgresStore(TraceQueries, ResourceStore):
         if rows:
             with conn.cursor() as cursor:
                 cursor.executemany(
-                    "INSERT INTO traces(trace_id, start_time, end_time, id_time, revision,"
-                    " summary, facts, contrib, touched) VALUES (%s,%s,%s,%s,1,%s,%s,%s,%s)"
-                    " ON CONFLICT (trace_id) DO UPDATE SET start_time = excluded.start_time,"
+                    "INSERT INTO traces(trace_id, day, start_time, end_time, id_time, revision,"
+                    " summary, facts, contrib, touched)"
+                    " VALUES (%s,xray_trace_day(%s),%s,%s,%s,1,%s,%s,%s,%s)"
+                    " ON CONFLICT (trace_id, day) DO UPDATE SET start_time = excluded.start_time,"
                     " end_time = excluded.end_time, id_time = excluded.id_time,"
                     " revision = traces.revision + 1, summary = excluded.summary,"
                     " facts = excluded.facts, contrib = excluded.contrib,"
@@ -414,30 +433,124 @@ class PostgresStore(TraceQueries, ResourceStore):
     def enforce_retention(
         self, max_age_seconds: float | None, max_bytes: int | None, batch: int = 500
     ) -> int:
-        """Delete traces not updated for ``max_age_seconds``, in bounded batches.
+        """Drop the day partitions older than the age limit (then the oldest days while the
+        database is over ``max_bytes``), and delete DEFAULT's traces not updated for
+        ``max_age_seconds`` in bounded batches. Returns the traces removed."""
+        removed = self.maintain_partitions(max_age_seconds).traces
+        if max_age_seconds:
+            cutoff = self._clock() - max_age_seconds
+            while True:
+                count = self.db.retrying(lambda conn: self._delete_undated(conn, cutoff, batch))
+                removed += count
+                if count < batch:
+                    break
+        if max_bytes:
+            removed += self._keep_under(max_age_seconds, max_bytes)
+        if removed:
+            _logger.info("retention removed %d traces", removed)
+        return removed
 
-        ``max_bytes`` is not applied: a PostgreSQL file does not shrink when rows go (VACUUM
-        makes the space reusable), so a size budget would keep deleting; size the database
-        with its administrator's tools and the age limit (docs/collector.md).
-        """
-        if not max_age_seconds:
-            return 0
-        cutoff = self._clock() - max_age_seconds
-        deleted = 0
-        while True:
-            count = self.db.retrying(lambda conn: self._delete_older(conn, cutoff, batch))
-            deleted += count
-            if count < batch:
+    def maintain_partitions(
+        self, max_age_seconds: float | None, drop_oldest: int = 0, drop: bool = True
+    ) -> Maintenance:
+        """One maintenance pass (store/partitions.py); skipped, to be retried by the next
+        pass, when another collector is maintaining or the tables stay busy past the lock
+        timeout. ``drop=False`` only creates (at open: the flags are not recorded yet)."""
+        errors = self.db.driver.errors
+        try:
+            with self.db.write() as conn:
+                return self._maintain(conn, max_age_seconds, drop_oldest, drop)
+        except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            _logger.debug("partition maintenance left to the next pass: %s", exc)
+            return Maintenance(skipped=True)
+
+    def _maintain(
+        self, conn: Any, max_age_seconds: float | None, drop_oldest: int, drop: bool
+    ) -> Maintenance:
+        if not partitions.claim(conn):
+            return Maintenance(skipped=True)
+        todo = partitions.plan(
+            partitions.existing_days(conn), self._clock(), max_age_seconds, drop_oldest
+        )
+        retired = todo.drop if drop else ()
+        if not retired and not todo.create:
+            return Maintenance()
+        partitions.lock_tables(conn)
+        traces = 0
+        delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+        for day in retired:
+            traces += self._retire(conn, day, set(retired), delta)
+            partitions.drop_day(conn, day)
+        self._apply(conn, delta)
+        for day in todo.create:
+            partitions.create_day(conn, day)
+        if retired:
+            _logger.info(
+                "retention dropped the partitions of %s (%d traces)",
+                ", ".join(partitions.partition_name("segments", d)[-8:] for d in retired),
+                traces,
+            )
+        return Maintenance(dropped=retired, created=todo.create, traces=traces)
+
+    @staticmethod
+    def _retire(
+        conn: Any, day: int, retired: set[int], delta: dict[tuple[int, int, str], tuple[Stats, int]]
+    ) -> int:
+        """Before ``day``'s tables go: the traces they hold (a count) and, subtracted into
+        ``delta``, what those traces contributed to minutes of the days that stay (a trace
+        that crossed midnight, a segment from a clock off by hours), so the aggregates of the
+        days kept stay exact. Only traces reaching outside their day are read (by index)."""
+        table = partitions.partition_name("traces", day)
+        low, high = partitions.bounds(day, partitions.DAY_SECONDS)
+        count = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        straddling: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+        for (contrib,) in conn.execute(
+            f"SELECT contrib FROM {table} WHERE start_time < %s OR end_time >= %s", (low, high)
+        ):
+            accumulate(straddling, decode(contrib), -1)
+        for slot, (stats, refs) in straddling.items():
+            if partitions.day_of(slot[0]) in retired:
+                continue  # that aggregate row goes with its own partition
+            found = delta.get(slot)
+            if found is None:
+                delta[slot] = (stats, refs)
+            else:
+                found[0].merge(stats)
+                delta[slot] = (found[0], found[1] + refs)
+        return count
+
+    def _keep_under(self, max_age_seconds: float | None, max_bytes: int) -> int:
+        """Drop the oldest day partitions (never today's or those ahead) while the database
+        uses more than ``max_bytes``; logged once when today alone is over the budget."""
+        removed = 0
+        for _ in range(partitions.MAX_CHANGES):
+            if self.db.size_bytes() <= max_bytes:
+                self._over_budget = False
                 break
-        if deleted:
-            _logger.info("retention removed %d traces", deleted)
-        return deleted
+            done = self.maintain_partitions(max_age_seconds, drop_oldest=1)
+            if done.skipped:
+                break
+            removed += done.traces
+            if not done.dropped:
+                if not self._over_budget:
+                    _logger.warning(
+                        "--max-db-mb: the database uses %d MiB, over the %d MiB budget, with"
+                        " no day older than today left to drop; today's traces are kept",
+                        self.db.size_bytes() // (1024 * 1024),
+                        max_bytes // (1024 * 1024),
+                    )
+                self._over_budget = True
+                break
+        return removed
 
-    def _delete_older(self, conn: Any, cutoff: float, batch: int) -> int:
+    def _delete_undated(self, conn: Any, cutoff: float, batch: int) -> int:
+        """One batch of DEFAULT's traces not updated since ``cutoff`` (ids outside the window
+        of day partitions: random ids, replays), deleted with their aggregate contributions."""
         trace_ids = sorted(
             r[0]
             for r in conn.execute(
-                "SELECT trace_id FROM traces WHERE touched < %s LIMIT %s", (cutoff, batch)
+                "SELECT trace_id FROM traces_default WHERE touched < %s LIMIT %s",
+                (cutoff, batch),
             )
         )
         if not trace_ids:
@@ -458,6 +571,7 @@ class PostgresStore(TraceQueries, ResourceStore):
         try:
             with self.db.read() as conn:
                 pending = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+                retention = self._retention(conn)
             size: int | None = self.db.size_bytes()
         except (
             self.db.driver.Error,
@@ -474,6 +588,8 @@ class PostgresStore(TraceQueries, ResourceStore):
             "documents_stored_seq": self.stored_seq,
             "documents_indexed_seq": self.indexed_seq,
             "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),
+            # the retention in force for every collector of this store
+            **retention.as_status(),
         }
 
     def close(self) -> None:

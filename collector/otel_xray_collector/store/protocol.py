@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ..documents import PackedDocuments
 from .facts import TraceFacts
-from .resources import StoredGroup, StoredRule
+from .resources import Retention, StoredGroup, StoredRule
 from .stats import Stats
 
 #: A compiled filter expression over the facts of one trace.
@@ -65,6 +65,10 @@ class SegmentWriter(Protocol):
 
     def enforce_retention(self, max_age_seconds: float | None, max_bytes: int | None) -> int:
         """Delete traces over the age or size limit (bounded work); returns traces deleted."""
+        ...
+
+    def retention(self) -> Retention:
+        """The retention in force: the store's setting, shared by every collector using it."""
         ...
 
 
@@ -142,6 +146,11 @@ class Store(SegmentWriter, TraceReader, Resources, Protocol):
 
     def status(self) -> dict[str, Any]:
         """What ``/status`` shows about the store (location, size, index progress)."""
+        ...
+
+    def record_retention(self, hours: float | None, max_db_mb: float | None) -> Retention:
+        """Store the retention values a collector was given (None: not given, keep the
+        store's); returns the retention now in force."""
         ...
 
     def close(self) -> None: ...

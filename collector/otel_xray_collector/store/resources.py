@@ -1,4 +1,5 @@
-"""Persistence of what the API manages besides traces: sampling rules and groups.
+"""Persistence of what the store holds besides traces: sampling rules, groups and the
+retention settings.
 
 Each row is one resource as its API record (JSON text) plus the columns lookups need. The SQL is
 plain (``INSERT ... ON CONFLICT``, no SQLite-only syntax) so another store can run it as is; the
@@ -13,6 +14,7 @@ served by all of them within seconds (docs/decisions.md, "Rules and groups share
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -41,6 +43,30 @@ class StoredGroup:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Retention:
+    """The retention in force: a setting of the store, shared by every collector using it
+    (docs/decisions.md, "Retention settings live in the store"). 0 = no limit."""
+
+    retention_hours: float = 72.0
+    max_db_mb: float = 1024.0
+
+    @property
+    def max_age_seconds(self) -> float | None:
+        return self.retention_hours * 3600 if self.retention_hours else None
+
+    @property
+    def max_bytes(self) -> int | None:
+        return int(self.max_db_mb * 1024 * 1024) if self.max_db_mb else None
+
+    def as_status(self) -> dict[str, float]:
+        return {"retention_hours": self.retention_hours, "max_db_mb": self.max_db_mb}
+
+
+#: ``xray_settings`` names of the retention fields and the flags that set them.
+_RETENTION_SETTINGS = (("retention_hours", "--retention-hours"), ("max_db_mb", "--max-db-mb"))
+
+_logger = logging.getLogger("otel_xray_collector.store")
 _T = TypeVar("_T")
 
 #: The kinds of resource with a change counter.
@@ -108,6 +134,51 @@ class ResourceStore:
     def _bump(conn: Any, kind: str) -> int:
         return int(conn.execute(_BUMP, (kind,)).fetchone()[0])
 
+    # -- retention settings ------------------------------------------------------------------
+
+    def retention(self) -> Retention:
+        """The retention in force (one primary-key read): the stored values, else defaults."""
+        with self.db.read() as conn:
+            return self._retention(conn)
+
+    @staticmethod
+    def _retention(conn: Any) -> Retention:
+        stored = dict(conn.execute("SELECT name, value FROM xray_settings").fetchall())
+        default = Retention()
+        return Retention(
+            **{
+                name: float(stored.get(name, getattr(default, name)))
+                for name, _ in _RETENTION_SETTINGS
+            }
+        )
+
+    def record_retention(self, hours: float | None, max_db_mb: float | None) -> Retention:
+        """Store the values given explicitly (None: keep the stored one) and return the
+        retention now in force; a change of the value in force is logged with old and new."""
+        given = {"retention_hours": hours, "max_db_mb": max_db_mb}
+        with self.db.side_write() as conn:
+            before = self._retention(conn)
+            for name, flag in _RETENTION_SETTINGS:
+                value = given[name]
+                if value is None:
+                    continue
+                conn.execute(
+                    "INSERT INTO xray_settings(name, value) VALUES (?, ?)"
+                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (name, float(value)),
+                )
+                old = float(getattr(before, name))
+                if old != float(value):
+                    _logger.info(
+                        "%s: the store's %s changes from %g to %g (every collector of this"
+                        " store applies it)",
+                        flag,
+                        name,
+                        old,
+                        value,
+                    )
+            return self._retention(conn)
+
     # -- sampling rules ----------------------------------------------------------------------
 
     def sampling_rules(self) -> list[StoredRule]:
@@ -167,4 +238,12 @@ class ResourceStore:
             return self._bump(conn, GROUPS)
 
 
-__all__ = ["GROUPS", "RULES", "ChangeWatch", "ResourceStore", "StoredGroup", "StoredRule"]
+__all__ = [
+    "GROUPS",
+    "RULES",
+    "ChangeWatch",
+    "ResourceStore",
+    "Retention",
+    "StoredGroup",
+    "StoredRule",
+]

@@ -42,6 +42,7 @@ class SqliteStore(SegmentStore, TraceQueries, ResourceStore):  # type: ignore[mi
             "documents_stored_seq": self.stored_seq,
             "documents_indexed_seq": self.indexed_seq,
             "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),
+            **self.retention().as_status(),
         }
 
     def close(self) -> None:
