@@ -86,7 +86,7 @@ def plan(
     days = sorted(set(existing))
     today = day_of(now)
     first = day_of(now - max_age_seconds) if max_age_seconds else today
-    drop = [d for d in days if d < first]
+    drop = [d for d in days if d < first] if max_age_seconds else []
     older = [d for d in days if d < today and d not in drop]
     drop += older[: max(0, drop_oldest)]
     create = [d for d in range(today + AHEAD_DAYS, first - 1, -1) if d not in days]

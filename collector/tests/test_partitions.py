@@ -1,0 +1,519 @@
+"""Day partitions of the PostgreSQL store: retention drops whole days of traces (segments,
+summaries, aggregates) instead of deleting rows, undated traces wait in DEFAULT for the
+last-update rule, a v2 database migrates with its data, and the retention in force is the
+store's, shared by every collector."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from otel_xray_collector.app import Collector
+from otel_xray_collector.documents import Accepted, pack
+from otel_xray_collector.ingest.pipeline import IngestPipeline
+from otel_xray_collector.ingest.validate import parse_body
+from otel_xray_collector.store import partitions
+from otel_xray_collector.store.codec import decode, encode
+from otel_xray_collector.store.migrations import POSTGRES, migrate
+from otel_xray_collector.store.partitions import DAY_SECONDS, day_of, partition_name
+from otel_xray_collector.store.postgres import PostgresStore
+from otel_xray_collector.store.stats import Stats
+from otel_xray_collector.store.store import accumulate, index_trace
+
+from .conftest import make_config, xray_client_for
+from .support.postgres import PostgresServer
+from .support.process import CollectorProcess
+from .support.segments import http_block, new_id, new_trace_id, segment
+from .test_shared_store import WINDOW, await_true, edge_totals
+from .test_store import Clock
+
+#: A trace id whose first 32 bits are not a time (a random W3C id): day 0, no partition.
+UNDATED_EPOCH = 1
+
+
+def call_trace(start: float, trace_id: str | None = None) -> list[dict[str, Any]]:
+    """``front`` calling ``back`` at ``start``: two documents of one trace (an edge)."""
+    call_id = new_id()
+    trace_id = trace_id or new_trace_id(start)
+    front = segment(
+        "front",
+        trace_id=trace_id,
+        start=start,
+        duration=0.5,
+        http=http_block("http://front/"),
+        subsegments=[
+            {
+                "id": call_id,
+                "name": "back",
+                "start_time": start + 0.1,
+                "end_time": start + 0.2,
+                "traced": True,
+                "http": http_block("http://back/"),
+            }
+        ],
+    )
+    back = segment("back", trace_id=trace_id, parent_id=call_id, start=start + 0.1, duration=0.1)
+    return [front, back]
+
+
+def write(store: PostgresStore, docs: list[dict[str, Any]], index: bool = True) -> None:
+    accepted = [o for d in docs for o in parse_body(json.dumps(d).encode())]
+    assert all(isinstance(o, Accepted) for o in accepted), accepted
+    store.write_packed([pack(accepted)])  # type: ignore[arg-type]
+    while index and store.index_pending(1000):
+        pass
+
+
+def tables(url: str, table: str) -> set[str]:
+    """The partitions of ``table`` (pg_inherits)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass",
+            (table,),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def day_tables(url: str, days: range | list[int]) -> dict[str, set[str]]:
+    """Which of ``days`` have a partition, per table."""
+    return {
+        table: {partition_name(table, d) for d in days} & tables(url, table)
+        for table, _, _ in partitions.TABLES
+    }
+
+
+def all_of(days: range | list[int]) -> dict[str, set[str]]:
+    return {table: {partition_name(table, d) for d in days} for table, _, _ in partitions.TABLES}
+
+
+def aggregates_match_traces(url: str) -> None:
+    """Every aggregate row is exactly the sum of the stored traces' contributions (no lost,
+    no doubled, no orphaned update), and every contribution has its row."""
+    with psycopg.connect(url) as conn:
+        expected: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+        for (contrib,) in conn.execute("SELECT contrib FROM traces"):
+            accumulate(expected, decode(contrib), +1)
+        found = {
+            (b, k, key): (refs, total)
+            for b, k, key, refs, total in conn.execute(
+                "SELECT bucket, kind, key, refs, total FROM agg_stats"
+            )
+        }
+    assert found == {slot: (refs, stats.total) for slot, (stats, refs) in expected.items()}
+
+
+@pytest.fixture
+def now() -> float:
+    """Noon today (UTC): the tests' days are whole days before and after it."""
+    return day_of(time.time()) * DAY_SECONDS + DAY_SECONDS / 2
+
+
+@pytest.fixture
+def store(postgres_db: str, now: float) -> Iterator[PostgresStore]:
+    opened = PostgresStore(postgres_db, clock=Clock(now))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def clock_of(store: PostgresStore) -> Clock:
+    clock = store._clock
+    assert isinstance(clock, Clock)
+    return clock
+
+
+def test_retention_drops_whole_days_and_keeps_the_window_exact(
+    store: PostgresStore, postgres_db: str, now: float
+) -> None:
+    today = day_of(now)
+    clock = clock_of(store)
+    store.record_retention(24 * 7, 0)  # a week: partitions for days -7 .. +2
+    assert store.maintain_partitions(store.retention().max_age_seconds).created
+    assert day_tables(postgres_db, range(today - 5, today + 3)) == all_of(
+        range(today - 5, today + 3)
+    )
+    traces: dict[int, list[str]] = {}
+    for back in range(6):  # two traces on each of days -5 .. 0
+        for hour in (2, 20):
+            docs = call_trace((today - back) * DAY_SECONDS + hour * 3600)
+            write(store, docs)
+            traces.setdefault(today - back, []).append(docs[0]["trace_id"])
+    # a trace of day -3 whose segments end on day -2 (past midnight): its edge on day -2 must
+    # leave with it
+    straddling = call_trace((today - 2) * DAY_SECONDS - 0.15, new_trace_id((today - 3) * 86400))
+    write(store, straddling)
+    # undated ids (DEFAULT): one last updated four days ago, one now
+    clock.now = now - 4 * DAY_SECONDS
+    stale = call_trace(now - 4 * DAY_SECONDS, new_trace_id(UNDATED_EPOCH))
+    write(store, stale)
+    clock.now = now
+    fresh = call_trace(now - 60, new_trace_id(UNDATED_EPOCH))
+    write(store, fresh)
+    # a document of a day -4 trace written, not indexed yet when its day is dropped
+    late = call_trace((today - 4) * DAY_SECONDS + 7200)
+    write(store, late, index=False)
+
+    store.record_retention(72, None)
+    clock.now = now + DAY_SECONDS  # tomorrow: the cutoff's day is day -2
+    removed = store.enforce_retention(72 * 3600, None)
+    # days -5, -4, -3 dropped (4 + 2 traces indexed there, the straddling one) + the stale one
+    assert removed == 8
+    assert day_tables(postgres_db, range(today - 7, today + 4)) == all_of(
+        range(today - 2, today + 4)
+    )
+    assert {"segments_default", "traces_default", "agg_stats_default"} <= (
+        tables(postgres_db, "segments")
+        | tables(postgres_db, "traces")
+        | tables(postgres_db, "agg_stats")
+    )
+    while store.index_pending(1000):  # the late trace's queue entry: its day is gone
+        pass
+    aggregates_match_traces(postgres_db)
+
+    kept = [t for day in range(today - 2, today + 1) for t in traces[day]] + [fresh[0]["trace_id"]]
+    gone = [t for day in range(today - 5, today - 2) for t in traces[day]]
+    gone += [straddling[0]["trace_id"], stale[0]["trace_id"], late[0]["trace_id"]]
+    collector = Collector(make_config(postgres_db, retention_hours=0)).start()
+    try:
+        client = xray_client_for(collector.endpoint_url)
+        summaries = client.get_paginator("get_trace_summaries").paginate(**WINDOW)
+        listed = [s["Id"] for page in summaries for s in page["TraceSummaries"]]
+        assert sorted(listed) == sorted(kept)
+        found: list[str] = []
+        for start in range(0, len(kept + gone), 5):
+            page = client.batch_get_traces(TraceIds=(kept + gone)[start : start + 5])
+            found.extend(t["Id"] for t in page["Traces"])
+            assert all(len(t["Segments"]) == 2 for t in page["Traces"])
+        assert sorted(found) == sorted(kept)
+        assert edge_totals(client) == {("front", "front"): 7, ("front", "back"): 7}
+        # the day the straddling trace ended on counts only the kept traces of that day
+        day = {"StartTime": (today - 2) * DAY_SECONDS, "EndTime": (today - 1) * DAY_SECONDS}
+        graph = client.get_service_graph(**day)["Services"]
+        names = {s["ReferenceId"]: s["Name"] for s in graph}
+        day_edges = {
+            (s["Name"], names[e["ReferenceId"]]): e["SummaryStatistics"]["TotalCount"]
+            for s in graph
+            for e in s["Edges"]
+        }
+        assert day_edges == {("front", "front"): 2, ("front", "back"): 2}
+    finally:
+        collector.stop()
+
+
+def test_default_rows_of_a_day_move_into_its_new_partition(
+    store: PostgresStore, postgres_db: str, now: float
+) -> None:
+    today = day_of(now)
+    ahead = today + partitions.AHEAD_DAYS + 1  # a clock three days fast: no partition yet
+    docs = call_trace(ahead * DAY_SECONDS + 600)
+    write(store, docs)
+    with psycopg.connect(postgres_db) as conn:
+        where = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tableoid::regclass::text FROM segments UNION ALL"
+                " SELECT tableoid::regclass::text FROM traces UNION ALL"
+                " SELECT DISTINCT tableoid::regclass::text FROM agg_stats"
+            )
+        ]
+    assert where == ["segments_default"] * 2 + ["traces_default", "agg_stats_default"]
+
+    clock_of(store).now = now + DAY_SECONDS  # that day enters the window
+    assert ahead in store.maintain_partitions(72 * 3600).created
+    with psycopg.connect(postgres_db) as conn:
+        where = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tableoid::regclass::text FROM segments UNION ALL"
+                " SELECT tableoid::regclass::text FROM traces UNION ALL"
+                " SELECT DISTINCT tableoid::regclass::text FROM agg_stats"
+            )
+        ]
+    assert where == [partition_name(t, ahead) for t in ("segments", "segments", "traces")] + [
+        partition_name("agg_stats", ahead)
+    ]
+    trace_id = docs[0]["trace_id"]
+    assert len(store.load_documents([trace_id])[trace_id]) == 2
+    edges = {
+        s["Name"]: [e["SummaryStatistics"]["TotalCount"] for e in s["Edges"]]
+        for s in store.service_graph(0, 4_000_000_000)
+    }
+    assert edges["front"] == [1]
+    aggregates_match_traces(postgres_db)
+    write(store, call_trace(ahead * DAY_SECONDS + 900))  # new documents land in it directly
+    aggregates_match_traces(postgres_db)
+
+
+def test_concurrent_maintenance_and_ingest_by_two_collectors(postgres_db: str, now: float) -> None:
+    """Collectors ingest traces of days -4 .. 0 while two others keep dropping and
+    re-creating the partitions of days -4 .. -2 (retention switched between 1 and 5 days)
+    and another reads: no error reaches a writer, an indexer, a maintainer or a reader, and
+    the aggregates stay exactly the sum of the traces kept. (Each store stands for one
+    collector: a collector runs its writes and retention passes on its one ingest thread.)"""
+    today = day_of(now)
+    ingesters = [PostgresStore(postgres_db, clock=Clock(now)) for _ in range(2)]
+    maintainers = [PostgresStore(postgres_db, clock=Clock(now)) for _ in range(2)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def guarded(work: Any) -> Any:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # reported by the test below
+                errors.append(exc)
+                with progress:
+                    progress.notify_all()
+
+        return run
+
+    changes = [0]  # partitions dropped or created so far, by either maintainer
+    progress = threading.Condition()
+
+    def ingest(store: PostgresStore, seed: int) -> None:
+        for round_ in range(30):
+            with progress:  # each round after at least one more partition change
+                progress.wait_for(lambda r=round_: changes[0] > r or bool(errors))
+            docs: list[dict[str, Any]] = []
+            for back in range(5):
+                docs += call_trace((today - back) * DAY_SECONDS + seed * 100 + round_)
+            write(store, docs)
+
+    def maintain(store: PostgresStore) -> None:
+        passes = 0
+        while not done.is_set() or passes < 4:
+            passes += 1
+            age = (1 if passes % 2 else 5) * DAY_SECONDS
+            did = store.maintain_partitions(age)
+            store.enforce_retention(age, None)
+            with progress:
+                changes[0] += len(did.dropped) + len(did.created)
+                progress.notify_all()
+
+    def read(store: PostgresStore) -> None:
+        while not done.is_set():
+            store.service_graph(0, 4_000_000_000)
+            store.scan_summaries(0, 4e9, "Event", None, lambda _: True, 50, 500)
+
+    writers = [threading.Thread(target=guarded(lambda s=s, k=k: ingest(s, k)))
+               for k, s in enumerate(ingesters)]  # fmt: skip
+    others = [threading.Thread(target=guarded(lambda s=s: maintain(s))) for s in maintainers]
+    others.append(threading.Thread(target=guarded(lambda: read(ingesters[1]))))
+    try:
+        for thread in writers + others:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        done.set()
+        for thread in others:
+            thread.join()
+        assert errors == []
+        while ingesters[0].index_pending(1000):
+            pass
+        aggregates_match_traces(postgres_db)
+        with psycopg.connect(postgres_db) as conn:  # every trace row has its documents
+            orphans = conn.execute(
+                "SELECT count(*) FROM traces t WHERE NOT EXISTS"
+                " (SELECT 1 FROM segments s WHERE s.trace_id = t.trace_id)"
+            ).fetchone()
+            assert orphans == (0,)
+    finally:
+        for store in ingesters + maintainers:
+            store.close()
+
+
+def test_max_db_mb_drops_the_oldest_days_never_today(
+    store: PostgresStore, postgres_db: str, now: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    today = day_of(now)
+    store.maintain_partitions(4.5 * DAY_SECONDS)  # partitions from day -4
+    padding = "x" * 3000
+    for back in range(5):  # days -4 .. 0, the same volume each
+        docs: list[dict[str, Any]] = []
+        for index in range(60):
+            docs += [
+                segment(
+                    f"svc{back}",
+                    start=(today - back) * DAY_SECONDS + index,
+                    metadata={"pad": padding + os.urandom(8).hex()},
+                )
+            ]
+        write(store, docs)
+    size = store.db.size_bytes()
+    with psycopg.connect(postgres_db) as conn:
+        oldest = sum(
+            conn.execute(
+                "SELECT pg_total_relation_size(%s::regclass)", (partition_name(t, today - 4),)
+            ).fetchone()[0]
+            for t, _, _ in partitions.TABLES
+        )
+    # over budget by a little more than the oldest day: the two oldest days go
+    assert store.enforce_retention(None, size - oldest - 1) == 120
+    assert day_tables(postgres_db, range(today - 4, today + 3)) == all_of(
+        range(today - 2, today + 3)
+    )
+    names = {s["EntryPoint"]["Name"] for s in _summaries(store)}
+    assert names == {"svc0", "svc1", "svc2"}
+    # a budget today alone exceeds: every older day goes, today's data stays, logged once
+    with caplog.at_level(logging.WARNING, logger="otel_xray_collector.store"):
+        store.enforce_retention(None, 1)
+        store.enforce_retention(None, 1)
+    assert day_tables(postgres_db, range(today - 4, today + 3)) == all_of(range(today, today + 3))
+    assert {s["EntryPoint"]["Name"] for s in _summaries(store)} == {"svc0"}
+    warnings = [r for r in caplog.records if "--max-db-mb" in r.getMessage()]
+    assert len(warnings) == 1
+    aggregates_match_traces(postgres_db)
+
+
+def _summaries(store: PostgresStore) -> list[dict[str, Any]]:
+    found, _, _ = store.scan_summaries(0, 4e9, "Event", None, lambda _: True, 1000, 10_000)
+    return found
+
+
+def test_a_v2_database_migrates_with_its_data(postgres_db: str) -> None:
+    """A database at version 2 (documents, summaries, aggregates and one trace still queued
+    for indexing, in the v2 tables) opens as version 3: everything readable and exact."""
+    with psycopg.connect(postgres_db) as conn:
+        migrate(conn, POSTGRES[:2])
+    now = time.time()
+    indexed = [call_trace(now - 3600 * hours) for hours in (1, 30, 50)]
+    queued = call_trace(now - 600)
+    undated = call_trace(now - 900, new_trace_id(UNDATED_EPOCH))
+    delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
+    with psycopg.connect(postgres_db) as conn:
+        for docs in [*indexed, queued, undated]:
+            for doc in docs:
+                conn.execute(
+                    "INSERT INTO segments(trace_id, seg_id, in_progress, stored_at, doc)"
+                    " VALUES (%s, %s, false, %s, %s)",
+                    (doc["trace_id"], doc["id"], now, json.dumps(doc).encode()),
+                )
+        for docs in [*indexed, undated]:
+            row = index_trace(docs[0]["trace_id"], docs)
+            conn.execute(
+                "INSERT INTO traces(trace_id, start_time, end_time, id_time, revision, summary,"
+                " facts, contrib, touched) VALUES (%s, %s, %s, %s, 1, %s, %s, %s, %s)",
+                (
+                    docs[0]["trace_id"],
+                    row.start,
+                    row.end,
+                    row.id_time,
+                    row.summary,
+                    row.facts,
+                    encode(row.contrib),
+                    now,
+                ),
+            )
+            accumulate(delta, row.contrib, +1)
+        PostgresStore._apply(conn, delta)
+        conn.execute("INSERT INTO pending(trace_id) VALUES (%s)", (queued[0]["trace_id"],))
+
+    collector = Collector(make_config(postgres_db)).start()
+    try:
+        with psycopg.connect(postgres_db) as conn:
+            assert conn.execute("SELECT max(version) FROM xray_schema").fetchone() == (3,)
+        today = day_of(now)
+        present = day_tables(postgres_db, range(today - 3, today + 3))
+        assert present == all_of(range(today - 3, today + 3))
+        client = xray_client_for(collector.endpoint_url)
+        everything = [d[0]["trace_id"] for d in [*indexed, queued, undated]]
+        await_true(
+            lambda: (
+                len(
+                    [
+                        s
+                        for p in client.get_paginator("get_trace_summaries").paginate(**WINDOW)
+                        for s in p["TraceSummaries"]
+                    ]  # fmt: skip
+                )
+                == 5
+            ),
+            "the queued trace indexed",
+        )
+        for table, expected in (("segments", 8), ("traces", 4)):
+            with psycopg.connect(postgres_db) as conn:  # dated rows moved out of DEFAULT
+                assert conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE tableoid <> '{table}_default'::regclass"
+                ).fetchone() == (expected,)
+        page = client.batch_get_traces(TraceIds=everything)
+        assert sorted(t["Id"] for t in page["Traces"]) == sorted(everything)
+        assert edge_totals(client) == {("front", "front"): 5, ("front", "back"): 5}
+    finally:
+        collector.stop()
+    aggregates_match_traces(postgres_db)
+
+
+def test_the_retention_in_force_is_the_stores(postgres_db: str) -> None:
+    """A collector started with --retention-hours records it; one started without the flag
+    shows and applies the stored value; a different explicit value changes it, logged."""
+    first = CollectorProcess(postgres_db, "--retention-hours", "5", otlp=False)
+    try:
+        assert first.status()["store"]["retention_hours"] == 5
+        assert any("changes from 72 to 5" in line for line in first.stderr_lines)
+    finally:
+        first.kill()
+    # an undated trace last updated 6 hours ago: the stored 5 h removes it, 72 h would not
+    past = PostgresStore(postgres_db, clock=Clock(time.time() - 6 * 3600))
+    stale = call_trace(time.time() - 6 * 3600, new_trace_id(UNDATED_EPOCH))
+    try:
+        write(past, stale)
+    finally:
+        past.close()
+    second = CollectorProcess(postgres_db, otlp=False)  # no flag: the store's 5 h
+    try:
+        assert second.status()["store"]["retention_hours"] == 5
+        client = xray_client_for(second.endpoint_url)
+        await_true(
+            lambda: client.batch_get_traces(TraceIds=[stale[0]["trace_id"]])["Traces"] == [],
+            "the stale trace removed by the 5 h retention",
+        )
+        third = CollectorProcess(postgres_db, "--retention-hours", "80", otlp=False)
+        try:
+            await_true(
+                lambda: any("changes from 5 to 80" in line for line in third.stderr_lines),
+                "the change logged",
+            )
+            assert second.status()["store"]["retention_hours"] == 80
+        finally:
+            third.kill()
+    finally:
+        second.kill()
+
+
+def test_a_retention_pass_during_an_outage_is_logged_once(
+    postgres_server: PostgresServer, postgres_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = postgres_db.rsplit("/", 1)[1]
+    store = PostgresStore(postgres_db)
+    pipeline = IngestPipeline(store, retention_interval=0)
+    try:
+        with caplog.at_level(logging.INFO, logger="otel_xray_collector"):
+            pipeline.start()
+            postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            postgres_server.admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+            await_true(lambda: pipeline.counters()["retention_unreachable"] >= 3, "3 passes")
+            postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            await_true(
+                lambda: any("the store is back" in r.getMessage() for r in caplog.records),
+                "recovery logged",
+            )
+    finally:
+        postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        pipeline.stop()
+        store.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("retention skipped until the store is back" in m for m in messages) == 1
+    assert sum("the store is back" in m for m in messages) == 1
+    assert not any(r.exc_info for r in caplog.records if "retention" in r.getMessage())
