@@ -17,6 +17,10 @@ default durability: ``fsync=on``, ``synchronous_commit=on``):
   only); ``pg_query_*_ratio`` = query / scan (target <= 0.1).
 * ``pg_bytes_per_million_segments``: the database's size on disk (tables and indexes) per
   million stored documents, for sizing.
+* ``pg_retention_*``: one day of ``--segments`` documents removed from two copies of the same
+  database, by dropping the day's partitions (``pg_retention_drop_seconds``) and by the batched
+  row-by-row delete that retention used before partitions (``pg_retention_delete_seconds``);
+  ``pg_retention_drop_vs_delete`` = drop / delete.
 
 Usage: python bench/store.py [--segments 1000000] [--seconds 3] [--quick]
 """
@@ -104,20 +108,16 @@ def zero_loss(dbs: list[str], ceiling: float, seconds: float) -> dict[str, Any]:
     return {"best": best, "steps": steps, "index_catch_up_seconds": round(catch_up, 2)}
 
 
-def build_store(db: str, segments: int) -> dict[str, float]:
-    """Fill a store with 4-document traces through the store's own write + index path."""
+def fill(store: Any, segments: int, end: float, span: float) -> int:
+    """Write 4-document traces starting over ``span`` seconds before ``end`` through the
+    store's own write + index path; returns the documents written."""
     from otel_xray_collector.documents import pack
     from otel_xray_collector.ingest.validate import parse_body
-    from otel_xray_collector.store.open import open_store
 
-    store = open_store(db)
-    now = time.time()
-    span = 6 * 3600.0
     traces = segments // 4
-    started = time.perf_counter()
     batch: list[Any] = []
     for index in range(traces):
-        start = now - span + span * index / traces
+        start = end - span + span * index / traces
         for body in BC._trace_documents(index, start):
             batch.extend(parse_body(body))
         if len(batch) >= 4000 or index == traces - 1:
@@ -125,6 +125,17 @@ def build_store(db: str, segments: int) -> dict[str, float]:
             batch = []
             while store.index_pending(4000):
                 pass
+    return traces * 4
+
+
+def build_store(db: str, segments: int) -> dict[str, float]:
+    """Fill a store with 4-document traces over the last 6 hours."""
+    from otel_xray_collector.store.open import open_store
+
+    store = open_store(db)
+    traces = segments // 4
+    started = time.perf_counter()
+    fill(store, segments, time.time(), 6 * 3600.0)
     elapsed = time.perf_counter() - started
     size = int(store.status()["file_bytes"])
     store.close()
@@ -134,6 +145,43 @@ def build_store(db: str, segments: int) -> dict[str, float]:
         "documents_per_second": round(traces * 4 / elapsed),
         "bytes": size,
     }
+
+
+def retention_drop_vs_delete(server: Any, segments: int) -> dict[str, float]:
+    """One day of ``segments`` documents (yesterday's partition) removed two ways from two
+    copies of the same database: the day's partitions dropped (the retention pass with the
+    clock a day on) vs the row-by-row batched delete of those traces (500 per transaction,
+    documents, summaries and aggregate contributions, the retention before partitions)."""
+    from otel_xray_collector.store.partitions import DAY_SECONDS, day_of, partition_name
+    from otel_xray_collector.store.postgres import PostgresStore
+
+    url = server.create_database()
+    day = day_of(time.time()) - 1
+    store = PostgresStore(url)
+    fill(store, segments, (day + 1) * DAY_SECONDS - 600, DAY_SECONDS - 1200)
+    store.close()
+    copy = url.rsplit("/", 1)[0] + "/retention_copy"
+    server.admin(f"CREATE DATABASE retention_copy TEMPLATE {url.rsplit('/', 1)[1]}")
+
+    # the day wholly older than the cutoff (one hour of retention, the clock past its end)
+    later = (day + 1) * DAY_SECONDS + 3600 + 1
+    dropping = PostgresStore(url, clock=lambda: later)
+    started = time.perf_counter()
+    done = dropping.maintain_partitions(3600)
+    drop = time.perf_counter() - started
+    dropping.close()
+    assert day in done.dropped, done
+
+    deleting = PostgresStore(copy)
+    table = partition_name("traces", day)
+    started = time.perf_counter()
+    deleted = 0
+    while count := deleting.delete_untouched(table, float("inf"), 500):
+        deleted += count
+    delete = time.perf_counter() - started
+    deleting.close()
+    assert deleted == done.traces, (deleted, done.traces)
+    return {"drop": drop, "delete": delete, "traces": deleted}
 
 
 def pg_full_scan(url: str) -> float:
@@ -206,6 +254,15 @@ def main() -> None:
                 **{f"pg_query_{k}_seconds": round(v, 4) for k, v in queries.items()},
                 **{f"pg_query_{k}_ratio": round(v / scan, 4) for k, v in queries.items()},
                 "cpus": os.cpu_count(),
+            }
+        )
+        retention = retention_drop_vs_delete(server, args.segments)
+        result.update(
+            {
+                "pg_retention_day_documents": retention["traces"] * 4,
+                "pg_retention_drop_seconds": round(retention["drop"], 4),
+                "pg_retention_delete_seconds": round(retention["delete"], 3),
+                "pg_retention_drop_vs_delete": round(retention["drop"] / retention["delete"], 5),
             }
         )
         print(json.dumps(result))

@@ -440,7 +440,7 @@ class PostgresStore(TraceQueries, ResourceStore):
         if max_age_seconds:
             cutoff = self._clock() - max_age_seconds
             while True:
-                count = self.db.retrying(lambda conn: self._delete_undated(conn, cutoff, batch))
+                count = self.delete_untouched("traces_default", cutoff, batch)
                 removed += count
                 if count < batch:
                     break
@@ -543,14 +543,18 @@ class PostgresStore(TraceQueries, ResourceStore):
                 break
         return removed
 
-    def _delete_undated(self, conn: Any, cutoff: float, batch: int) -> int:
-        """One batch of DEFAULT's traces not updated since ``cutoff`` (ids outside the window
-        of day partitions: random ids, replays), deleted with their aggregate contributions."""
+    def delete_untouched(self, table: str, cutoff: float, batch: int) -> int:
+        """Delete one batch of the traces of ``table`` (``traces_default``: ids outside the
+        window of day partitions, random ids, replays) not updated since ``cutoff``, with
+        their documents and aggregate contributions; returns how many. (bench/store.py runs
+        it on a day partition: the row-by-row retention a partition drop replaces.)"""
+        return self.db.retrying(lambda conn: self._delete_untouched(conn, table, cutoff, batch))
+
+    def _delete_untouched(self, conn: Any, table: str, cutoff: float, batch: int) -> int:
         trace_ids = sorted(
             r[0]
             for r in conn.execute(
-                "SELECT trace_id FROM traces_default WHERE touched < %s LIMIT %s",
-                (cutoff, batch),
+                f"SELECT trace_id FROM {table} WHERE touched < %s LIMIT %s", (cutoff, batch)
             )
         )
         if not trace_ids:
