@@ -94,6 +94,19 @@ def all_of(days: range | list[int]) -> dict[str, set[str]]:
     return {table: {partition_name(table, d) for d in days} for table, _, _ in partitions.TABLES}
 
 
+def homes(url: str) -> list[str]:
+    """The partition holding each row of segments and traces, and those of agg_stats."""
+    with psycopg.connect(url) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT tableoid::regclass::text FROM segments UNION ALL"
+                " SELECT tableoid::regclass::text FROM traces UNION ALL"
+                " SELECT DISTINCT tableoid::regclass::text FROM agg_stats"
+            )
+        ]
+
+
 def aggregates_match_traces(url: str) -> None:
     """Every aggregate row is exactly the sum of the stored traces' contributions (no lost,
     no doubled, no orphaned update), and every contribution has its row."""
@@ -216,28 +229,12 @@ def test_default_rows_of_a_day_move_into_its_new_partition(
     ahead = today + partitions.AHEAD_DAYS + 1  # a clock three days fast: no partition yet
     docs = call_trace(ahead * DAY_SECONDS + 600)
     write(store, docs)
-    with psycopg.connect(postgres_db) as conn:
-        where = [
-            r[0]
-            for r in conn.execute(
-                "SELECT tableoid::regclass::text FROM segments UNION ALL"
-                " SELECT tableoid::regclass::text FROM traces UNION ALL"
-                " SELECT DISTINCT tableoid::regclass::text FROM agg_stats"
-            )
-        ]
+    where = homes(postgres_db)
     assert where == ["segments_default"] * 2 + ["traces_default", "agg_stats_default"]
 
     clock_of(store).now = now + DAY_SECONDS  # that day enters the window
     assert ahead in store.maintain_partitions(72 * 3600).created
-    with psycopg.connect(postgres_db) as conn:
-        where = [
-            r[0]
-            for r in conn.execute(
-                "SELECT tableoid::regclass::text FROM segments UNION ALL"
-                " SELECT tableoid::regclass::text FROM traces UNION ALL"
-                " SELECT DISTINCT tableoid::regclass::text FROM agg_stats"
-            )
-        ]
+    where = homes(postgres_db)
     assert where == [partition_name(t, ahead) for t in ("segments", "segments", "traces")] + [
         partition_name("agg_stats", ahead)
     ]
@@ -401,17 +398,14 @@ def test_a_v2_database_migrates_with_its_data(postgres_db: str) -> None:
             row = index_trace(docs[0]["trace_id"], docs)
             conn.execute(
                 "INSERT INTO traces(trace_id, start_time, end_time, id_time, revision, summary,"
-                " facts, contrib, touched) VALUES (%s, %s, %s, %s, 1, %s, %s, %s, %s)",
-                (
-                    docs[0]["trace_id"],
-                    row.start,
-                    row.end,
-                    row.id_time,
-                    row.summary,
-                    row.facts,
-                    encode(row.contrib),
-                    now,
-                ),
+                " facts, contrib, touched) VALUES (%(trace_id)s, %(start)s, %(end)s,"
+                " %(id_time)s, 1, %(summary)s, %(facts)s, %(encoded)s, %(touched)s)",
+                {
+                    **row._asdict(),
+                    "trace_id": docs[0]["trace_id"],
+                    "encoded": encode(row.contrib),
+                    "touched": now,
+                },
             )
             accumulate(delta, row.contrib, +1)
         PostgresStore._apply(conn, delta)

@@ -119,48 +119,21 @@ POSTGRES: tuple[str, ...] = (
     DROP INDEX traces_by_start, traces_by_end, traces_by_id_time, traces_by_touched;
     ALTER TABLE agg_stats RENAME TO agg_stats_v2;
     ALTER INDEX agg_stats_pkey RENAME TO agg_stats_v2_pkey;
+    -- the same columns (LIKE), plus the day in the tables and keys of segments and traces
     CREATE TABLE segments(
-        trace_id text NOT NULL,
-        seg_id text NOT NULL,
+        LIKE segments_v2 INCLUDING DEFAULTS,
         day integer NOT NULL,
-        seq bigint NOT NULL DEFAULT nextval('segments_seq'),
-        in_progress boolean NOT NULL,
-        stored_at double precision NOT NULL,
-        doc bytea NOT NULL,
         PRIMARY KEY (trace_id, seg_id, day)
     ) PARTITION BY RANGE (day);
     CREATE TABLE segments_default PARTITION OF segments DEFAULT;
     CREATE TABLE traces(
-        trace_id text NOT NULL,
+        LIKE traces_v2,
         day integer NOT NULL,
-        start_time double precision NOT NULL,
-        end_time double precision NOT NULL,
-        id_time double precision NOT NULL,
-        revision integer NOT NULL,
-        summary bytea NOT NULL,
-        facts bytea NOT NULL,
-        contrib bytea NOT NULL,
-        touched double precision NOT NULL,
         PRIMARY KEY (trace_id, day)
     ) PARTITION BY RANGE (day);
     CREATE TABLE traces_default PARTITION OF traces DEFAULT;
-    CREATE TABLE agg_stats(
-        bucket bigint NOT NULL,
-        kind integer NOT NULL,
-        key text NOT NULL,
-        refs bigint NOT NULL,
-        ok bigint NOT NULL,
-        err bigint NOT NULL,
-        thr bigint NOT NULL,
-        fault bigint NOT NULL,
-        total bigint NOT NULL,
-        rt double precision NOT NULL,
-        smin double precision,
-        emax double precision,
-        hist jsonb NOT NULL,
-        dhist jsonb NOT NULL,
-        PRIMARY KEY (bucket, kind, key)
-    ) PARTITION BY RANGE (bucket);
+    CREATE TABLE agg_stats(LIKE agg_stats_v2, PRIMARY KEY (bucket, kind, key))
+        PARTITION BY RANGE (bucket);
     CREATE TABLE agg_stats_default PARTITION OF agg_stats DEFAULT;
     INSERT INTO segments(trace_id, seg_id, day, seq, in_progress, stored_at, doc)
         SELECT trace_id, seg_id, xray_trace_day(trace_id), seq, in_progress, stored_at, doc
