@@ -136,10 +136,15 @@ class ResourceStore:
 
     # -- retention settings ------------------------------------------------------------------
 
+    #: the retention last read or recorded by this collector (for a /status that answers
+    #: while the database does not)
+    known_retention: Retention | None = None
+
     def retention(self) -> Retention:
         """The retention in force (one primary-key read): the stored values, else defaults."""
         with self.db.read() as conn:
-            return self._retention(conn)
+            self.known_retention = self._retention(conn)
+        return self.known_retention
 
     @staticmethod
     def _retention(conn: Any) -> Retention:
@@ -177,7 +182,8 @@ class ResourceStore:
                         old,
                         value,
                     )
-            return self._retention(conn)
+            self.known_retention = self._retention(conn)
+        return self.known_retention
 
     # -- sampling rules ----------------------------------------------------------------------
 

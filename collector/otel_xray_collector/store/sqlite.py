@@ -42,7 +42,9 @@ class SqliteStore(SegmentStore, TraceQueries, ResourceStore):  # type: ignore[mi
             "documents_stored_seq": self.stored_seq,
             "documents_indexed_seq": self.indexed_seq,
             "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),
-            **self.retention().as_status(),
+            # this collector owns the file: what it last read or recorded is in force (no
+            # read here, so /status answers while the file cannot)
+            **(self.known_retention or self.retention()).as_status(),
         }
 
     def close(self) -> None:
