@@ -82,7 +82,9 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent(sig: int = signal.SIGQUIT) -> Callable[[], None]:
     """A ``preexec_fn`` (runs after ``subprocess`` switched user) asking the kernel to send
-    ``sig`` to the child when the process that started it dies."""
+    ``sig`` to the child when the process that started it dies. Linux sends it when the
+    *thread* that forked ends, so start the server from one that lives as long as it should
+    (the main thread, as the session fixture and bench/store.py do)."""
     libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork, not in the child
     parent = os.getpid()
 
