@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, startup
+from .api.destination import SegmentDestination
 from .api.groups import GroupService
 from .api.operations import XRayOperations
 from .api.otlp_http import TRACES_PATH, OtlpHttpRoute
@@ -96,7 +97,11 @@ class Collector:
             with startup.argument("--sampling-rules", config.sampling_rules):
                 self._sampling = SamplingService(config.sampling_rules, store=self._store)
             self.operations = XRayOperations(
-                self.pipeline, self._store, self._sampling, GroupService(self._store)
+                self.pipeline,
+                self._store,
+                self._sampling,
+                GroupService(self._store),
+                SegmentDestination(self._store),
             )
             if config.udp is not None:
                 with startup.listener(startup.UDP_INGEST, "--udp", config.udp):

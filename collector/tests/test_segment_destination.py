@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from otel_xray_collector.app import Collector
 
-from .conftest import forwarding_collector, xray_client_for
+from .conftest import forwarding_collector, make_config, xray_client_for
 from .support.fake_aws import use_fake_aws
 from .support.segments import segment
 
@@ -60,6 +60,23 @@ def test_invalid_updates_are_400_and_change_nothing(xray_client: Any) -> None:
         "SpansLogGroupKmsKeyId must be a string of 1 to 256",
     )
     assert xray_client.get_trace_segment_destination()["Destination"] == "XRay"
+
+
+def test_the_destination_is_a_setting_of_the_store(tmp_path: Path) -> None:
+    """Kept across a restart; with no store at all, kept in memory."""
+    db = tmp_path / "x.db"
+    with Collector(make_config(db)).start() as first:
+        xray_client_for(first.endpoint_url).update_trace_segment_destination(
+            Destination="CloudWatchLogs"
+        )
+    with Collector(make_config(db)).start() as second:
+        client = xray_client_for(second.endpoint_url)
+        assert client.get_trace_segment_destination()["Destination"] == "CloudWatchLogs"
+    with Collector(make_config(db, store=False)).start() as storeless:
+        client = xray_client_for(storeless.endpoint_url)
+        assert client.get_trace_segment_destination()["Destination"] == "XRay"
+        client.update_trace_segment_destination(Destination="CloudWatchLogs")
+        assert client.get_trace_segment_destination()["Destination"] == "CloudWatchLogs"
 
 
 def test_an_auto_forwarder_pointed_at_a_collector_follows_its_destination(

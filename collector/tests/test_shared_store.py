@@ -323,3 +323,13 @@ def test_a_database_outage_is_answered_503_not_a_traceback(
     logged = "\n".join(collector.stderr_lines)
     assert logged.count("answering 503 until the store is back") == 1  # once per outage
     assert "internal error answering" not in logged  # no request became a 500
+
+
+def test_the_trace_segment_destination_set_through_one_collector_is_the_others(
+    pair: tuple[CollectorProcess, CollectorProcess],
+) -> None:
+    a, b = (xray_client_for(c.endpoint_url) for c in pair)
+    assert b.get_trace_segment_destination()["Destination"] == "XRay"
+    a.update_trace_segment_destination(Destination="CloudWatchLogs")
+    answer = b.get_trace_segment_destination()
+    assert (answer["Destination"], answer["Status"]) == ("CloudWatchLogs", "ACTIVE")

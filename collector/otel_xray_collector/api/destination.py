@@ -3,9 +3,10 @@
 On AWS the answer says whether an account keeps segments in X-Ray or, with Transaction Search,
 in CloudWatch Logs; forwarders in ``auto`` mode (this collector's own, pointed at another
 collector) send OTLP while it is ``CloudWatchLogs``. The collector stores everything it receives
-either way: the destination is what the last Update set (``XRay`` at start), ``ACTIVE`` at once
-(nothing to provision, where AWS says ``PENDING`` for a while), kept in memory by each collector
-(docs/decisions.md).
+either way: the destination is what the last Update set (``XRay`` until then), ``ACTIVE`` at once
+(nothing to provision, where AWS says ``PENDING`` for a while), kept in the store's settings so
+it survives restarts and every collector of a shared store answers the same (in memory with
+``--no-store``; docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from typing import Any
 
 from ..config import CLOUDWATCH_LOGS, TRACE_SEGMENT_DESTINATIONS, XRAY_DESTINATION
+from ..store.protocol import Resources
 from .errors import invalid_request
 from .fields import Fields
 
@@ -23,23 +25,25 @@ MAX_KMS_KEY_ID = 256
 
 
 class SegmentDestination:
-    """The two operations over one destination value, safe across HTTP handler threads."""
+    """The two operations over one destination value: the store's setting, or this object's
+    own when there is no store."""
 
-    def __init__(self, destination: str = XRAY_DESTINATION) -> None:
-        self._destination = destination
+    def __init__(self, store: Resources | None = None) -> None:
+        self._store = store
+        self._destination = XRAY_DESTINATION
         self._lock = threading.Lock()
 
     def get(self, body: dict[str, Any]) -> dict[str, Any]:
         Fields(body)  # no members: any JSON object
         with self._lock:
-            return self._answer()
+            return self._answer(self._current())
 
     def update(self, body: dict[str, Any]) -> dict[str, Any]:
         fields = Fields(body)
         destination = fields.string("Destination", choices=TRACE_SEGMENT_DESTINATIONS)
         logs_config = body.get("CloudWatchLogsConfiguration")
         with self._lock:
-            chosen = destination or self._destination
+            chosen = destination or self._current()
             if logs_config is not None:
                 Fields(logs_config, "CloudWatchLogsConfiguration").string(
                     "SpansLogGroupKmsKeyId", min_length=1, max_length=MAX_KMS_KEY_ID
@@ -48,8 +52,15 @@ class SegmentDestination:
                     raise invalid_request(
                         "CloudWatchLogsConfiguration applies only to the CloudWatchLogs destination"
                     )
-            self._destination = chosen
-            return self._answer()
+            if destination is not None:
+                if self._store is not None:
+                    self._store.record_segment_destination(destination)
+                self._destination = destination
+            return self._answer(chosen)
 
-    def _answer(self) -> dict[str, Any]:
-        return {"Destination": self._destination, "Status": ACTIVE}
+    def _current(self) -> str:
+        return self._store.segment_destination() if self._store is not None else self._destination
+
+    @staticmethod
+    def _answer(destination: str) -> dict[str, Any]:
+        return {"Destination": destination, "Status": ACTIVE}

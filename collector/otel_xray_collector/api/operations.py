@@ -52,12 +52,13 @@ class XRayOperations:
         queries: TraceReader | None,
         sampling: Any = None,
         groups: GroupService | None = None,
+        destination: SegmentDestination | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.queries = queries
         self.sampling = sampling
         self.groups = groups if groups is not None else GroupService()
-        self.destination = SegmentDestination()
+        self.destination = destination if destination is not None else SegmentDestination()
         self.telemetry: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         # Page sizes (instance attributes so tests can exercise paging with few items).
         self.summary_page = SUMMARY_PAGE

@@ -120,7 +120,8 @@ class TraceReader(Protocol):
 
 
 class Resources(Protocol):
-    """What the API manages besides traces, persisted: sampling rules and groups."""
+    """What the API manages besides traces, persisted: sampling rules, groups and the trace
+    segment destination."""
 
     def resource_version(self, kind: str) -> int:
         """The change counter of ``kind`` ("sampling_rules" or "groups"), moved by every
@@ -139,6 +140,12 @@ class Resources(Protocol):
     def save_group(self, group: StoredGroup) -> int: ...
 
     def delete_group(self, name: str) -> int: ...
+
+    def segment_destination(self) -> str:
+        """GetTraceSegmentDestination's value, shared by the collectors of the store."""
+        ...
+
+    def record_segment_destination(self, destination: str) -> None: ...
 
 
 class Store(SegmentWriter, TraceReader, Resources, Protocol):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..config import TRACE_SEGMENT_DESTINATIONS
 from .sql import SqlDatabase
 
 
@@ -65,6 +66,13 @@ class Retention:
 
 #: ``xray_settings`` names of the retention fields and the flags that set them.
 _RETENTION_SETTINGS = (("retention_hours", "--retention-hours"), ("max_db_mb", "--max-db-mb"))
+#: ``xray_settings`` name of UpdateTraceSegmentDestination's value, stored as its position in
+#: ``TRACE_SEGMENT_DESTINATIONS`` (the table holds numbers); absent: the first, XRay.
+_DESTINATION_SETTING = "trace_segment_destination"
+_SET_SETTING = (
+    "INSERT INTO xray_settings(name, value) VALUES (?, ?)"
+    " ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+)
 
 _logger = logging.getLogger("otel_xray_collector.store")
 _T = TypeVar("_T")
@@ -167,11 +175,7 @@ class ResourceStore:
                 value = given[name]
                 if value is None:
                     continue
-                conn.execute(
-                    "INSERT INTO xray_settings(name, value) VALUES (?, ?)"
-                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                    (name, float(value)),
-                )
+                conn.execute(_SET_SETTING, (name, float(value)))
                 old = float(getattr(before, name))
                 if old != float(value):
                     _logger.info(
@@ -184,6 +188,24 @@ class ResourceStore:
                     )
             self.known_retention = self._retention(conn)
         return self.known_retention
+
+    # -- trace segment destination -----------------------------------------------------------
+
+    def segment_destination(self) -> str:
+        """What UpdateTraceSegmentDestination last stored through any collector, else XRay."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT value FROM xray_settings WHERE name = ?", (_DESTINATION_SETTING,)
+            ).fetchone()
+        position = int(row[0]) if row else 0
+        if not 0 <= position < len(TRACE_SEGMENT_DESTINATIONS):
+            position = 0  # written by a newer collector that knows more destinations
+        return TRACE_SEGMENT_DESTINATIONS[position]
+
+    def record_segment_destination(self, destination: str) -> None:
+        with self.db.side_write() as conn:
+            position = TRACE_SEGMENT_DESTINATIONS.index(destination)
+            conn.execute(_SET_SETTING, (_DESTINATION_SETTING, float(position)))
 
     # -- sampling rules ----------------------------------------------------------------------
 
