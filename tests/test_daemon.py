@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from otel_xray.config import daemon_address
-from otel_xray.logs import RateLimitedLog
+from otel_xray.logs import OutageLog, RateLimitedLog
 from otel_xray.transport import AddressResolver, Destination, Sender, UdpTransport
 from otel_xray.wire import HEADER, DaemonAddress, Endpoint
 from tests.support.udp import UdpDaemon, parse_datagram
@@ -235,6 +235,30 @@ def test_rate_limited_log_says_it_once_then_counts(caplog: pytest.LogCaptureFixt
         assert log.warning("daemon down %s", "x")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["daemon down x", "daemon down x (2 similar messages suppressed)"]
+
+
+def test_an_outage_is_one_line_a_count_per_interval_and_one_line_at_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    log = OutageLog(logging.getLogger("otel_xray.test"), "store writes", interval=60, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="otel_xray"):
+        log.recovered()  # no outage: nothing to say
+        for _ in range(4):
+            log.failed("writing failed: %s", "disk full")
+            clock.now += 20  # the 4th failure is 60 s after the first line
+        log.failed("writing failed: %s", "disk full")
+        clock.now += 10
+        log.recovered()
+        log.recovered()
+        log.failed("writing failed: %s", "gone")  # a new outage starts with its own line
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "writing failed: disk full",
+        "store writes: still failing, 3 more failures in the last 60 s",
+        "store writes: working again after 90 s (5 failures during the outage)",
+        "writing failed: gone",
+    ]
 
 
 # -- transport -------------------------------------------------------------------------------

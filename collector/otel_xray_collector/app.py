@@ -110,7 +110,7 @@ class Collector:
                 tcp_host, tcp_port = startup.listen_address(config.tcp, 2000)
                 static = Path(config.static_root) if config.static_root else STATIC_ROOT
                 policy = BrowserPolicy.from_names(config.allow_hosts)
-                self._otlp_http_export = TraceExport(self._submit_otlp)
+                self._otlp_http_export = TraceExport(self._submit_otlp, transport="OTLP/HTTP")
                 self._api = ApiServer(
                     tcp_host,
                     tcp_port,

@@ -9,16 +9,25 @@ which binds root too), so each write fails with an I/O error. A query bug is not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import sqlite3
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from botocore.exceptions import ClientError
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 from otel_xray_collector.store.protocol import StoreUnreachable
 from otel_xray_collector.store.sqlite import SqliteStore
 
@@ -71,6 +80,19 @@ def assert_one_outage_logged(collector: CollectorProcess) -> None:
     assert "internal error answering" not in logged  # no request became a 500
 
 
+@contextlib.contextmanager
+def full_disk(collector: CollectorProcess) -> Iterator[None]:
+    """No file of the collector may grow past one byte while inside: each SQLite write fails
+    (EFBIG), as on a full disk."""
+    pid = collector.process.pid
+    unlimited = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, unlimited[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, unlimited)
+
+
 def test_a_corrupt_file_is_answered_503_and_used_again_once_repaired(
     sqlite_collector: CollectorProcess,
 ) -> None:
@@ -114,23 +136,97 @@ def test_a_full_disk_fails_writes_with_503_and_the_next_write_is_stored(
     before, lost, after = call_pair(0)[0], call_pair(1)[0], call_pair(2)[0]
     put(client, before)
     wait_indexed(collector)
-    pid = collector.process.pid
-    unlimited = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    # No file of the collector may grow past one byte: each SQLite write fails (EFBIG).
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, unlimited[1]))
-    try:
+    with full_disk(collector):
         assert_503(lambda: put(client, lost))
         assert_503(lambda: put(client, lost))
         status = collector.status()
         assert status["ingest"]["store_errors"] == 2
         assert status["store_unreachable"] == 2
         assert stored_trace_ids(client) == [before["trace_id"]]  # reads still answer
-    finally:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, unlimited)
     put(client, after)
     wait_indexed(collector)
     assert stored_trace_ids(client) == sorted([before["trace_id"], after["trace_id"]])
     assert_one_outage_logged(collector)
+
+
+def otlp_request(name: str) -> trace_service_pb2.ExportTraceServiceRequest:
+    """One server span of service ``name``, ending now (an X-Ray trace id of this second)."""
+    now = time.time_ns()
+    span = trace_pb2.Span(
+        trace_id=(now // 10**9).to_bytes(4, "big") + os.urandom(12),
+        span_id=os.urandom(8),
+        name=name,
+        kind=trace_pb2.Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=now - 10**6,
+        end_time_unix_nano=now,
+    )
+    service = common_pb2.KeyValue(key="service.name", value=common_pb2.AnyValue(string_value=name))
+    return trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(
+                resource=resource_pb2.Resource(attributes=[service]),
+                scope_spans=[trace_pb2.ScopeSpans(spans=[span])],
+            )
+        ]
+    )
+
+
+def post_otlp_http(collector: CollectorProcess, name: str) -> int:
+    """POST one request to the ``--otlp-http`` listener; the HTTP status."""
+    assert collector.otlp_http_address is not None
+    host, port = collector.otlp_http_address
+    request = urllib.request.Request(
+        f"http://{host}:{port}/v1/traces",
+        data=otlp_request(name).SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_otlp_receivers_log_a_store_outage_as_one_not_per_request(tmp_path: Path) -> None:
+    """Every OTLP request refused while the store is away (gRPC UNAVAILABLE, HTTP 503): the log
+    says so once when it starts and once, with the count, when the store is back."""
+    collector = CollectorProcess(tmp_path / "x.db")
+    try:
+        assert collector.otlp_address is not None
+        host, port = collector.otlp_address
+        channel = grpc.insecure_channel(f"{host}:{port}")
+        grpc_stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        refused = 3
+        with full_disk(collector):
+            for _ in range(refused):
+                with pytest.raises(grpc.RpcError) as caught:
+                    grpc_stub.Export(otlp_request("over-grpc"), timeout=10)
+                assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+                assert "SQLite store unavailable" in caught.value.details()
+                assert post_otlp_http(collector, "over-http") == 503
+        grpc_stub.Export(otlp_request("over-grpc"), timeout=10)
+        assert post_otlp_http(collector, "over-http") == 200
+        channel.close()
+        store_errors = collector.status()["ingest"]["store_errors"]
+        assert store_errors == 2 * refused  # each refused request was one failed write
+        assert collector.terminate() == 0  # and its stderr read to the end
+    finally:
+        collector.kill()
+    logged = collector.stderr_text()
+    for transport in ("OTLP/gRPC", "OTLP/HTTP"):
+        # one line when the outage starts, not one per refused request ...
+        assert logged.count(f"{transport} request: pipeline refused") == 1, logged
+        assert "SQLite store unavailable" in logged
+        # ... and one when it ends, with how many were refused
+        assert logged.count(f"{transport} requests: working again") == 1, logged
+        assert (
+            f"({refused} failures during the outage)"
+            in logged.split(f"{transport} requests: working again")[1].splitlines()[0]
+        )
+    assert logged.count("documents failed: SQLite store unavailable") == 1, logged
+    assert logged.count("store writes: working again") == 1, logged
+    assert f"({store_errors} failures during the outage)" in logged
+    assert "still failing" not in logged  # the outage lasted less than a minute
 
 
 def test_a_removed_file_is_unavailable_not_recreated_empty(tmp_path: Path) -> None:

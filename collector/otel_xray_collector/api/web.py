@@ -18,6 +18,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 
+from otel_xray.logs import OutageLog
 from otel_xray.wire import dumps, loads
 
 from ..store.protocol import StoreUnreachable
@@ -95,7 +96,7 @@ class HttpApp:
         self.policy = policy
         #: requests answered 503 because the store could not answer (``/status`` shows it)
         self.store_unreachable = 0
-        self._outage_logged = False
+        self._outage = OutageLog(_logger, "API requests")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -105,18 +106,13 @@ class HttpApp:
             reply = error_reply(exc)
         except StoreUnreachable as exc:  # the database is away: retry later, not a bug
             self.store_unreachable += 1
-            if not self._outage_logged:  # once per outage, not once per request
-                self._outage_logged = True
-                _logger.error("answering 503 until the store is back: %s", exc)
+            self._outage.failed("answering 503 until the store is back: %s", exc)
             reply = error_reply(ApiError(503, "ServiceUnavailable", str(exc)))
         except Exception:
             _logger.exception("internal error answering %s %s", method, environ.get("PATH_INFO"))
             reply = error_reply(ApiError(500, "InternalFailure", "internal error"))
-        if reply.status < 500 and self._outage_logged:
-            self._outage_logged = False
-            _logger.warning(
-                "store reachable again (%d requests answered 503)", self.store_unreachable
-            )
+        if reply.status < 500:
+            self._outage.recovered()
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),

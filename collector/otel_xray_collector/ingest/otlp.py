@@ -25,7 +25,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
+from otel_xray.logs import OutageLog
 from otel_xray.translate import TranslateOptions, span_to_documents
+
+from ..store.protocol import StoreUnreachable
 
 logger = logging.getLogger("otel_xray_collector.ingest.otlp")
 
@@ -280,12 +283,17 @@ class TraceExport:
     Shared by the gRPC and HTTP receivers, so both answer the same partial successes: spans that
     cannot be read or translated, and documents the pipeline refuses, are reported (the sender
     must not retry them); when ``submit`` fails as a whole, :class:`SubmitRefused` is raised and
-    each transport answers its "retry later" (gRPC ``UNAVAILABLE``, HTTP 503).
+    each transport answers its "retry later" (gRPC ``UNAVAILABLE``, HTTP 503). While the store
+    is away every request is refused: that outage is logged as one (``transport`` names it).
     """
 
-    def __init__(self, submit: Submit, options: TranslateOptions | None = None) -> None:
+    def __init__(
+        self, submit: Submit, options: TranslateOptions | None = None, transport: str = "OTLP"
+    ) -> None:
         self._submit = submit
         self._options = options if options is not None else OTLP_TRANSLATE_OPTIONS
+        self._transport = transport
+        self._outage = OutageLog(logger, f"{transport} requests")
         self._lock = threading.Lock()
         self._counters = {
             "requests": 0,
@@ -322,10 +330,9 @@ class TraceExport:
                 refused = self._submit(documents) or ()
             except Exception as exc:
                 self.count(submit_errors=1)
-                logger.warning(
-                    "OTLP request: pipeline refused %d documents: %s", len(documents), exc
-                )
+                self._refused(len(documents), exc)
                 raise SubmitRefused(f"collector cannot accept spans: {exc}") from exc
+            self._outage.recovered()
             self.count(documents_submitted=len(documents) - len(refused))
         problems.extend(f"document refused: {getattr(item, 'message', item)}" for item in refused)
         response = trace_service_pb2.ExportTraceServiceResponse()
@@ -335,6 +342,15 @@ class TraceExport:
             response.partial_success.rejected_spans = len(problems)
             response.partial_success.error_message = "; ".join(problems[:5])
         return response
+
+    def _refused(self, count: int, exc: Exception) -> None:
+        """A store outage is one line at its start, a count once a minute and one line at its
+        end; any other refusal (a full queue, shutdown) is said each time."""
+        message = "%s request: pipeline refused %d documents: %s"
+        if isinstance(exc, StoreUnreachable):
+            self._outage.failed(message, self._transport, count, exc)
+        else:
+            logger.warning(message, self._transport, count, exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +388,7 @@ class OtlpReceiver:
     ) -> None:
         self._host = host
         self._requested_port = port
-        self._trace_export = TraceExport(submit, options)
+        self._trace_export = TraceExport(submit, options, "OTLP/gRPC")
         self._max_workers = max_workers
         self._max_message_bytes = max_message_bytes
         self._server: grpc.Server | None = None

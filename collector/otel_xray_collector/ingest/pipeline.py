@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from otel_xray.logs import RateLimitedLog
+from otel_xray.logs import OutageLog, RateLimitedLog
 
 from ..documents import Accepted, PackedDocuments, pack, unpack
 from ..priority import make_current_thread_background
@@ -103,6 +103,7 @@ class IngestPipeline:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="otel-xray-ingest", daemon=True)
         self._log = RateLimitedLog(_logger, LOG_EVERY_SECONDS)
+        self._outage = OutageLog(_logger, "store writes", LOG_EVERY_SECONDS)
         # Each counter has one writing thread, so no lock is needed (reads may lag slightly).
         self._bytes_in = 0  # receiver thread
         self._spilled_bytes = 0  # receiver thread
@@ -309,6 +310,8 @@ class IngestPipeline:
                 error = exc
                 self.store_errors += 1
                 self._store_error(f"writing {count} documents", exc, traceback=False)
+            else:
+                self._outage.recovered()
         if error is None:
             self.accepted += count
             self._forward(batches)
@@ -401,18 +404,22 @@ class IngestPipeline:
     def _index_some(self) -> bool:
         assert self.store is not None
         try:
-            return self.store.index_pending(INDEX_CHUNK) > 0
+            indexed = self.store.index_pending(INDEX_CHUNK)
         except Exception as exc:
             self.store_errors += 1
             self._store_error("indexing", exc, traceback=True)
             return False
+        if indexed:  # a round that wrote (one with nothing to do may pass on a full disk)
+            self._outage.recovered()
+        return indexed > 0
 
     def _store_error(self, doing: str, exc: Exception, traceback: bool) -> None:
         """A store that cannot serve (an outage: every batch and every indexing round fails
-        until it is back) is logged once a minute with a count, not once per attempt; any
-        other failure is logged each time (with its traceback when ``traceback``)."""
+        until it is back) is one line when it starts, a count once a minute and one line when
+        a write succeeds again, not one per attempt; any other failure is logged each time
+        (with its traceback when ``traceback``)."""
         if isinstance(exc, StoreUnreachable):
-            self._log.log(logging.ERROR, "%s failed: %s", doing, exc, key="store-unreachable")
+            self._outage.failed("%s failed: %s", doing, exc)
         elif traceback:
             _logger.exception("%s failed", doing)
         else:
