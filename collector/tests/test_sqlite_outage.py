@@ -28,6 +28,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from otel_xray_collector.documents import pack
+from otel_xray_collector.ingest.validate import parse_body
 from otel_xray_collector.store.protocol import StoreUnreachable
 from otel_xray_collector.store.sqlite import SqliteStore
 
@@ -257,5 +259,47 @@ def test_a_query_error_stays_a_bug_not_an_outage(tmp_path: Path) -> None:
             conn.execute("INSERT INTO meta(k, v) VALUES (NULL, NULL)")
         with store.db.read() as conn:  # the store still serves
             assert conn.execute("SELECT COUNT(*) FROM traces").fetchone() == (0,)
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def own_files_limited_to_one_byte() -> Iterator[None]:
+    """This process may not grow any file past one byte while inside (SQLite's writes fail
+    with EFBIG, an I/O error); Python ignores SIGXFSZ, so nothing else happens."""
+    unlimited = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, unlimited[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, unlimited)
+
+
+def test_a_failing_vacuum_after_retention_is_an_outage_and_the_writer_reopened(
+    tmp_path: Path,
+) -> None:
+    """Retention gives freed pages back with ``PRAGMA incremental_vacuum`` on the writer: when
+    that fails because the file cannot be written, it is a StoreUnreachable (the ingest thread
+    counts it as an outage) and the writer is reopened like after any failed write."""
+    store = SqliteStore(str(tmp_path / "x.db"))
+    try:
+        pad = "x" * 4000
+        docs = [dict(call_pair(i)[0], metadata={"default": {"pad": pad}}) for i in range(40)]
+        for doc in docs:
+            accepted = list(parse_body(json.dumps(doc).encode()))
+            store.write_packed([pack(accepted)])  # type: ignore[arg-type]
+        while store.index_pending(1000):
+            pass
+        assert store.enforce_retention(1e-9, None) == len(docs)  # all traces, pages left free
+        with store.db.read() as conn:
+            assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+        writer = store.db.writer
+        with own_files_limited_to_one_byte(), pytest.raises(StoreUnreachable, match="I/O"):
+            # over any size budget with no trace left to delete: only the vacuum writes
+            store.enforce_retention(None, 1)
+        store.enforce_retention(None, 1)  # the file is good again: the vacuum runs ...
+        assert store.db.writer is not writer  # ... on a reopened writer
+        with store.db.read() as conn:
+            assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
     finally:
         store.close()

@@ -328,6 +328,16 @@ class Database:
             free = writer.execute("PRAGMA freelist_count").fetchone()[0]
         return int((pages - free) * page_size)
 
+    def incremental_vacuum(self) -> None:
+        """Give the file's free pages back to the file system (``auto_vacuum=INCREMENTAL``), on
+        the writer like any write: a file that cannot be written is a StoreUnreachable and the
+        writer is reopened. Through ``executescript``, which steps the pragma to its end: each
+        step frees one page, and ``execute`` (even with ``fetchall``) stops after the first."""
+        if self.in_memory:
+            return
+        with self._unavailable_as_store_error():
+            self._current_writer().executescript("PRAGMA incremental_vacuum")
+
     def close(self) -> None:
         self._closed = True
         self._checkpoint_stop.set()

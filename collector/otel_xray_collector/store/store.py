@@ -265,8 +265,8 @@ class SegmentStore:
                         break
                     self._delete(conn, ids)
                 deleted += len(ids)
-            if rounds and not self.db.in_memory:
-                self.db.writer.execute("PRAGMA incremental_vacuum")
+            if rounds:
+                self.db.incremental_vacuum()
         if deleted:
             _logger.info("retention removed %d traces", deleted)
         return deleted
