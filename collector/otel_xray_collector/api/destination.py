@@ -41,13 +41,11 @@ class SegmentDestination:
     def update(self, body: dict[str, Any]) -> dict[str, Any]:
         fields = Fields(body)
         destination = fields.string("Destination", choices=TRACE_SEGMENT_DESTINATIONS)
-        logs_config = body.get("CloudWatchLogsConfiguration")
+        logs_config = fields.object("CloudWatchLogsConfiguration")
         with self._lock:
             chosen = destination or self._current()
             if logs_config is not None:
-                Fields(logs_config, "CloudWatchLogsConfiguration").string(
-                    "SpansLogGroupKmsKeyId", min_length=1, max_length=MAX_KMS_KEY_ID
-                )
+                logs_config.string("SpansLogGroupKmsKeyId", min_length=1, max_length=MAX_KMS_KEY_ID)
                 if chosen != CLOUDWATCH_LOGS:
                     raise invalid_request(
                         "CloudWatchLogsConfiguration applies only to the CloudWatchLogs destination"

@@ -62,6 +62,8 @@ class Fields:
         if not isinstance(body, Mapping):
             raise invalid_request(f"{where or 'the request body'} must be a JSON object")
         self._body = body
+        #: The path of this object in the request ("" for the body), for messages.
+        self.where = where
         self._prefix = f"{where}." if where else ""
 
     def _get(self, name: str, required: bool) -> Any:
@@ -114,6 +116,35 @@ class Fields:
             )
         return int(value)
 
+    def number(
+        self,
+        field: str,
+        *,
+        required: bool = False,
+        minimum: float = -math.inf,
+        maximum: float = math.inf,
+    ) -> float | None:
+        """A finite JSON number (integer or not) from ``minimum`` to ``maximum``."""
+        value = self._get(field, required)
+        if value is None:
+            return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not minimum <= value <= maximum
+        ):
+            raise invalid_request(
+                f"{self.name(field)} must be a number from {minimum:g} to {maximum:g}"
+            )
+        return float(value)
+
+    def boolean(self, field: str, *, required: bool = False) -> bool | None:
+        value = self._get(field, required)
+        if value is not None and not isinstance(value, bool):
+            raise invalid_request(f"{self.name(field)} must be true or false")
+        return value
+
     def timestamp(self, field: str, *, millis: bool = False) -> float:
         """A required time (see :func:`parse_timestamp`)."""
         return parse_timestamp(self._get(field, True), self.name(field), millis=millis)
@@ -147,6 +178,42 @@ class Fields:
                 f"{sizes} characters"
             )
         return value
+
+    def string_map(
+        self,
+        field: str,
+        *,
+        max_items: int = 10_000,
+        min_length: int = 0,
+        max_length: int = 4096,
+    ) -> dict[str, str]:
+        """A JSON object of strings (keys and values of ``min_length`` to ``max_length``)."""
+        value = self._get(field, False)
+        if value is None:
+            return {}
+        if (
+            not isinstance(value, Mapping)
+            or len(value) > max_items
+            or not all(
+                isinstance(part, str) and min_length <= len(part) <= max_length
+                for pair in value.items()
+                for part in pair
+            )
+        ):
+            raise invalid_request(
+                f"{self.name(field)} must be a map of at most {max_items} entries, keys and "
+                f"values strings of {min_length} to {max_length} characters"
+            )
+        return dict(value)
+
+    def object(self, field: str, *, required: bool = False) -> Fields | None:
+        """A nested JSON object, read with a reader of its own (its messages name the path)."""
+        value = self._get(field, required)
+        return None if value is None else Fields(value, self.name(field))
+
+    def present(self) -> set[str]:
+        """The members given a value (not missing, not ``null``): what an update changes."""
+        return {name for name, value in self._body.items() if value is not None}
 
     def objects(self, field: str, *, required: bool = False, max_items: int = 10_000) -> list[Any]:
         """A list of JSON objects, each to be read with its own ``Fields(item, where)``."""

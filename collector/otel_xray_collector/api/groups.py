@@ -20,8 +20,9 @@ from typing import Any
 from ..store.protocol import Resources
 from ..store.resources import GROUPS, ChangeWatch, StoredGroup
 from .errors import invalid_request
+from .fields import Fields
 from .filter import Predicate, compile_filter
-from .rule_requests import ACCOUNT_ID, ARN_REGION, validate_tags
+from .rule_requests import ACCOUNT_ID, ARN_REGION, read_tags
 
 DEFAULT_GROUP = "Default"
 MAX_GROUP_NAME = 32
@@ -117,14 +118,15 @@ class GroupService:
     # -- operations ---------------------------------------------------------------------------
 
     def create_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        name = _group_name(body.get("GroupName"), required=True)
+        request = Fields(body)
+        name = _group_name(request, required=True)
         assert name is not None
         if name == DEFAULT_GROUP:
             raise invalid_request("GroupName: Default is a reserved group name")
-        validate_tags(body.get("Tags"))
-        expression = _expression(body.get("FilterExpression"))
+        read_tags(request)
+        expression = _expression(request)
         predicate = self._compile(expression) if expression else None
-        insights = _insights(body.get("InsightsConfiguration"), None)
+        insights = _insights(request, None)
         self._refresh()
         with self._lock:
             if name in self._groups:
@@ -144,10 +146,10 @@ class GroupService:
         return {"Group": group.record()}
 
     def get_groups(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        token = body.get("NextToken")
+        token = Fields(body).string("NextToken", max_length=20)
         offset = 0
         if token is not None:
-            if not isinstance(token, str) or not token.isdigit():
+            if not token.isdigit():
                 raise invalid_request("NextToken is invalid")
             offset = int(token)
         self._refresh()
@@ -164,14 +166,15 @@ class GroupService:
         return {"Group": self.find(body).record()}
 
     def update_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = Fields(body)
         group = self.find(body)
-        expression = _expression(body.get("FilterExpression"))
+        expression = _expression(request)
         if group.name == DEFAULT_GROUP and expression is not None:
             raise invalid_request("FilterExpression: the Default group has no filter expression")
         predicate = group.predicate
         if expression is not None:
             predicate = self._compile(expression) if expression else None
-        insights = _insights(body.get("InsightsConfiguration"), group.insights)
+        insights = _insights(request, group.insights)
         with self._lock:
             current = self._groups.get(group.name)
             if current is None or current.arn != group.arn:
@@ -204,10 +207,9 @@ class GroupService:
 
     def find(self, body: Mapping[str, Any]) -> Group:
         """The group a request names by ``GroupName`` or ``GroupARN`` (both: they must agree)."""
-        name = _group_name(body.get("GroupName"), required=False)
-        arn = body.get("GroupARN")
-        if arn is not None and (not isinstance(arn, str) or not 1 <= len(arn) <= MAX_GROUP_ARN):
-            raise invalid_request(f"GroupARN must be a string of 1 to {MAX_GROUP_ARN} characters")
+        request = Fields(body)
+        name = _group_name(request, required=False)
+        arn = request.string("GroupARN", min_length=1, max_length=MAX_GROUP_ARN)
         if name is None and arn is None:
             raise invalid_request("GroupName or GroupARN is required")
         self._refresh()
@@ -219,7 +221,7 @@ class GroupService:
 
     def scope(self, body: Mapping[str, Any]) -> Predicate | None:
         """The trace predicate of the group a read operation names; ``None``: every trace."""
-        if body.get("GroupName") is None and body.get("GroupARN") is None:
+        if not Fields(body).present() & {"GroupName", "GroupARN"}:
             return None
         return self.find(body).predicate
 
@@ -284,41 +286,23 @@ def _nothing(facts: Mapping[str, Any]) -> bool:
     return False
 
 
-def _group_name(value: Any, required: bool) -> str | None:
-    if value is None:
-        if required:
-            raise invalid_request("GroupName is required")
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_GROUP_NAME:
-        raise invalid_request(f"GroupName must be a string of 1 to {MAX_GROUP_NAME} characters")
-    return value
+def _group_name(request: Fields, required: bool) -> str | None:
+    return request.string("GroupName", required=required, min_length=1, max_length=MAX_GROUP_NAME)
 
 
-def _expression(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise invalid_request("FilterExpression must be a string")
-    if len(value) > MAX_FILTER_EXPRESSION:
-        raise invalid_request(
-            f"FilterExpression must be at most {MAX_FILTER_EXPRESSION} characters"
-        )
-    return value
+def _expression(request: Fields) -> str | None:
+    return request.string("FilterExpression", max_length=MAX_FILTER_EXPRESSION)
 
 
-def _insights(value: Any, current: dict[str, bool] | None) -> dict[str, bool]:
+def _insights(request: Fields, current: dict[str, bool] | None) -> dict[str, bool]:
     merged = dict(current or {"InsightsEnabled": False, "NotificationsEnabled": False})
+    value = request.object("InsightsConfiguration")
     if value is None:
         return merged
-    if not isinstance(value, Mapping):
-        raise invalid_request("InsightsConfiguration must be an object")
     for key in ("InsightsEnabled", "NotificationsEnabled"):
-        flag = value.get(key)
-        if flag is None:
-            continue
-        if not isinstance(flag, bool):
-            raise invalid_request(f"InsightsConfiguration.{key} must be true or false")
-        merged[key] = flag
+        flag = value.boolean(key)
+        if flag is not None:
+            merged[key] = flag
     if merged["NotificationsEnabled"] and not merged["InsightsEnabled"]:
         raise invalid_request(
             "InsightsConfiguration: notifications can only be enabled with InsightsEnabled"

@@ -9,17 +9,18 @@ Attributes of 1-32 characters each, at most 50 tags), and a violation is the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from otel_xray.wire import DEFAULT_RULE_NAME, MAX_RULE_NAME
 
 from .errors import invalid_request
+from .fields import Fields
 
 ACCOUNT_ID = "000000000000"
 ARN_REGION = "local"
 MAX_PRIORITY = 9999
+MAX_RULE_ARN = 500
 
 #: String fields of a rule and their maximum lengths (botocore's model).
 STRING_LIMITS = {
@@ -63,48 +64,40 @@ def rule_name_from_arn(arn: str) -> str | None:
 
 def new_rule_record(body: Mapping[str, Any]) -> dict[str, Any]:
     """The ``SamplingRule`` record a CreateSamplingRule request describes."""
-    rule = body.get("SamplingRule")
-    if not isinstance(rule, Mapping):
-        raise invalid_request("SamplingRule is required and must be an object")
-    validate_tags(body.get("Tags"))
-    name = rule.get("RuleName")
+    request = Fields(body)
+    rule = request.object("SamplingRule", required=True)
+    assert rule is not None
+    read_tags(request)
+    arn = rule.string("RuleARN", max_length=MAX_RULE_ARN)
+    name = rule.string("RuleName", min_length=1, max_length=MAX_RULE_NAME)
     if name is None:
-        name = rule_name_from_arn(_text(rule, "RuleARN", 500) or "")
-    if name is None:
-        raise invalid_request("SamplingRule.RuleName is required")
-    name = validate_rule_name(name)
-    arn = rule.get("RuleARN")
+        from_arn = rule_name_from_arn(arn or "")
+        if from_arn is None:
+            raise invalid_request(f"{rule.name('RuleName')} is required")
+        # the name inside the ARN is held to the limits of RuleName
+        name = Fields({"RuleName": from_arn}, rule.where).string(
+            "RuleName", min_length=1, max_length=MAX_RULE_NAME
+        )
+        assert name is not None
     if arn is not None and arn != rule_arn(name):
-        raise invalid_request("SamplingRule: specify a rule by either RuleName or RuleARN")
-    for field in REQUIRED:
-        if rule.get(field) is None:
-            raise invalid_request(f"SamplingRule.{field} is required")
-    version = rule["Version"]
-    if isinstance(version, bool) or version != 1:
-        raise invalid_request("SamplingRule.Version must be 1")
+        raise invalid_request(f"{rule.where}: specify a rule by either RuleName or RuleARN")
     record: dict[str, Any] = {"RuleName": name, "RuleARN": rule_arn(name)}
-    record.update(_fields(rule, "SamplingRule", set(REQUIRED) - {"Version"}))
-    record["Version"] = 1
-    record["Attributes"] = validate_attributes(rule.get("Attributes"), "SamplingRule.Attributes")
-    boost = rule.get("SamplingRateBoost")
+    for field in REQUIRED:
+        record[field] = _read(rule, field, required=True)
+    record["Attributes"] = rule.string_map(
+        "Attributes", max_items=MAX_ATTRIBUTES, min_length=1, max_length=MAX_ATTRIBUTE_TEXT
+    )
+    boost = _boost(rule)
     if boost is not None:
-        record["SamplingRateBoost"] = validate_boost(boost, "SamplingRule.SamplingRateBoost")
+        record["SamplingRateBoost"] = boost
     return record
 
 
-def updated_rule_record(
-    current: Mapping[str, Any], update: Mapping[str, Any], where: str = "SamplingRuleUpdate"
-) -> dict[str, Any]:
+def updated_rule_record(current: Mapping[str, Any], update: Fields) -> dict[str, Any]:
     """``current`` with the fields an UpdateSamplingRule request sets (the others are kept)."""
-    present = {k for k, v in update.items() if v is not None} - {"RuleName", "RuleARN"}
-    known = set(STRING_LIMITS) | {
-        "Priority",
-        "FixedRate",
-        "ReservoirSize",
-        "Attributes",
-        "SamplingRateBoost",
-    }
-    unknown = sorted(present - known)
+    where = update.where
+    present = update.present() - {"RuleName", "RuleARN"}
+    unknown = sorted(present - UPDATABLE)
     if unknown:
         raise invalid_request(f"{where}: unknown field {unknown[0]}")
     if current["RuleName"] == DEFAULT_RULE_NAME:
@@ -115,127 +108,74 @@ def updated_rule_record(
                 " can be changed"
             )
     record = dict(current)
-    record.update(_fields(update, where, present & (set(STRING_LIMITS) | _NUMBERS)))
+    for field in sorted(present & SCALARS):
+        record[field] = _read(update, field, required=True)
     if "Attributes" in present:
-        record["Attributes"] = validate_attributes(update["Attributes"], f"{where}.Attributes")
-    if "SamplingRateBoost" in present:
-        record["SamplingRateBoost"] = validate_boost(
-            update["SamplingRateBoost"], f"{where}.SamplingRateBoost"
+        record["Attributes"] = update.string_map(
+            "Attributes", max_items=MAX_ATTRIBUTES, min_length=1, max_length=MAX_ATTRIBUTE_TEXT
         )
+    if "SamplingRateBoost" in present:
+        record["SamplingRateBoost"] = _boost(update)
     return record
 
 
-def validate_rule_name(name: Any, where: str = "SamplingRule.RuleName") -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_RULE_NAME:
-        raise invalid_request(f"{where} must be a string of 1 to {MAX_RULE_NAME} characters")
-    return name
-
-
-def rule_reference(body: Mapping[str, Any], where: str) -> str:
+def rule_reference(request: Fields) -> str:
     """The rule name a request points at through ``RuleName`` or ``RuleARN`` (not both)."""
-    name = body.get("RuleName")
-    arn = body.get("RuleARN")
+    where = request.where
+    name = request.string("RuleName", min_length=1, max_length=MAX_RULE_NAME)
+    arn = request.string("RuleARN", max_length=MAX_RULE_ARN)
     if name is not None and arn is not None:
         raise invalid_request(f"{where}: specify a rule by either RuleName or RuleARN, not both")
     if arn is not None:
-        if not isinstance(arn, str):
-            raise invalid_request(f"{where}.RuleARN must be a string")
         from_arn = rule_name_from_arn(arn)
         if from_arn is None:
             raise invalid_request(f"{where}.RuleARN {arn!r} is not a sampling rule ARN")
         return from_arn
     if name is None:
         raise invalid_request(f"{where}: RuleName or RuleARN is required")
-    return validate_rule_name(name, f"{where}.RuleName")
+    return name
 
 
-_NUMBERS = {"Priority", "FixedRate", "ReservoirSize"}
+#: The fields of a rule read by :func:`_read` (one value each, botocore's limits).
+SCALARS = frozenset(STRING_LIMITS) | {"Priority", "FixedRate", "ReservoirSize", "Version"}
+#: What UpdateSamplingRule may set (the rest of a rule is fixed once created).
+UPDATABLE = (SCALARS - {"Version"}) | {"Attributes", "SamplingRateBoost"}
 
 
-def _fields(source: Mapping[str, Any], where: str, names: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in sorted(names):
-        if field in STRING_LIMITS:
-            out[field] = _text(source, field, STRING_LIMITS[field], where)
-        elif field == "FixedRate":
-            out[field] = _number(source[field], f"{where}.FixedRate", 0.0, 1.0)
-        elif field == "Priority":
-            out[field] = _integer(source[field], f"{where}.Priority", 1, MAX_PRIORITY)
-        elif field == "ReservoirSize":
-            out[field] = _integer(source[field], f"{where}.ReservoirSize", 0, None)
-    return out
+def _read(fields: Fields, field: str, required: bool) -> Any:
+    if field in STRING_LIMITS:
+        return fields.string(field, required=required, max_length=STRING_LIMITS[field])
+    if field == "Priority":
+        return fields.integer(field, required=required, minimum=1, maximum=MAX_PRIORITY)
+    if field == "FixedRate":
+        return fields.number(field, required=required, minimum=0.0, maximum=1.0)
+    if field == "ReservoirSize":
+        return fields.integer(field, required=required)
+    if field == "Version":
+        return fields.integer(field, required=required, minimum=1, maximum=1)
+    raise KeyError(field)
 
 
-def _text(source: Mapping[str, Any], field: str, limit: int, where: str = "SamplingRule") -> Any:
-    value = source.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise invalid_request(f"{where}.{field} must be a string of at most {limit} characters")
-    return value
-
-
-def _number(value: Any, where: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise invalid_request(f"{where} must be a number")
-    if not low <= value <= high:
-        raise invalid_request(f"{where} must be between {low:g} and {high:g}")
-    return float(value)
-
-
-def _integer(value: Any, where: str, low: int, high: int | None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_request(f"{where} must be an integer")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise invalid_request(f"{where} must be {bounds}")
-    return int(value)
-
-
-def validate_attributes(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise invalid_request(f"{where} must be a map of strings")
-    if len(value) > MAX_ATTRIBUTES:
-        raise invalid_request(f"{where} may hold at most {MAX_ATTRIBUTES} attributes")
-    for key, text in value.items():
-        for part in (key, text):
-            if not isinstance(part, str) or not 1 <= len(part) <= MAX_ATTRIBUTE_TEXT:
-                raise invalid_request(
-                    f"{where}: keys and values must be strings of 1 to {MAX_ATTRIBUTE_TEXT}"
-                    " characters"
-                )
-    return dict(value)
-
-
-def validate_boost(value: Any, where: str) -> dict[str, Any]:
+def _boost(rule: Fields) -> dict[str, Any] | None:
     """``SamplingRateBoost`` is kept and echoed; the collector never grants a boost."""
-    if not isinstance(value, Mapping):
-        raise invalid_request(f"{where} must be an object")
-    max_rate = _number(value.get("MaxRate"), f"{where}.MaxRate", 0.0, 1.0)
-    window = _integer(value.get("CooldownWindowMinutes"), f"{where}.CooldownWindowMinutes", 1, None)
-    return {"MaxRate": max_rate, "CooldownWindowMinutes": window}
+    boost = rule.object("SamplingRateBoost")
+    if boost is None:
+        return None
+    return {
+        "MaxRate": boost.number("MaxRate", required=True, minimum=0.0, maximum=1.0),
+        "CooldownWindowMinutes": boost.integer("CooldownWindowMinutes", required=True, minimum=1),
+    }
 
 
-def validate_tags(value: Any) -> None:
+def read_tags(request: Fields) -> None:
     """Tags are checked (X-Ray's limits) and not kept: ListTagsForResource is not served."""
-    if value is None:
-        return
-    if not isinstance(value, list) or len(value) > MAX_TAGS:
-        raise invalid_request(f"Tags must be a list of at most {MAX_TAGS} tags")
-    for tag in value:
-        if not isinstance(tag, Mapping):
-            raise invalid_request("Tags: each tag must be an object with Key and Value")
-        key, text = tag.get("Key"), tag.get("Value")
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY:
-            raise invalid_request(f"Tags: Key must be 1 to {MAX_TAG_KEY} characters")
+    for index, value in enumerate(request.objects("Tags", max_items=MAX_TAGS)):
+        tag = request.item("Tags", index, value)
+        key = tag.string("Key", required=True, min_length=1, max_length=MAX_TAG_KEY)
+        assert key is not None
         if key.startswith("aws:"):
-            raise invalid_request("Tags: keys starting with 'aws:' are reserved")
-        if not isinstance(text, str) or len(text) > MAX_TAG_VALUE:
-            raise invalid_request(f"Tags: Value must be at most {MAX_TAG_VALUE} characters")
+            raise invalid_request(f"{tag.name('Key')}: keys starting with 'aws:' are reserved")
+        tag.string("Value", required=True, max_length=MAX_TAG_VALUE)
 
 
 __all__ = [
@@ -245,6 +185,6 @@ __all__ = [
     "new_rule_record",
     "rule_arn",
     "rule_reference",
+    "read_tags",
     "updated_rule_record",
-    "validate_tags",
 ]

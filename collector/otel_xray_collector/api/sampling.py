@@ -25,7 +25,7 @@ from otel_xray.wire import DEFAULT_RULE_NAME, DEFAULT_RULE_PRIORITY, MAX_RULE_NA
 from ..store.protocol import Resources
 from ..store.resources import RULES, ChangeWatch, StoredRule
 from .errors import ApiError, invalid_request
-from .fields import MAX_INTEGER, parse_timestamp
+from .fields import MAX_INTEGER, Fields, parse_timestamp
 from .rule_requests import (
     new_rule_record,
     rule_arn,
@@ -175,8 +175,7 @@ class SamplingService:
 
     def get_sampling_rules(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /GetSamplingRules``: every rule on one page (SDKs never follow NextToken)."""
-        _require_object(body)
-        _no_next_token(body, "every rule fits on one page")
+        _no_next_token(Fields(body), "every rule fits on one page")
         self._reload_if_changed()
         with self._lock:
             records = [state.api_record() for state in self._ordered()]
@@ -184,7 +183,7 @@ class SamplingService:
 
     def sampling_targets(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /SamplingTargets``: record the reports, answer each rule's reservoir share."""
-        _require_object(body)
+        Fields(body)
         reports = _statistics_documents(body)
         _boost_documents(body)
         self._reload_if_changed()
@@ -220,7 +219,6 @@ class SamplingService:
 
     def create_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /CreateSamplingRule``: a new rule, served to pollers at once."""
-        _require_object(body)
         record = new_rule_record(body)
         name = record["RuleName"]
         self._reload_if_changed()
@@ -242,11 +240,9 @@ class SamplingService:
     def update_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /UpdateSamplingRule``: change the fields given; Default only its rate and
         reservoir. Statistics and active clients of the rule are kept."""
-        _require_object(body)
-        update = body.get("SamplingRuleUpdate")
-        if not isinstance(update, Mapping):
-            raise invalid_request("SamplingRuleUpdate is required and must be an object")
-        name = rule_reference(update, "SamplingRuleUpdate")
+        update = Fields(body).object("SamplingRuleUpdate", required=True)
+        assert update is not None
+        name = rule_reference(update)
         self._reload_if_changed()
         with self._lock:
             state = self._existing(name)
@@ -264,8 +260,7 @@ class SamplingService:
 
     def delete_sampling_rule(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /DeleteSamplingRule``: remove a rule (not Default) and answer its record."""
-        _require_object(body)
-        name = rule_reference(body, "DeleteSamplingRule")
+        name = rule_reference(Fields(body, "DeleteSamplingRule"))
         if name == DEFAULT_RULE_NAME:
             raise invalid_request("the Default sampling rule cannot be deleted")
         self._reload_if_changed()
@@ -280,8 +275,7 @@ class SamplingService:
         """``POST /SamplingStatisticSummaries``: per rule, the last report of every client still
         reporting, added up: one reporting interval (10 s) of the whole fleet's requests.
         ``Timestamp`` is the earliest of those reports; rules nobody reports on are left out."""
-        _require_object(body)
-        _no_next_token(body, "every summary fits on one page")
+        _no_next_token(Fields(body), "every summary fits on one page")
         now = self._clock()
         summaries: list[dict[str, Any]] = []
         with self._lock:
@@ -476,20 +470,12 @@ class SamplingService:
         logger.info("sampling rules reloaded from %s: %d rules", self._path, len(rules))
 
 
-def _no_next_token(body: Mapping[str, Any], why: str) -> None:
-    token = body.get("NextToken")
-    if token is not None:
-        if not isinstance(token, str):
-            raise invalid_request("NextToken must be a string")
+def _no_next_token(request: Fields, why: str) -> None:
+    if request.string("NextToken") is not None:
         raise invalid_request(f"NextToken is not valid: {why}")
 
 
 # --- request validation ---------------------------------------------------------------------
-
-
-def _require_object(body: Any) -> None:
-    if not isinstance(body, Mapping):
-        raise invalid_request("the request body must be a JSON object")
 
 
 def _statistics_documents(body: Mapping[str, Any]) -> list[dict[str, Any]]:
