@@ -32,6 +32,17 @@ from otel_xray_collector.ingest.otlp import readable_spans
 
 from collector.tests.test_otlp_receiver import record_scenario
 from otel_xray.translate import span_to_documents
+from otel_xray.translate.origin import (
+    ORIGIN_APP_RUNNER,
+    ORIGIN_BEANSTALK,
+    ORIGIN_EC2,
+    ORIGIN_ECS,
+    ORIGIN_ECS_EC2,
+    ORIGIN_ECS_FARGATE,
+    ORIGIN_EKS,
+    ORIGIN_LAMBDA,
+    ORIGIN_PLATFORMS,
+)
 
 
 def _attributes(span: Any) -> dict[str, Any]:
@@ -412,3 +423,58 @@ def test_every_corpus_document_converts_or_is_refused_and_no_field_value_crashes
                     convert_document(_replaced(doc, path, value))
                 except InvalidDocument:
                     pass
+
+
+#: A resource on which the translator writes each origin it can write (all but Lambda's, which
+#: only the Lambda service writes). A new origin in the library's table needs a line here.
+ORIGIN_RESOURCES: dict[str, dict[str, Any]] = {
+    ORIGIN_EC2: {"cloud.platform": "aws_ec2", "host.id": "i-0123456789abcdef0", "host.type": "m5"},
+    ORIGIN_ECS: {"cloud.platform": "aws_ecs", "container.name": "web"},
+    ORIGIN_ECS_EC2: {"cloud.platform": "aws_ecs", "aws.ecs.launchtype": "ec2"},
+    ORIGIN_ECS_FARGATE: {
+        "cloud.platform": "aws_ecs",
+        "aws.ecs.launchtype": "fargate",
+        "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:123456789012:task/c/abc",
+    },
+    ORIGIN_EKS: {"cloud.platform": "aws_eks", "k8s.cluster.name": "prod", "k8s.pod.name": "p-1"},
+    ORIGIN_BEANSTALK: {
+        "cloud.platform": "aws_elastic_beanstalk",
+        "service.namespace": "shop-env",
+        "service.version": "v42",
+        "service.instance.id": "17",
+    },
+    ORIGIN_APP_RUNNER: {"cloud.platform": "aws_app_runner"},
+}
+RESOURCE_BLOCKS = ("ec2", "ecs", "eks", "elastic_beanstalk")
+
+
+@pytest.mark.parametrize("with_resource_metadata", [True, False], ids=["library", "sdk-like"])
+@pytest.mark.parametrize("origin", sorted(set(ORIGIN_PLATFORMS) - {ORIGIN_LAMBDA}))
+def test_every_origin_the_translator_writes_comes_back_through_the_converter(
+    origin: str, with_resource_metadata: bool
+) -> None:
+    """span (resource) -> segment -> OTLP span -> segment: the same origin and resource blocks,
+    whether the document carries the library's ``otel.resource.*`` metadata or, like a
+    document from an X-Ray SDK, only its ``origin`` and ``aws`` blocks."""
+    exporter = InMemorySpanExporter()
+    resource = Resource(
+        {"service.name": "svc", "cloud.provider": "aws", **ORIGIN_RESOURCES[origin]}
+    )
+    provider = TracerProvider(resource=resource, id_generator=AwsXRayIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("GET /", kind=SpanKind.SERVER):
+        pass
+    provider.shutdown()
+    [document] = [d for s in exporter.get_finished_spans() for d in span_to_documents(s)]
+    assert document["origin"] == origin
+    if not with_resource_metadata:
+        document.pop("metadata", None)
+    converted = convert_document(json.loads(json.dumps(document)))
+    assert converted.resource["cloud.platform"] == ORIGIN_PLATFORMS[origin]
+    [request] = build_requests((0, converted.resource, span) for span in converted.spans)
+    readable, problems = readable_spans(request.message.resource_spans)
+    assert problems == []
+    [again] = [d for s in readable for d in span_to_documents(s)]
+    assert again["origin"] == origin
+    blocks = {name: document["aws"].get(name) for name in RESOURCE_BLOCKS}
+    assert {name: again["aws"].get(name) for name in RESOURCE_BLOCKS} == blocks

@@ -15,6 +15,19 @@ from urllib.parse import urlsplit
 
 from opentelemetry.util.types import Attributes
 
+from otel_xray.translate.origin import (
+    ORIGIN_BEANSTALK,
+    ORIGIN_EC2,
+    ORIGIN_ECS,
+    ORIGIN_EKS,
+    ORIGIN_LAMBDA,
+    PLATFORM_BEANSTALK,
+    PLATFORM_EC2,
+    PLATFORM_ECS,
+    PLATFORM_EKS,
+    PLATFORM_LAMBDA,
+)
+
 #: A compiled pattern. ``None`` stands for ``*``: it matches everything, including a missing value.
 Matcher = Callable[[str], bool] | None
 
@@ -165,9 +178,9 @@ def _with_port_fallback(matcher: Callable[[str], bool]) -> Callable[[str], bool]
 #: ``cloud.platform`` values of the OpenTelemetry resource conventions -> X-Ray origin
 #: (the ``ServiceType`` a centralized rule names).
 SERVICE_TYPES = {
-    "aws_ec2": "AWS::EC2::Instance",
-    "aws_ecs": "AWS::ECS::Container",
-    "aws_eks": "AWS::EKS::Container",
-    "aws_elastic_beanstalk": "AWS::ElasticBeanstalk::Environment",
-    "aws_lambda": "AWS::Lambda::Function",
+    PLATFORM_EC2: ORIGIN_EC2,
+    PLATFORM_ECS: ORIGIN_ECS,
+    PLATFORM_EKS: ORIGIN_EKS,
+    PLATFORM_BEANSTALK: ORIGIN_BEANSTALK,
+    PLATFORM_LAMBDA: ORIGIN_LAMBDA,
 }

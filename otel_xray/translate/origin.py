@@ -17,7 +17,64 @@ ORIGIN_ECS_EC2 = "AWS::ECS::EC2"
 ORIGIN_ECS_FARGATE = "AWS::ECS::Fargate"
 ORIGIN_EKS = "AWS::EKS::Container"
 ORIGIN_BEANSTALK = "AWS::ElasticBeanstalk::Environment"
+ORIGIN_LAMBDA = "AWS::Lambda::Function"
 ORIGIN_APP_RUNNER = "AWS::AppRunner::Service"
+
+PLATFORM_EC2 = "aws_ec2"
+PLATFORM_ECS = "aws_ecs"
+PLATFORM_EKS = "aws_eks"
+PLATFORM_BEANSTALK = "aws_elastic_beanstalk"
+PLATFORM_LAMBDA = "aws_lambda"
+PLATFORM_APP_RUNNER = "aws_app_runner"
+
+#: X-Ray origin -> the ``cloud.platform`` it stands for. One table for both directions: the
+#: translator finds a resource's origin through the platform's blocks below, the collector's
+#: converter (segment -> OTLP) the platform of a document's origin. A Lambda function's origin
+#: is the Lambda service's to write (its own segment), never the translator's.
+ORIGIN_PLATFORMS = {
+    ORIGIN_EC2: PLATFORM_EC2,
+    ORIGIN_ECS: PLATFORM_ECS,
+    ORIGIN_ECS_EC2: PLATFORM_ECS,
+    ORIGIN_ECS_FARGATE: PLATFORM_ECS,
+    ORIGIN_EKS: PLATFORM_EKS,
+    ORIGIN_BEANSTALK: PLATFORM_BEANSTALK,
+    ORIGIN_LAMBDA: PLATFORM_LAMBDA,
+    ORIGIN_APP_RUNNER: PLATFORM_APP_RUNNER,
+}
+#: ``aws.ecs.launchtype`` (any case) -> the ECS origin that names it (else ``ORIGIN_ECS``).
+ECS_LAUNCH_TYPE_ORIGINS = {"ec2": ORIGIN_ECS_EC2, "fargate": ORIGIN_ECS_FARGATE}
+
+# The resource half of each ``aws`` block: (field of the block, resource attribute it comes
+# from), in the order the block is written. Read forwards here, backwards by the converter.
+EC2_FIELDS = (
+    ("instance_id", "host.id"),
+    ("availability_zone", "cloud.availability_zone"),
+    # ``instance_size`` is the documented key; the Python X-Ray SDK wrote ``instance_type``.
+    ("instance_size", "host.type"),
+    ("instance_type", "host.type"),
+    ("ami_id", "host.image.id"),
+)
+ECS_FIELDS = (
+    ("container", "container.name"),
+    ("container_id", "container.id"),
+    ("availability_zone", "cloud.availability_zone"),
+    ("container_arn", "aws.ecs.container.arn"),
+    ("cluster_arn", "aws.ecs.cluster.arn"),
+    ("task_arn", "aws.ecs.task.arn"),
+    ("task_family", "aws.ecs.task.family"),
+    ("launch_type", "aws.ecs.launchtype"),
+)
+EKS_FIELDS = (
+    ("cluster_name", "k8s.cluster.name"),
+    ("pod", "k8s.pod.name"),
+    ("container_id", "container.id"),
+)
+BEANSTALK_FIELDS = (
+    ("environment_name", "service.namespace"),
+    ("version_label", "service.version"),
+)
+#: The deployment id is a number in the block (the resource may hold it as text).
+BEANSTALK_DEPLOYMENT = ("deployment_id", "service.instance.id")
 
 _ECS_EVIDENCE = ("aws.ecs.task.arn", "aws.ecs.cluster.arn", "aws.ecs.container.arn")
 
@@ -42,69 +99,53 @@ def _on_aws(attrs: Mapping[str, Any]) -> bool:
     return attrs.get("cloud.provider") == "aws"
 
 
+def _block(attrs: Mapping[str, Any], fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    block: dict[str, Any] = {}
+    for name, key in fields:
+        _put(block, name, _text(attrs, key))
+    return block
+
+
 def ec2_block(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     """Present on EC2, or on AWS wherever ``host.id`` is an EC2 instance id (ECS on EC2, EKS
     nodes).
 
     Only an ``i-`` id counts: the generic host detector puts ``/etc/machine-id`` in
-    ``host.id``, which is no instance. ``instance_size`` is the documented key; the Python X-Ray
-    SDK wrote ``instance_type``, so both carry ``host.type``.
+    ``host.id``, which is no instance.
     """
-    host_id = _text(attrs, "host.id")
-    if attrs.get("cloud.platform") != "aws_ec2" and not (
-        host_id.startswith("i-") and _on_aws(attrs)
+    if attrs.get("cloud.platform") != PLATFORM_EC2 and not (
+        _text(attrs, "host.id").startswith("i-") and _on_aws(attrs)
     ):
         return None
-    block: dict[str, Any] = {}
-    _put(block, "instance_id", host_id)
-    _put(block, "availability_zone", _text(attrs, "cloud.availability_zone"))
-    host_type = _text(attrs, "host.type")
-    _put(block, "instance_size", host_type)
-    _put(block, "instance_type", host_type)
-    _put(block, "ami_id", _text(attrs, "host.image.id"))
-    return block
+    return _block(attrs, EC2_FIELDS)
 
 
 def ecs_block(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    if attrs.get("cloud.platform") != "aws_ecs" and not (
+    if attrs.get("cloud.platform") != PLATFORM_ECS and not (
         _on_aws(attrs) and any(k in attrs for k in _ECS_EVIDENCE)
     ):
         return None
-    block: dict[str, Any] = {}
-    _put(block, "container", _text(attrs, "container.name"))
-    _put(block, "container_id", _text(attrs, "container.id"))
-    _put(block, "availability_zone", _text(attrs, "cloud.availability_zone"))
-    _put(block, "container_arn", _text(attrs, "aws.ecs.container.arn"))
-    _put(block, "cluster_arn", _text(attrs, "aws.ecs.cluster.arn"))
-    _put(block, "task_arn", _text(attrs, "aws.ecs.task.arn"))
-    _put(block, "task_family", _text(attrs, "aws.ecs.task.family"))
-    _put(block, "launch_type", _text(attrs, "aws.ecs.launchtype"))
-    return block
+    return _block(attrs, ECS_FIELDS)
 
 
 def eks_block(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    if attrs.get("cloud.platform") != "aws_eks" and not (
+    if attrs.get("cloud.platform") != PLATFORM_EKS and not (
         _on_aws(attrs) and _text(attrs, "k8s.cluster.name")
     ):
         return None
-    block: dict[str, Any] = {}
-    _put(block, "cluster_name", _text(attrs, "k8s.cluster.name"))
-    _put(block, "pod", _text(attrs, "k8s.pod.name"))
-    _put(block, "container_id", _text(attrs, "container.id"))
-    return block
+    return _block(attrs, EKS_FIELDS)
 
 
 def beanstalk_block(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    if attrs.get("cloud.platform") != "aws_elastic_beanstalk":
+    if attrs.get("cloud.platform") != PLATFORM_BEANSTALK:
         return None
-    block: dict[str, Any] = {}
-    _put(block, "environment_name", _text(attrs, "service.namespace"))
-    _put(block, "version_label", _text(attrs, "service.version"))
-    deployment = attrs.get("service.instance.id")
+    block = _block(attrs, BEANSTALK_FIELDS)
+    name, key = BEANSTALK_DEPLOYMENT
+    deployment = attrs.get(key)
     if isinstance(deployment, int) and not isinstance(deployment, bool):
-        block["deployment_id"] = deployment
+        block[name] = deployment
     elif isinstance(deployment, str) and deployment.isdigit():
-        block["deployment_id"] = int(deployment)
+        block[name] = int(deployment)
     return block
 
 
@@ -146,14 +187,10 @@ def origin(
         return ORIGIN_EKS
     if ecs is not None:
         launch_type = _text(attrs, "aws.ecs.launchtype").lower()
-        if launch_type == "ec2":
-            return ORIGIN_ECS_EC2
-        if launch_type == "fargate":
-            return ORIGIN_ECS_FARGATE
-        return ORIGIN_ECS
+        return ECS_LAUNCH_TYPE_ORIGINS.get(launch_type, ORIGIN_ECS)
     if ec2 is not None:
         return ORIGIN_EC2
-    if attrs.get("cloud.platform") == "aws_app_runner":
+    if attrs.get("cloud.platform") == PLATFORM_APP_RUNNER:
         return ORIGIN_APP_RUNNER
     return None
 

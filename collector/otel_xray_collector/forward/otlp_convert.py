@@ -36,6 +36,14 @@ from otel_xray.attributes import (
 from otel_xray.translate.annotations import DEFAULT_NAMESPACE
 from otel_xray.translate.aws import AWS_FIELD_ATTRIBUTES
 from otel_xray.translate.cause import EXCEPTION_EVENT
+from otel_xray.translate.origin import (
+    BEANSTALK_DEPLOYMENT,
+    BEANSTALK_FIELDS,
+    EC2_FIELDS,
+    ECS_FIELDS,
+    EKS_FIELDS,
+    ORIGIN_PLATFORMS,
+)
 from otel_xray.translate.resource import RESOURCE_PREFIX
 
 #: X-Ray's OTLP endpoint refuses bigger spans (``≤ 200 KB per span``).
@@ -58,47 +66,14 @@ _HAS_IS_REMOTE = trace_pb2.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = trace_pb2.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _HEX = frozenset("0123456789abcdefABCDEF")
 
-# X-Ray origin -> OTel ``cloud.platform`` (the values the library's origin.py reads).
-_PLATFORMS = {
-    "AWS::EC2::Instance": "aws_ec2",
-    "AWS::ECS::Container": "aws_ecs",
-    "AWS::ECS::EC2": "aws_ecs",
-    "AWS::ECS::Fargate": "aws_ecs",
-    "AWS::EKS::Container": "aws_eks",
-    "AWS::ElasticBeanstalk::Environment": "aws_elastic_beanstalk",
-    "AWS::Lambda::Function": "aws_lambda",
-    "AWS::AppRunner::Service": "aws_app_runner",
-}
 # aws.<block>.<field> -> resource attribute, for segments that carry no ``otel.resource.*``
-# metadata (documents from the X-Ray SDKs and the daemon's other clients).
+# metadata (documents from the X-Ray SDKs and the daemon's other clients): the translator's
+# tables read backwards.
 _RESOURCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "ec2": (
-        ("instance_id", "host.id"),
-        ("availability_zone", "cloud.availability_zone"),
-        ("instance_size", "host.type"),
-        ("instance_type", "host.type"),
-        ("ami_id", "host.image.id"),
-    ),
-    "ecs": (
-        ("container", "container.name"),
-        ("container_id", "container.id"),
-        ("availability_zone", "cloud.availability_zone"),
-        ("container_arn", "aws.ecs.container.arn"),
-        ("cluster_arn", "aws.ecs.cluster.arn"),
-        ("task_arn", "aws.ecs.task.arn"),
-        ("task_family", "aws.ecs.task.family"),
-        ("launch_type", "aws.ecs.launchtype"),
-    ),
-    "eks": (
-        ("cluster_name", "k8s.cluster.name"),
-        ("pod", "k8s.pod.name"),
-        ("container_id", "container.id"),
-    ),
-    "elastic_beanstalk": (
-        ("environment_name", "service.namespace"),
-        ("version_label", "service.version"),
-        ("deployment_id", "service.instance.id"),
-    ),
+    "ec2": EC2_FIELDS,
+    "ecs": ECS_FIELDS,
+    "eks": EKS_FIELDS,
+    "elastic_beanstalk": (*BEANSTALK_FIELDS, BEANSTALK_DEPLOYMENT),
     "xray": (("sdk_version", "telemetry.sdk.version"),),
 }
 # Blocks of ``aws`` that describe where the service runs, not the call (resource, not span).
@@ -250,9 +225,9 @@ def _subsegment_resource(doc: Mapping[str, Any]) -> dict[str, Any]:
 def _fill_from_blocks(doc: Mapping[str, Any], resource: dict[str, Any]) -> None:
     aws = doc.get("aws")
     origin = doc.get("origin")
-    if isinstance(origin, str) and origin in _PLATFORMS:
+    if isinstance(origin, str) and origin in ORIGIN_PLATFORMS:
         resource.setdefault("cloud.provider", "aws")
-        resource.setdefault("cloud.platform", _PLATFORMS[origin])
+        resource.setdefault("cloud.platform", ORIGIN_PLATFORMS[origin])
     if not isinstance(aws, dict):
         return
     for block_name in _RESOURCE_FIELDS.keys() & aws.keys():
