@@ -500,7 +500,7 @@ def test_a_retention_pass_during_an_outage_is_logged_once(
             await_true(lambda: pipeline.counters()["retention_unreachable"] >= 3, "3 passes")
             postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
             await_true(
-                lambda: any("the store is back" in r.getMessage() for r in caplog.records),
+                lambda: any("retention: working again" in r.getMessage() for r in caplog.records),
                 "recovery logged",
             )
     finally:
@@ -509,5 +509,5 @@ def test_a_retention_pass_during_an_outage_is_logged_once(
         store.close()
     messages = [r.getMessage() for r in caplog.records]
     assert sum("retention skipped until the store is back" in m for m in messages) == 1
-    assert sum("the store is back" in m for m in messages) == 1
+    assert sum("retention: working again" in m for m in messages) == 1
     assert not any(r.exc_info for r in caplog.records if "retention" in r.getMessage())

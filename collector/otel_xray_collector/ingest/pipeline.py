@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -117,7 +118,9 @@ class IngestPipeline:
         self.store_errors = 0
         #: retention passes skipped because the store was unreachable (ingest thread)
         self.retention_unreachable = 0
-        self._retention_down = False
+        # a retention pass runs once a minute: its outage is the first line and the recovery
+        # line, no counts in between
+        self._retention_outage = OutageLog(_logger, "retention", math.inf, logging.WARNING)
         self.batches = 0
 
     # -- producers ---------------------------------------------------------------------------
@@ -428,7 +431,7 @@ class IngestPipeline:
     def _maybe_enforce_retention(self) -> None:
         """Every ``retention_interval``: the store's retention in force (read each pass, so a
         change through any collector of a shared store applies here), then the pass. An
-        unreachable store is one warning per outage and one line when it is back."""
+        unreachable store is one line when the outage starts and one when it is over."""
         if self.store is None or time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + self._retention_interval
@@ -439,20 +442,13 @@ class IngestPipeline:
         except StoreUnreachable as exc:
             self.store_errors += 1
             self.retention_unreachable += 1
-            if not self._retention_down:
-                self._retention_down = True
-                _logger.warning("retention skipped until the store is back: %s", exc)
+            self._retention_outage.failed("retention skipped until the store is back: %s", exc)
             return
         except Exception:
             self.store_errors += 1
             _logger.exception("retention failed")
             return
-        if self._retention_down:
-            self._retention_down = False
-            _logger.info(
-                "retention: the store is back (%d passes skipped so far)",
-                self.retention_unreachable,
-            )
+        self._retention_outage.recovered()
 
     def _count_reject(self, rejected: Rejected) -> None:
         with self._lock:
