@@ -1,6 +1,8 @@
 """Saying a recurring problem once per interval: the one mechanism the library and the collector
 use for it (a daemon that is down, a name that does not resolve, a flood of bad datagrams, a
-forwarding backend that refuses: each would otherwise write one line per batch, per second).
+forwarding backend that refuses: each would otherwise write one line per batch, per second),
+and :class:`OutageLog` for something that fails every attempt until a peer is back (its start,
+a count once per interval, its end).
 """
 
 from __future__ import annotations
