@@ -253,9 +253,9 @@ def test_default_rows_of_a_day_move_into_its_new_partition(
 def test_concurrent_maintenance_and_ingest_by_two_collectors(postgres_db: str, now: float) -> None:
     """Collectors ingest traces of days -4 .. 0 while two others keep dropping and
     re-creating the partitions of days -4 .. -2 (retention switched between 1 and 5 days)
-    and another reads: no error reaches a writer, an indexer, a maintainer or a reader, and
-    the aggregates stay exactly the sum of the traces kept. (Each store stands for one
-    collector: a collector runs its writes and retention passes on its one ingest thread.)"""
+    and the API of another is read: no error reaches a writer, an indexer, a maintainer or an
+    API client, and the aggregates stay exactly the sum of the traces kept. (Each store stands
+    for one collector: a collector runs its writes and retention passes on its ingest thread.)"""
     today = day_of(now)
     ingesters = [PostgresStore(postgres_db, clock=Clock(now)) for _ in range(2)]
     maintainers = [PostgresStore(postgres_db, clock=Clock(now)) for _ in range(2)]
@@ -296,15 +296,25 @@ def test_concurrent_maintenance_and_ingest_by_two_collectors(postgres_db: str, n
                 changes[0] += len(did.dropped) + len(did.created)
                 progress.notify_all()
 
-    def read(store: PostgresStore) -> None:
-        while not done.is_set():
-            store.service_graph(0, 4_000_000_000)
-            store.scan_summaries(0, 4e9, "Event", None, lambda _: True, 50, 500)
+    # the API of a collector over the same store, through boto3 without retries: a 5xx
+    # (a deadlock or a vanished table surfacing) would raise
+    api = Collector(make_config(postgres_db, retention_hours=0)).start()
+    client = xray_client_for(api.endpoint_url, attempts=1)
+    calls = [0]
+
+    def read() -> None:
+        while not done.is_set() or calls[0] < 3:
+            client.get_service_graph(**WINDOW)
+            page = client.get_trace_summaries(**WINDOW)["TraceSummaries"]
+            ids = [s["Id"] for s in page[:5]]
+            if ids:
+                client.batch_get_traces(TraceIds=ids)
+            calls[0] += 1
 
     writers = [threading.Thread(target=guarded(lambda s=s, k=k: ingest(s, k)))
                for k, s in enumerate(ingesters)]  # fmt: skip
     others = [threading.Thread(target=guarded(lambda s=s: maintain(s))) for s in maintainers]
-    others.append(threading.Thread(target=guarded(lambda: read(ingesters[1]))))
+    others.append(threading.Thread(target=guarded(read)))
     try:
         for thread in writers + others:
             thread.start()
@@ -324,6 +334,7 @@ def test_concurrent_maintenance_and_ingest_by_two_collectors(postgres_db: str, n
             ).fetchone()
             assert orphans == (0,)
     finally:
+        api.stop()
         for store in ingesters + maintainers:
             store.close()
 
