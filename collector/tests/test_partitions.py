@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -522,3 +523,95 @@ def test_a_retention_pass_during_an_outage_is_logged_once(
     assert sum("retention skipped until the store is back" in m for m in messages) == 1
     assert sum("retention: working again" in m for m in messages) == 1
     assert not any(r.exc_info for r in caplog.records if "retention" in r.getMessage())
+
+
+class RecordingCursor(psycopg.Cursor[Any]):
+    """A real psycopg cursor that also keeps every statement it ran and its parameters."""
+
+    statements: list[tuple[str, Any]] = []
+
+    def execute(self, query: Any, params: Any = None, **options: Any) -> Any:  # type: ignore[override]
+        RecordingCursor.statements.append((str(query), params))
+        return super().execute(query, params, **options)
+
+
+#: A lookup of ``segments`` or ``traces`` by trace id (not a partition's own table).
+_LOOKUP = re.compile(r"\bFROM (segments|traces) WHERE\b")
+
+
+def partitions_read(url: str, sql: str, params: Any) -> set[str]:
+    """The partitions ``sql`` reads when run (``EXPLAIN (ANALYZE, FORMAT JSON)``, in a
+    transaction rolled back): every scan node the executor ran at least once."""
+    with psycopg.connect(url) as conn:
+        plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()[0]
+        conn.rollback()
+    read: set[str] = set()
+    nodes = [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if "Scan" in node["Node Type"] and "Relation Name" in node and node["Actual Loops"]:
+            read.add(node["Relation Name"])
+    return read
+
+
+def trace_ids_in(params: Any) -> list[str]:
+    values = params.values() if isinstance(params, dict) else params
+    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+    return [v for v in flat if isinstance(v, str) and v.startswith("1-")]
+
+
+def test_lookups_by_trace_id_read_only_their_days_partitions(
+    store: PostgresStore, postgres_db: str, now: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 17 day partitions, every lookup of traces by id the store runs (indexing,
+    BatchGetTraces, GetTraceGraph, the deletion of a gone trace, retention's per-trace
+    deletes) reads only the partitions of those traces' days: the plans the database runs,
+    counted by EXPLAIN ANALYZE, not timed."""
+    today = day_of(now)
+    store.record_retention(24 * 14, 0)
+    store.maintain_partitions(store.retention().max_age_seconds)
+    assert len(tables(postgres_db, "segments")) >= 14
+    connect = store.db._connect
+
+    def recording(read_only: bool = False) -> Any:
+        conn = connect(read_only)
+        conn.cursor_factory = RecordingCursor
+        return conn
+
+    monkeypatch.setattr(store.db, "_connect", recording)
+    store.db._drop_readers()
+    store.db._writer.close()
+    RecordingCursor.statements = []
+    dated = [call_trace((today - back) * DAY_SECONDS + 3600) for back in (1, 4, 9)]
+    clock_of(store).now = now - 2 * DAY_SECONDS
+    undated = call_trace(now - 2 * DAY_SECONDS, new_trace_id(UNDATED_EPOCH))
+    write(store, [d for docs in dated for d in docs] + undated)
+    clock_of(store).now = now
+    ids = [docs[0]["trace_id"] for docs in dated]
+    assert len(store.full_traces(ids)) == 3
+    assert store.trace_graph(ids[:1])
+    with psycopg.connect(postgres_db) as conn:  # a trace whose documents are gone: deleted
+        conn.execute("DELETE FROM segments WHERE trace_id = %s", (ids[2],))
+        conn.execute("INSERT INTO pending(trace_id) VALUES (%s)", (ids[2],))
+    store.index_pending()
+    assert store.delete_untouched("traces_default", now - DAY_SECONDS, 10) == 1
+
+    lookups = [(sql, p) for sql, p in RecordingCursor.statements if _LOOKUP.search(sql)]
+    kinds = {sql.split(" WHERE")[0] for sql, _ in lookups}
+    assert kinds == {
+        "SELECT trace_id, doc FROM segments",  # indexing: the claimed traces' documents
+        "SELECT trace_id, contrib FROM traces",  # indexing, retention: old contributions
+        "DELETE FROM traces",  # a gone trace; retention
+        "DELETE FROM segments",  # retention
+        "SELECT doc FROM segments",  # BatchGetTraces, GetTraceGraph
+    }, kinds
+    for sql, params in lookups:
+        table = _LOOKUP.search(sql).group(1)  # type: ignore[union-attr]
+        existing = tables(postgres_db, table)
+        expected = set()
+        for trace_id in trace_ids_in(params):
+            name = partition_name(table, day_of(int(trace_id[2:10], 16)))
+            expected.add(name if name in existing else f"{table}_default")
+        assert expected
+        assert partitions_read(postgres_db, sql.replace("?", "%s"), params) <= expected, sql

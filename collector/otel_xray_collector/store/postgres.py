@@ -94,6 +94,20 @@ ON CONFLICT (bucket, kind, key) DO UPDATE SET
 """
 
 
+#: The rows of a set of traces in ``segments`` or ``traces``: their ids, and the days of their
+#: partitions as a parameter array (:func:`trace_keys`). ``trace_id = ANY`` alone probes the index
+#: of every day partition; a parameter array of days lets the planner keep only those days'
+#: partitions (days computed inside the statement, from a subquery or a join, do not prune:
+#: the planner prunes on constants and parameters). docs/decisions.md, "Lookups name the day".
+_TRACES_IN = "trace_id = ANY(%(ids)s) AND day = ANY(%(days)s)"
+
+
+def trace_keys(claimed: Sequence[tuple[str, int]]) -> dict[str, list[Any]]:
+    """The parameters of :data:`_TRACES_IN` for (trace id, day) pairs the database gave (the
+    day is ``xray_trace_day``'s, never recomputed here)."""
+    return {"ids": [t for t, _ in claimed], "days": sorted({d for _, d in claimed})}
+
+
 @dataclass(frozen=True)
 class Maintenance:
     """What one partition maintenance pass did."""
@@ -258,6 +272,10 @@ class PostgresStore(TraceQueries, ResourceStore):
         # today's traces start in their day's partition, not in DEFAULT
         self.maintain_partitions(self.retention().max_age_seconds, drop=False)
 
+    def one_trace(self, trace_id: str) -> tuple[str, tuple[str, ...]]:
+        """The trace's rows in its day partition only (queries.py's seam)."""
+        return "trace_id = ? AND day = xray_trace_day(?)", (trace_id, trace_id)
+
     # -- SegmentWriter -----------------------------------------------------------------------
 
     @property
@@ -320,23 +338,24 @@ class PostgresStore(TraceQueries, ResourceStore):
         return self.db.retrying(lambda conn: self._index_claimed(conn, limit))
 
     def _index_claimed(self, conn: Any, limit: int) -> int:
-        trace_ids = [
-            r[0]
-            for r in conn.execute(
+        claimed = sorted(
+            conn.execute(
                 "DELETE FROM pending WHERE trace_id IN (SELECT trace_id FROM pending"
-                " ORDER BY trace_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING trace_id",
+                " ORDER BY trace_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING trace_id, xray_trace_day(trace_id)",
                 (limit,),
-            )
-        ]
-        if not trace_ids:
+            ).fetchall()
+        )
+        if not claimed:
             return 0
-        trace_ids.sort()
+        trace_ids = [t for t, _ in claimed]
+        day = dict(claimed)
         self._lock_traces(conn, trace_ids)
-        old = self._old_contributions(conn, trace_ids)
+        old = self._old_contributions(conn, claimed)
         docs: dict[str, list[dict[str, Any]]] = {}
         for trace_id, doc in conn.execute(
-            "SELECT trace_id, doc FROM segments WHERE trace_id = ANY(%s) ORDER BY seq",
-            (trace_ids,),
+            f"SELECT trace_id, doc FROM segments WHERE {_TRACES_IN} ORDER BY seq",
+            trace_keys(claimed),
         ):
             docs.setdefault(trace_id, []).append(loads(doc))
         delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
@@ -353,7 +372,7 @@ class PostgresStore(TraceQueries, ResourceStore):
             rows.append(
                 (
                     trace_id,
-                    trace_id,
+                    day[trace_id],
                     row.start,
                     row.end,
                     row.id_time,
@@ -363,15 +382,15 @@ class PostgresStore(TraceQueries, ResourceStore):
                     now,
                 )
             )
-        gone = [t for t in trace_ids if t not in docs]
+        gone = [(t, d) for t, d in claimed if t not in docs]
         if gone:
-            conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (gone,))
+            conn.execute(f"DELETE FROM traces WHERE {_TRACES_IN}", trace_keys(gone))
         if rows:
             with conn.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO traces(trace_id, day, start_time, end_time, id_time, revision,"
                     " summary, facts, contrib, touched)"
-                    " VALUES (%s,xray_trace_day(%s),%s,%s,%s,1,%s,%s,%s,%s)"
+                    " VALUES (%s,%s,%s,%s,%s,1,%s,%s,%s,%s)"
                     " ON CONFLICT (trace_id, day) DO UPDATE SET start_time = excluded.start_time,"
                     " end_time = excluded.end_time, id_time = excluded.id_time,"
                     " revision = traces.revision + 1, summary = excluded.summary,"
@@ -393,11 +412,11 @@ class PostgresStore(TraceQueries, ResourceStore):
         ).fetchall()
 
     @staticmethod
-    def _old_contributions(conn: Any, trace_ids: list[str]) -> dict[str, bytes]:
+    def _old_contributions(conn: Any, claimed: Sequence[tuple[str, int]]) -> dict[str, bytes]:
         return {
             trace_id: contrib
             for trace_id, contrib in conn.execute(
-                "SELECT trace_id, contrib FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)
+                f"SELECT trace_id, contrib FROM traces WHERE {_TRACES_IN}", trace_keys(claimed)
             )
         }
 
@@ -551,23 +570,24 @@ class PostgresStore(TraceQueries, ResourceStore):
         return self.db.retrying(lambda conn: self._delete_untouched(conn, table, cutoff, batch))
 
     def _delete_untouched(self, conn: Any, table: str, cutoff: float, batch: int) -> int:
-        trace_ids = sorted(
-            r[0]
-            for r in conn.execute(
-                f"SELECT trace_id FROM {table} WHERE touched < %s LIMIT %s", (cutoff, batch)
-            )
+        found = sorted(
+            conn.execute(
+                f"SELECT trace_id, day FROM {table} WHERE touched < %s LIMIT %s", (cutoff, batch)
+            ).fetchall()
         )
-        if not trace_ids:
+        if not found:
             return 0
-        self._lock_traces(conn, trace_ids)
+        self._lock_traces(conn, [t for t, _ in found])
         delta: dict[tuple[int, int, str], tuple[Stats, int]] = {}
-        old = self._old_contributions(conn, trace_ids)
+        old = self._old_contributions(conn, found)
         for contrib in old.values():
             accumulate(delta, decode(contrib), -1)
-        conn.execute("DELETE FROM segments WHERE trace_id = ANY(%s)", (list(old),))
-        conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (list(old),))
+        # the rows still there once this transaction holds the traces' locks
+        keys = trace_keys([(t, d) for t, d in found if t in old])
+        conn.execute(f"DELETE FROM segments WHERE {_TRACES_IN}", keys)
+        conn.execute(f"DELETE FROM traces WHERE {_TRACES_IN}", keys)
         self._apply(conn, delta)
-        return len(trace_ids)
+        return len(found)
 
     # -- Store -------------------------------------------------------------------------------
 
