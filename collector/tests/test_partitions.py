@@ -24,7 +24,7 @@ from otel_xray_collector.store import partitions
 from otel_xray_collector.store.codec import decode, encode
 from otel_xray_collector.store.migrations import POSTGRES, migrate
 from otel_xray_collector.store.partitions import DAY_SECONDS, day_of, partition_name
-from otel_xray_collector.store.postgres import PostgresStore
+from otel_xray_collector.store.postgres import Maintenance, PostgresStore
 from otel_xray_collector.store.stats import Stats
 from otel_xray_collector.store.store import accumulate, index_trace
 
@@ -615,3 +615,112 @@ def test_lookups_by_trace_id_read_only_their_days_partitions(
             expected.add(name if name in existing else f"{table}_default")
         assert expected
         assert partitions_read(postgres_db, sql.replace("?", "%s"), params) <= expected, sql
+
+
+def test_a_pass_behind_a_busy_table_skips_and_the_next_does_the_work(
+    store: PostgresStore, postgres_db: str, now: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader holds ``segments`` (an open transaction that read it): a maintenance pass that
+    must create tomorrow's window gives up after the lock timeout without an error, ingest goes
+    on meanwhile, the skip is counted in /status and logged once for several passes; the first
+    pass after the reader is gone creates the days."""
+    today = day_of(now)
+    clock_of(store).now = now + DAY_SECONDS  # a day later: today + 3 is missing
+    missing = today + 1 + partitions.AHEAD_DAYS
+    writer = PostgresStore(postgres_db, clock=Clock(now))
+    reader = psycopg.connect(postgres_db)
+    try:
+        reader.execute("SELECT count(*) FROM segments").fetchone()  # holds ACCESS SHARE
+        with caplog.at_level(logging.INFO, logger="otel_xray_collector"):
+            passes: list[Maintenance] = []
+            for _ in range(3):
+                # ingest while the pass waits for its locks: queued behind it at most until it
+                # gives up, never failed
+                waiting = threading.Thread(target=maintenance_pass, args=(store, passes))
+                waiting.start()
+                docs = call_trace(now)
+                write(writer, docs)
+                assert writer.load_documents([docs[0]["trace_id"]])
+                waiting.join()
+            assert passes == [Maintenance(skipped=True)] * 3
+        assert store.status()["maintenance_skipped_busy"] == 3
+        assert missing not in days_present(postgres_db)
+        busy = [r for r in caplog.records if "tables stayed busy" in r.getMessage()]
+        assert len(busy) == 1 and not busy[0].exc_info
+    finally:
+        reader.close()
+        writer.close()
+    with caplog.at_level(logging.INFO, logger="otel_xray_collector"):
+        assert missing in store.maintain_partitions(72 * 3600).created
+    assert any("working again" in r.getMessage() for r in caplog.records)
+    assert day_tables(postgres_db, [missing]) == all_of([missing])
+
+
+def days_present(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return partitions.existing_days(conn)
+
+
+def maintenance_pass(store: PostgresStore, passes: list[Maintenance]) -> None:
+    passes.append(store.maintain_partitions(72 * 3600))
+
+
+def test_a_user_without_ddl_rights_keeps_ingest_and_api_and_says_why_once(
+    postgres_server: PostgresServer, postgres_db: str, now: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store opened as a role that may read and write the tables but not create or drop
+    them (the tables belong to another role): opening works, retention and maintenance fail
+    with one line naming the privilege, not one per pass, and ingest and the API keep working."""
+    name = postgres_db.rsplit("/", 1)[1]
+    owner = PostgresStore(postgres_db, clock=Clock(now))
+    write(owner, call_trace(now - 3600))
+    owner.close()
+    role = f"{name}_dml"
+    postgres_server.admin(f"CREATE ROLE {role} LOGIN")
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    url = postgres_db.replace(f"{PostgresServer.USER}@", f"{role}@")
+    today = day_of(now)
+    try:
+        with caplog.at_level(logging.INFO, logger="otel_xray_collector"):
+            limited = PostgresStore(url, clock=Clock(now + 5 * DAY_SECONDS))  # days to create
+            try:
+                for _ in range(3):
+                    limited.enforce_retention(72 * 3600, 1)  # days to drop too
+                docs = call_trace(now + 5 * DAY_SECONDS)
+                write(limited, docs)
+                trace_id = docs[0]["trace_id"]
+                assert len(limited.full_traces([trace_id])[trace_id]["segments"]) == 2
+                status = limited.status()
+                assert status["maintenance_denied"] >= 4 and "error" not in status
+            finally:
+                limited.close()
+            collector = Collector(make_config(url)).start()  # the API and ingest as that role
+            try:
+                client = xray_client_for(collector.endpoint_url)
+                docs = call_trace(time.time())
+                client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+                ids = [docs[0]["trace_id"]]
+                await_true(
+                    lambda: len(client.batch_get_traces(TraceIds=ids)["Traces"]) == 1,
+                    "the trace ingested and served by a collector of that role",
+                )
+            finally:
+                collector.stop()
+        denied = [r for r in caplog.records if "may not create or drop" in r.getMessage()]
+        assert len(denied) == 1 and role in denied[0].getMessage()
+        assert (
+            "permission denied" in denied[0].getMessage()
+            or "must be owner" in denied[0].getMessage()
+        )
+        assert not any(r.exc_info for r in caplog.records)
+        assert today + 5 + partitions.AHEAD_DAYS not in days_present(postgres_db)
+    finally:
+        with psycopg.connect(postgres_db, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+        postgres_server.admin(f"DROP ROLE {role}")

@@ -177,7 +177,10 @@ def migrate(conn: Any, steps: tuple[str, ...]) -> int:
     """Bring a PostgreSQL database (``conn`` inside a transaction) to ``len(steps)``; returns
     the version found. Raises :class:`SchemaTooNew` for a database beyond ``steps``."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-    conn.execute("CREATE TABLE IF NOT EXISTS xray_schema(version integer NOT NULL)")
+    # checked first: CREATE ... IF NOT EXISTS needs the right to create in the schema even when
+    # the table exists, which a role that only reads and writes the tables does not have
+    if conn.execute("SELECT to_regclass('xray_schema') IS NULL").fetchone()[0]:
+        conn.execute("CREATE TABLE xray_schema(version integer NOT NULL)")
     found = conn.execute("SELECT COALESCE(MAX(version), 0) FROM xray_schema").fetchone()[0]
     check_version(found, len(steps))
     for version in range(found + 1, len(steps) + 1):

@@ -3,7 +3,7 @@ PostgreSQL store, anything else a SQLite file (or ``:memory:``)."""
 
 from __future__ import annotations
 
-from .postgres import PostgresStore, is_postgres_url
+from .postgres import PostgresStore, first_line, is_postgres_url
 from .protocol import Store, StoreUnreachable
 from .sqlite import SqliteStore
 
@@ -25,5 +25,6 @@ def open_store(location: str, durable: bool = False) -> Store:
         return PostgresStore(location)
     except (psycopg.Error, StoreUnreachable) as exc:
         cause = exc.__cause__ if isinstance(exc, StoreUnreachable) else exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise StoreUnavailable(f"--db: cannot open the PostgreSQL store: {first}") from exc
+        raise StoreUnavailable(
+            f"--db: cannot open the PostgreSQL store: {first_line(cause or exc)}"
+        ) from exc

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 import threading
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from otel_xray.logs import OutageLog
 from otel_xray.wire import loads
 
 from ..documents import PackedDocuments
@@ -120,6 +122,12 @@ class Maintenance:
     skipped: bool = False
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver error in one line (its first), for logs and /status."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def is_postgres_url(location: str) -> bool:
     return location.startswith(URL_PREFIXES)
 
@@ -178,8 +186,7 @@ class PgDatabase:
             if exc.sqlstate is not None and not exc.sqlstate.startswith(("08", "57P0")):
                 raise
             self._drop_readers()  # pooled connections died with this one: reconnect fresh
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreUnreachable(f"PostgreSQL store unreachable: {first}") from exc
+            raise StoreUnreachable(f"PostgreSQL store unreachable: {first_line(exc)}") from exc
 
     def _drop_readers(self) -> None:
         while True:
@@ -269,6 +276,12 @@ class PostgresStore(TraceQueries, ResourceStore):
         self._written = 0
         self._indexed = 0
         self._over_budget = False  # logged once per stretch over --max-db-mb
+        #: maintenance passes that gave up on busy tables / lacked the right to do DDL (/status)
+        self.maintenance_busy = 0
+        self.maintenance_denied = 0
+        # one line when passes start failing, one when a pass works again
+        self._busy_log = OutageLog(_logger, "partition maintenance", math.inf, logging.INFO)
+        self._denied_log = OutageLog(_logger, "partition maintenance", math.inf, logging.ERROR)
         # today's traces start in their day's partition, not in DEFAULT
         self.maintain_partitions(self.retention().max_age_seconds, drop=False)
 
@@ -478,10 +491,30 @@ class PostgresStore(TraceQueries, ResourceStore):
         errors = self.db.driver.errors
         try:
             with self.db.write() as conn:
-                return self._maintain(conn, max_age_seconds, drop_oldest, drop)
+                done = self._maintain(conn, max_age_seconds, drop_oldest, drop)
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
-            _logger.debug("partition maintenance left to the next pass: %s", exc)
+            self.maintenance_busy += 1
+            self._busy_log.failed(
+                "partition maintenance left to the next pass: the tables stayed busy past %s (%s)",
+                partitions.LOCK_TIMEOUT,
+                first_line(exc),
+            )
             return Maintenance(skipped=True)
+        except errors.InsufficientPrivilege as exc:
+            self.maintenance_denied += 1
+            self._denied_log.failed(
+                "partition maintenance cannot run: the PostgreSQL user %s may not create or"
+                " drop the store's tables (%s); ingest and queries go on, but old days are not"
+                " dropped and new days land in the _default partitions until a collector"
+                " connects as the tables' owner (docs/collector.md)",
+                self.db.writer.info.user,
+                first_line(exc),
+            )
+            return Maintenance(skipped=True)
+        if done.dropped or done.created:
+            self._busy_log.recovered()
+            self._denied_log.recovered()
+        return done
 
     def _maintain(
         self, conn: Any, max_age_seconds: float | None, drop_oldest: int, drop: bool
@@ -601,7 +634,7 @@ class PostgresStore(TraceQueries, ResourceStore):
             self.db.driver.Error,
             StoreUnreachable,
         ) as exc:  # /status answers while the database is away
-            return {"path": _redacted(self.db.url), "error": str(exc).strip().splitlines()[0]}
+            return {"path": _redacted(self.db.url), "error": first_line(exc)}
         if not pending:
             self._indexed = self._written
         return {
@@ -614,6 +647,10 @@ class PostgresStore(TraceQueries, ResourceStore):
             "index_lag_documents": max(0, self.stored_seq - self.indexed_seq),
             # the retention in force for every collector of this store
             **retention.as_status(),
+            # partition maintenance passes of this collector that could not run: tables busy
+            # past the lock timeout (the next pass retries), or no right to create/drop tables
+            "maintenance_skipped_busy": self.maintenance_busy,
+            "maintenance_denied": self.maintenance_denied,
         }
 
     def close(self) -> None:
