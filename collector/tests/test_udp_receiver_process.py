@@ -17,12 +17,13 @@ import pytest
 from otel_xray_collector.app import Collector
 from otel_xray_collector.documents import unpack
 from otel_xray_collector.ingest.frames import Frame, FrameReader
+from otel_xray_collector.ingest.udp import UdpReceiver
 from otel_xray_collector.ingest.udp_child import Backlog, FrameBuilder
 from otel_xray_collector.ingest.udp_process import UdpReceiverProcess
 
 from .conftest import make_config, xray_client_for
 from .support.process import CONSOLE_SCRIPT, CollectorProcess
-from .support.segments import HEADER, UdpSender, segment
+from .support.segments import HEADER, UdpSender, frame, segment
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the receiver process is POSIX-only")
 
@@ -144,6 +145,72 @@ def test_sigint_to_the_process_group_still_writes_what_was_received(tmp_path: Pa
         assert found == {d["trace_id"] for d in docs}
     finally:
         reopened.kill()
+
+
+def _process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_stop_hands_over_the_datagrams_already_waiting_in_the_socket() -> None:
+    """Datagrams the kernel accepted before ``stop()`` are stored, even when the receiver
+    process was not scheduled between their arrival and the stop (a busy machine): it wakes
+    with the socket and the stop byte both readable, and must take the datagrams first."""
+    delivered: list[Frame] = []
+    receiver = UdpReceiverProcess("127.0.0.1", 0, delivered.append, 1024 * 1024)
+    receiver.start()
+    child = receiver.pid
+    assert child is not None
+    stopper = threading.Thread(target=receiver.stop)
+    try:
+        os.kill(child, signal.SIGSTOP)  # the scheduler's part, made certain
+        assert _poll(lambda: _process_state(child) == "T")
+        docs = [segment("waiting") for _ in range(20)]
+        sender = UdpSender(receiver.address)
+        sender.send(docs)  # on loopback, in the socket's buffer once sendto returns
+        sender.close()
+        stopper.start()
+        # the stop byte is written (and the control pipe closed) before the receiver runs again
+        assert _poll(lambda: receiver._control is None)
+    finally:
+        os.kill(child, signal.SIGCONT)
+    stopper.join(timeout=60)
+    assert not stopper.is_alive()
+    kept = [doc.segment_id for f in delivered for doc in unpack(f.documents)]
+    assert kept == [d["id"] for d in docs]
+    assert receiver.received == len(docs) and receiver.spillover == 0
+
+
+def test_thread_receiver_stop_hands_over_the_datagrams_already_waiting() -> None:
+    """The in-process receiver's version: its thread is busy delivering one batch when the
+    next arrives and the stop comes; the waiting batch is still delivered."""
+    delivered: list[bytes] = []
+    busy = threading.Event()
+    release = threading.Event()
+
+    def deliver(batch: list[bytes]) -> None:
+        busy.set()
+        release.wait(60)
+        delivered.extend(batch)
+
+    receiver = UdpReceiver("127.0.0.1", 0, deliver)
+    receiver.start()
+    sender = UdpSender(receiver.address)
+    stopper = threading.Thread(target=receiver.stop)
+    try:
+        first = [frame(segment("first"))]
+        sender.send(first)
+        assert busy.wait(30)
+        waiting = [frame(segment("waiting")) for _ in range(5)]
+        sender.send(waiting)
+        stopper.start()
+        assert _poll(receiver._stopping.is_set)
+    finally:
+        release.set()
+        sender.close()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive()
+    assert delivered == first + waiting
 
 
 def test_a_dead_receiver_is_restarted_and_ingest_goes_on(tmp_path: Path) -> None:

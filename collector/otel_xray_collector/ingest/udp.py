@@ -115,6 +115,10 @@ class _RecvLoop:
         return batch
 
 
+#: What ``BatchReader.create`` returns: ``read()`` gives the datagrams waiting now.
+DatagramReader = BatchReader | _RecvLoop
+
+
 def _set_receive_buffer(sock: socket.socket) -> None:
     """Ask for RECEIVE_BUFFER_BYTES of kernel buffer: it is what absorbs the moments when the
     receiver is not scheduled. ``SO_RCVBUF`` is capped by ``net.core.rmem_max``; a process
@@ -178,19 +182,27 @@ class UdpReceiver:
         for sock in (self._sock, self._wakeup_r, self._wakeup_w):
             sock.close()
 
+    def _receive(self) -> int:
+        """Deliver the datagrams waiting now (at most ``BATCH``); how many there were."""
+        batch = self._reader.read()
+        if batch:
+            self.received += len(batch)
+            self.bytes_received += sum(len(d) for d in batch)
+            self._deliver(batch)
+        return len(batch)
+
     def _run(self) -> None:
         selector = selectors.DefaultSelector()
         selector.register(self._sock, selectors.EVENT_READ)
         selector.register(self._wakeup_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                batch = self._reader.read()
-                if batch:
-                    self.received += len(batch)
-                    self.bytes_received += sum(len(d) for d in batch)
-                    self._deliver(batch)
-                    continue
-                selector.select(timeout=1.0)
+                if not self._receive():
+                    selector.select(timeout=1.0)
+            # What the kernel accepted before the stop is the collector's to store: take it,
+            # however long this thread waited to run since it arrived.
+            while self._receive() == BATCH:  # a sender still flooding cannot hold the stop up
+                pass
         except OSError as exc:
             if not self._stopping.is_set():
                 _logger.error("UDP receive loop stopped: %s", exc)

@@ -35,7 +35,7 @@ from otel_xray.wire import HEADER
 from ..documents import EMPTY, Accepted, Packer
 from .frames import Frame, encode_frame
 from .otlp_udp import Noted, parse_datagram_body
-from .udp import BATCH, BatchReader
+from .udp import BATCH, BatchReader, DatagramReader
 from .validate import (
     Rejected,
     quick_accept,
@@ -227,15 +227,9 @@ def serve(
     while True:
         worked = False
         if not stopping:  # first empty the kernel buffer (cheap), then parse a slice
-            while True:
-                batch = reader.read()
-                if not batch:
-                    break
-                received += len(batch)
-                received_bytes += sum(len(d) for d in batch)
-                pending.add_raw(batch)
-                if len(batch) < BATCH:
-                    break
+            count, size = _take_waiting(reader, pending)
+            received += count
+            received_bytes += size
         if pending.raw:
             worked = True
             builder = FrameBuilder()
@@ -272,6 +266,26 @@ def serve(
                 stopping = True  # a stop byte, or end of file: the collector is stopping/gone
                 selector.unregister(control_fd)
                 selector.unregister(sock)
+                # What the kernel accepted before the stop is the collector's to store: take it
+                # now, however long this process waited to be scheduled since it arrived.
+                count, size = _take_waiting(reader, pending)
+                received += count
+                received_bytes += size
+
+
+def _take_waiting(reader: DatagramReader, pending: Backlog) -> tuple[int, int]:
+    """Move the datagrams the kernel holds now into the backlog; (datagrams, bytes) moved."""
+    count = size = 0
+    while True:
+        batch = reader.read()
+        if not batch:
+            break
+        count += len(batch)
+        size += sum(len(d) for d in batch)
+        pending.add_raw(batch)
+        if len(batch) < BATCH:
+            break
+    return count, size
 
 
 def _publish(counters: Any, received: int, received_bytes: int, pending: Backlog) -> None:
