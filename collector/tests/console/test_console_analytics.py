@@ -37,7 +37,9 @@ def test_analytics_breaks_traces_down_by_http_status(
     expect(page.get_by_test_id("filter-input")).to_have_value("http.status = 500")
     expect(page.locator("tr[data-trace-id]")).to_have_count(2)
     page.get_by_role("link", name="Analytics").click()
-    page.get_by_label("Group by").select_option("url")
+    # The traces view has a "Group by" too: pick in the analytics view's own select, which
+    # exists once the console has switched views (a busy browser routes the click late).
+    page.get_by_role("region", name="Breakdown").get_by_label("Group by").select_option("url")
     expect(page.locator(f'tr[data-group="{shop.front.url}/checkout"] td').first).to_have_text("5")
     console.screenshot("analytics")
 
@@ -73,6 +75,11 @@ def test_time_range_and_live_controls(
     expect(picker).to_have_value("15m")
     picker.select_option("1h")
     expect(page).to_have_url(re.compile(r"range=1h"))
+    # The URL changes at once, the console applies it later (hashchange): until then a
+    # "custom" pick would be undone by it. Applied, the view links carry the range.
+    expect(page.locator('.nav-link[data-view="map"]')).to_have_attribute(
+        "href", re.compile(r"range=1h")
+    )
     expect(page.locator("tr[data-trace-id]")).to_have_count(1)
     # A custom range that ends before the traffic shows no traces.
     picker.select_option("custom")
