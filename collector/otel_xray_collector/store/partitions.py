@@ -124,7 +124,10 @@ def bounds(day: int, per_day: int) -> tuple[int, int]:
 def create_day(conn: Any, day: int) -> int:
     """Create the three partitions of ``day``: each table made detached, the rows DEFAULT
     holds for that day moved into it, then attached (a partition cannot be created while
-    DEFAULT holds rows of its range). Returns the rows moved."""
+    DEFAULT holds rows of its range). DEFAULT is read twice, by the move and by ATTACH's
+    validation; an index on DEFAULT's day would spare the first read but slow every insert
+    into DEFAULT (docs/decisions.md, "DEFAULT is read twice per new day"). Returns the rows
+    moved."""
     moved = 0
     for table, column, per_day in TABLES:
         name = partition_name(table, day)
