@@ -439,17 +439,17 @@ def test_retry_after_as_seconds_or_http_date_capped() -> None:
 def test_connection_refused_is_retried_and_counted_for_telemetry(
     forwarders: list[Forwarder],
 ) -> None:
-    with socket.socket() as probe:  # a loopback port nobody listens on
+    with socket.socket() as probe:  # a loopback port nobody listens on (held: nobody can)
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    sleep = Recorder()
-    forwarder = Forwarder(
-        closed, REGION, protocol="otlp", flush_interval=FAR_FUTURE, sleep=sleep, max_retries=2
-    )
-    forwarders.append(forwarder)
-    forwarder.start()
-    forwarder.offer(_document(0))
-    assert forwarder.flush()
+        sleep = Recorder()
+        forwarder = Forwarder(
+            closed, REGION, protocol="otlp", flush_interval=FAR_FUTURE, sleep=sleep, max_retries=2
+        )
+        forwarders.append(forwarder)
+        forwarder.start()
+        forwarder.offer(_document(0))
+        assert forwarder.flush()
     counters = forwarder.counters()
     assert (counters["backend_connection_refused"], counters["backend_connection_errors"]) == (3, 3)
     assert (counters["otlp_retries"], counters["dropped"]) == (2, 1)

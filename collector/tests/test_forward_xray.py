@@ -322,14 +322,14 @@ def test_retries_end_after_max_retries(
 
 
 def test_unreachable_endpoint_is_retried_then_dropped(forwarders: list[Forwarder]) -> None:
-    with socket.socket() as probe:  # a loopback port nobody listens on
+    with socket.socket() as probe:  # a loopback port nobody listens on (held: nobody can)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sleep = Recorder()
-    forwarder = make_forwarder(forwarders, f"http://127.0.0.1:{port}", sleep=sleep, max_retries=2)
-
-    forwarder.offer(segment(1))
-    assert forwarder.flush()
+        sleep = Recorder()
+        url = f"http://127.0.0.1:{port}"
+        forwarder = make_forwarder(forwarders, url, sleep=sleep, max_retries=2)
+        forwarder.offer(segment(1))
+        assert forwarder.flush()
 
     counters = forwarder.counters()
     assert counters["backend_connection_errors"] == 3 and counters["dropped"] == 1

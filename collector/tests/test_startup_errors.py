@@ -183,8 +183,8 @@ def test_debug_log_level_shows_the_cause(tmp_path: Path, busy_tcp_port: int) -> 
 
 def test_a_database_password_is_not_printed(tmp_path: Path) -> None:
     # A PostgreSQL URL whose server is not there: a runtime failure; the line hides the password.
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # held, never listening: the connection is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    line = failure(tmp_path, 1, "--db", f"postgresql://xray:s3cret@127.0.0.1:{port}/xray")
+        line = failure(tmp_path, 1, "--db", f"postgresql://xray:s3cret@127.0.0.1:{port}/xray")
     assert "s3cret" not in line

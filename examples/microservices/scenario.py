@@ -242,21 +242,33 @@ class Scenario:
         return env
 
     def _start_service(self, name: str, **extra_env: str) -> Service:
-        port = _free_tcp_port()
-        env = self._service_env(name, port)
-        env.update(extra_env)
-        log_path = self.workdir / f"{name}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [_bin("opentelemetry-instrument"), sys.executable, str(HERE / f"{name}.py")],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        service = Service(name, port, process, log_path)
-        _wait_until_serving(service)
-        return service
+        # The port is picked here and bound by the service moments later: when another process
+        # took it in between, the service exits ("Address already in use") and starts again on
+        # another port.
+        attempts = 5
+        for attempt in range(1, attempts + 1):
+            port = _free_tcp_port()
+            env = self._service_env(name, port)
+            env.update(extra_env)
+            log_path = self.workdir / f"{name}.log"
+            with log_path.open("wb") as log_file:
+                process = subprocess.Popen(
+                    [_bin("opentelemetry-instrument"), sys.executable, str(HERE / f"{name}.py")],
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            service = Service(name, port, process, log_path)
+            try:
+                _wait_until_serving(service)
+                return service
+            except ServiceExited:
+                _stop_process(process)
+                port_taken = "Address already in use" in log_path.read_text(errors="replace")
+                if attempt == attempts or not port_taken:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- traffic -----------------------------------------------------------------------------
     def drive(
@@ -332,11 +344,15 @@ def _get(url: str) -> int:
         return int(error.code)
 
 
+class ServiceExited(RuntimeError):
+    """A service process ended before it served."""
+
+
 def _wait_until_serving(service: Service, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise RuntimeError(
+            raise ServiceExited(
                 f"{service.name} exited with {service.process.returncode}; see {service.log_path}"
             )
         try:

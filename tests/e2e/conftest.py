@@ -39,9 +39,9 @@ def backend_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def closed_url() -> str:
-    """A loopback URL whose port refuses connections (bound, never listening, released)."""
+def closed_url() -> Iterator[str]:
+    """A loopback URL whose port refuses connections: bound, never listening, and held for the
+    whole test (released, another process could start listening on it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/inventory"
+        yield f"http://127.0.0.1:{probe.getsockname()[1]}/inventory"

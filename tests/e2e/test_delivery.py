@@ -196,32 +196,31 @@ def gunicorn_app(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def gunicorn(
     gunicorn_app: Path, udp_daemon: UdpDaemon, backend_url: str, closed_url: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
     env = shop_env(udp_daemon, backend_url, closed_url)
     env["PYTHONPATH"] = f"{gunicorn_app}:{Path(__file__).resolve().parents[2]}"
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "--preload",
-            "--workers=1",
-            f"--bind=127.0.0.1:{port}",
-            "gunicorn_shop:app",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # gunicorn serves on a socket bound here and inherited (fd://): a port number handed over
+    # instead could be taken by another process before gunicorn binds it.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        process = subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--preload",
+                "--workers=1",
+                f"--bind=fd://{listener.fileno()}",
+                "gunicorn_shop:app",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            pass_fds=(listener.fileno(),),
+        )
     try:
         assert process.stderr is not None
         for line in process.stderr:  # gunicorn logs to stderr: wait for its worker to boot

@@ -36,12 +36,12 @@ class Traced:
         self.port = port
 
 
-def _closed_port() -> int:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, never listening, held for the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        yield int(probe.getsockname()[1])
 
 
 @pytest.fixture(params=["", "http", "http/dup"], ids=["old", "stable", "dup"])
@@ -157,8 +157,10 @@ def test_server_error_is_a_fault_with_its_exception(traced: Traced) -> None:
     assert call["http"]["response"]["status"] == 500
 
 
-def test_connection_refused_is_a_fault_subsegment_with_the_error(traced: Traced) -> None:
-    port = _closed_port()
+def test_connection_refused_is_a_fault_subsegment_with_the_error(
+    traced: Traced, closed_port: int
+) -> None:
+    port = closed_port
     tracer = traced.provider.get_tracer(__name__)
     with tracer.start_as_current_span("job"), pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/orders", timeout=10)
