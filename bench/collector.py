@@ -175,23 +175,29 @@ class CollectorProcess:
         with urllib.request.urlopen(self.url + "/status", timeout=30) as response:
             return dict(json.loads(response.read()))
 
-    def settled(self, sent_total: int, timeout: float = 120.0) -> dict[str, Any]:
-        """Poll until every datagram the socket got is written or dropped (no event to await
-        across processes), then a little longer in case the kernel still holds some."""
+    def settled(
+        self, sent_total: int, timeout: float = 120.0, interval: float = 0.2
+    ) -> dict[str, Any]:
+        """Poll every ``interval`` s until every datagram the socket got is written or dropped
+        (no event to await across processes); when fewer than ``sent_total`` arrived, until
+        that count stood still for 0.2 s too, in case the kernel still holds some. A short
+        ``interval`` measures the drain time closely (bench/store.py polls every 50 ms)."""
         deadline = time.monotonic() + timeout
-        previous = -1
+        previous, since = -1, 0.0
         while True:
             status = self.status()
+            now = time.monotonic()
             ingest = status["ingest"]
             handled = ingest["datagrams_processed"] + ingest["spillover"]
             received = status["udp"]["datagrams_received"]
             if handled == received and ingest["queued_datagrams"] == 0:
-                if received >= sent_total or received == previous:
+                if received >= sent_total or (received == previous and now - since >= 0.2):
                     return status
-                previous = received
-            if time.monotonic() > deadline:
+                if received != previous:
+                    previous, since = received, now
+            if now > deadline:
                 return status
-            time.sleep(0.2)
+            time.sleep(interval)
 
     def stop(self) -> None:
         self.process.terminate()
