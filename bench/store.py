@@ -7,10 +7,24 @@ default durability: ``fsync=on``, ``synchronous_commit=on``):
 
 * ``{sqlite,postgres,postgres_two}_zero_loss_rate``: the highest paced UDP send rate
   (documents/s, summed over the senders) at which the collector process(es) commit every
-  document, sustained for ``--seconds`` per step, the queue drained within 10 % of the step (as
-  bench/collector.py). ``postgres_two``: two collector processes on one database, each sent
-  half. Ratios: ``postgres_vs_sqlite`` and ``postgres_two_vs_one``.
-* ``index_catch_up_seconds_*``: how long indexing then took to catch up.
+  document, sustained for ``--seconds`` per probe, with what was queued when the senders
+  stopped drained within 10 % of the probe + 0.3 s (as bench/collector.py). ``postgres_two``:
+  two collector processes on one database, each sent half by its own sender. Found by
+  geometric bisection of absolute rates (4,000..128,000/s, ``--probes`` 6: within 6 %), each
+  probe on a fresh store (a new SQLite file, a new database) with fresh collectors, the drain
+  polled on every collector at once every 50 ms. Fractions of a raw recvfrom rate measured
+  first, one store for all steps and a search ended by its first failing step made the
+  figures land on a coarse grid decided by one noisy step, with the previous steps' indexing
+  still running.
+* ``postgres_vs_sqlite``; ``postgres_two_vs_one``: the median over ``--pairs`` (5) interleaved
+  one/two-collector bisections (ABBA order) of each pair's two / one, with
+  ``postgres_two_vs_one_{min,max,trials}``. ``*_zero_loss_rates`` lists every trial
+  (``*_zero_loss_rate`` is their median), ``*_steps`` the first trial's probes. The ingest of
+  PostgreSQL here is bound by the latency of its flushed commits (``fsync=on``; 80..160 µs per
+  fdatasync on the development VM, varying between minutes), not by CPU: the figures move with
+  the disk, so read them as medians with their spread.
+* ``index_catch_up_seconds_*``: one more probe at the first trial's rate (``*_confirm``), then
+  how long indexing took to catch up.
 * ``pg_query_*``: over a PostgreSQL store of ``--segments`` documents (4 per trace over 6
   hours): median latency of GetServiceGraph and GetTraceSummaries (first page; with a filter)
   through the HTTP API, beside one full scan of the stored segments (``SELECT doc``, read
@@ -22,7 +36,8 @@ default durability: ``fsync=on``, ``synchronous_commit=on``):
   row-by-row delete that retention used before partitions (``pg_retention_delete_seconds``);
   ``pg_retention_drop_vs_delete`` = drop / delete.
 
-Usage: python bench/store.py [--segments 1000000] [--seconds 3] [--quick]
+Usage: python bench/store.py [--segments 1000000] [--seconds 3] [--probes 6] [--pairs 5]
+       [--skip-ingest | --skip-queries] [--ingest sqlite,postgres,postgres_two] [--quick]
 """
 
 from __future__ import annotations
@@ -146,7 +161,7 @@ def probe(
     return step
 
 
-def bisect(
+def bisect_rate(
     stores: Stores, kind: str, collectors: int, seconds: float, probes: int
 ) -> dict[str, Any]:
     """The highest sustained zero-loss rate, by geometric bisection of [LOW_RATE, HIGH_RATE]
@@ -171,11 +186,12 @@ def bisect(
 def ingest(
     stores: Stores, chosen: list[str], seconds: float, probes: int, pairs: int
 ) -> dict[str, Any]:
-    """The ingest figures: SQLite once, then ``pairs`` interleaved one-collector /
-    two-collector PostgreSQL bisections (ABBA order, so a drift of the machine's load
-    between them falls on both sides); rates are medians over the trials and the two-vs-one
-    ratio the median of the pairs' ratios, with its spread. Index catch-up: one more probe at
-    each configuration's rate (first trial), waited until indexing caught up."""
+    """The ingest figures: ``pairs`` interleaved one-collector / two-collector PostgreSQL
+    bisections (ABBA order, so a drift of the machine's load between them falls on both
+    sides), a SQLite bisection before every other pair; rates are medians over the trials,
+    the two-vs-one ratio the median of the pairs' ratios, with its spread. Index catch-up:
+    one more probe at each configuration's rate (first trial), waited until indexing caught
+    up."""
     result: dict[str, Any] = {"ingest_probe_seconds": seconds, "ingest_probes": probes}
     configs = {
         "sqlite": ("sqlite", 1),
@@ -183,13 +199,14 @@ def ingest(
         "postgres_two": ("postgres", 2),
     }
     trials: dict[str, list[dict[str, Any]]] = {}
-    if "sqlite" in chosen:
-        trials["sqlite"] = [bisect(stores, "sqlite", 1, seconds, probes)]
     pg = [name for name in ("postgres", "postgres_two") if name in chosen]
-    for pair in range(pairs if pg else 0):
-        for name in pg if pair % 2 == 0 else reversed(pg):
+    for pair in range(max(pairs, 1)):
+        order = pg if pair % 2 == 0 else pg[::-1]
+        if "sqlite" in chosen and pair % 2 == 0:  # every other pair: SQLite is the steadier
+            order = ["sqlite", *order]
+        for name in order:
             kind, count = configs[name]
-            trials.setdefault(name, []).append(bisect(stores, kind, count, seconds, probes))
+            trials.setdefault(name, []).append(bisect_rate(stores, kind, count, seconds, probes))
     for name, runs in trials.items():
         rates = [run["best"] for run in runs]
         result[f"{name}_zero_loss_rate"] = round(statistics.median(rates))
