@@ -16,13 +16,16 @@ default durability: ``fsync=on``, ``synchronous_commit=on``):
   first, one store for all steps and a search ended by its first failing step made the
   figures land on a coarse grid decided by one noisy step, with the previous steps' indexing
   still running.
-* ``postgres_vs_sqlite``; ``postgres_two_vs_one``: the median over ``--pairs`` (5) interleaved
-  one/two-collector bisections (ABBA order) of each pair's two / one, with
-  ``postgres_two_vs_one_{min,max,trials}``. ``*_zero_loss_rates`` lists every trial
-  (``*_zero_loss_rate`` is their median), ``*_steps`` the first trial's probes. The ingest of
-  PostgreSQL here is bound by the latency of its flushed commits (``fsync=on``; 80..160 µs per
-  fdatasync on the development VM, varying between minutes), not by CPU: the figures move with
-  the disk, so read them as medians with their spread.
+* ``postgres_two_vs_one``: the median over ``--pairs`` (5) interleaved one/two-collector
+  bisections (ABBA order) of each pair's two / one, with ``postgres_two_vs_one_{min,max,
+  trials}``; SQLite is bisected before every other pair (3 trials), ``postgres_vs_sqlite`` =
+  median one-collector PostgreSQL rate / median SQLite rate. ``*_zero_loss_rates`` lists
+  every trial (``*_zero_loss_rate`` is their median), ``*_steps`` the first trial's probes
+  (``stored``: committed when the drain limit + 1 s ran out; a failing probe's rest is
+  committed after). The ingest of PostgreSQL here is bound by the latency of its flushed
+  commits (``fsync=on``; 80..160 µs per fdatasync on the development VM, varying between
+  minutes), not by CPU: the figures move with the disk, so read them as medians with their
+  spread.
 * ``index_catch_up_seconds_*``: one more probe at the first trial's rate (``*_confirm``), then
   how long indexing took to catch up.
 * ``pg_query_*``: over a PostgreSQL store of ``--segments`` documents (4 per trace over 6
