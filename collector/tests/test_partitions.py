@@ -566,8 +566,9 @@ def test_lookups_by_trace_id_read_only_their_days_partitions(
 ) -> None:
     """With 17 day partitions, every lookup of traces by id the store runs (indexing,
     BatchGetTraces, GetTraceGraph, the deletion of a gone trace, retention's per-trace
-    deletes) reads only the partitions of those traces' days: the plans the database runs,
-    counted by EXPLAIN ANALYZE, not timed."""
+    deletes), and the cleanup of the aggregate rows they leave at zero, reads only the
+    partitions of those traces' days: the plans the database runs, counted by EXPLAIN
+    ANALYZE, not timed."""
     today = day_of(now)
     store.record_retention(24 * 14, 0)
     store.maintain_partitions(store.retention().max_age_seconds)
@@ -615,6 +616,17 @@ def test_lookups_by_trace_id_read_only_their_days_partitions(
             expected.add(name if name in existing else f"{table}_default")
         assert expected
         assert partitions_read(postgres_db, sql.replace("?", "%s"), params) <= expected, sql
+
+    # the aggregates' cleanup after indexing and retention: the partitions of its buckets' days
+    cleanups = [(sql, p) for sql, p in RecordingCursor.statements if "FROM agg_stats WHERE" in sql]
+    assert cleanups
+    existing = tables(postgres_db, "agg_stats")
+    for sql, params in cleanups:
+        days = {day_of(bucket) for bucket in params[-3]}  # the (bucket, kind, key) arrays last
+        expected = {partition_name("agg_stats", day) for day in days}
+        if not expected <= existing:
+            expected = (expected & existing) | {"agg_stats_default"}
+        assert partitions_read(postgres_db, sql, params) <= expected, sql
 
 
 def test_a_pass_behind_a_busy_table_skips_and_the_next_does_the_work(

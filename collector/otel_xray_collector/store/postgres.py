@@ -454,10 +454,13 @@ class PostgresStore(TraceQueries, ResourceStore):
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         conn.execute(_APPLY, columns)
+        # the buckets as a parameter array: the planner keeps only their days' partitions
+        # (the keys' subquery alone reads every day's; docs/decisions.md, "Lookups name the day")
         conn.execute(
-            "DELETE FROM agg_stats WHERE refs <= 0 AND (bucket, kind, key) IN"
+            "DELETE FROM agg_stats WHERE refs <= 0 AND bucket = ANY(%s::bigint[])"
+            " AND (bucket, kind, key) IN"
             " (SELECT * FROM unnest(%s::bigint[], %s::int[], %s::text[]))",
-            columns[:3],
+            (sorted(set(columns[0])), *columns[:3]),
         )
 
     # -- retention ---------------------------------------------------------------------------
