@@ -10,12 +10,12 @@ default durability: ``fsync=on``, ``synchronous_commit=on``):
   document, sustained for ``--seconds`` per probe, with what was queued when the senders
   stopped drained within 10 % of the probe + 0.3 s (as bench/collector.py). ``postgres_two``:
   two collector processes on one database, each sent half by its own sender. Found by
-  geometric bisection of absolute rates (4,000..128,000/s, ``--probes`` 6: within 6 %), each
-  probe on a fresh store (a new SQLite file, a new database) with fresh collectors, the drain
-  polled on every collector at once every 50 ms. Fractions of a raw recvfrom rate measured
-  first, one store for all steps and a search ended by its first failing step made the
-  figures land on a coarse grid decided by one noisy step, with the previous steps' indexing
-  still running.
+  geometric bisection of absolute rates (4,000..128,000/s; SQLite 8,000..256,000/s;
+  ``--probes`` 6: within 6 %), each probe on a fresh store (a new SQLite file, a new
+  database) with fresh collectors, the drain polled on every collector at once every 50 ms.
+  Fractions of a raw recvfrom rate measured first, one store for all steps and a search
+  ended by its first failing step made the figures land on a coarse grid decided by one
+  noisy step, with the previous steps' indexing still running.
 * ``postgres_two_vs_one``: the median over ``--pairs`` (5) interleaved one/two-collector
   bisections (ABBA order) of each pair's two / one, with ``postgres_two_vs_one_{min,max,
   trials}``; SQLite is bisected before every other pair (3 trials), ``postgres_vs_sqlite`` =
@@ -76,9 +76,10 @@ def _bench_collector() -> Any:
 
 
 BC = _bench_collector()
-#: The bisection's bracket (documents/s summed over the senders), fixed rather than a fraction
-#: of the raw recvfrom rate measured at the start (which itself varies by half between runs).
-LOW_RATE, HIGH_RATE = 4_000.0, 128_000.0
+#: The bisection's bracket per store (documents/s summed over the senders), fixed rather than
+#: a fraction of the raw recvfrom rate measured at the start (which itself varies by half
+#: between runs); the same width (32 ×) for both, SQLite's higher (it passed 121,000/s).
+BRACKETS = {"sqlite": (8_000.0, 256_000.0), "postgres": (4_000.0, 128_000.0)}
 #: How often the drain is polled, every collector at once (the limit is 0.6 s at 3 s steps).
 POLL_SECONDS = 0.05
 #: Numbers the senders' trace ids apart (documents of different probes never collide).
@@ -167,12 +168,12 @@ def probe(
 def bisect_rate(
     stores: Stores, kind: str, collectors: int, seconds: float, probes: int
 ) -> dict[str, Any]:
-    """The highest sustained zero-loss rate, by geometric bisection of [LOW_RATE, HIGH_RATE]
+    """The highest sustained zero-loss rate, by geometric bisection of the store's bracket
     in ``probes`` fresh probes (6 probes: within 6 % of the true figure). A probe that
     fails does not end the search: the next one tries lower, so one noisy step shifts the
     answer by a bisection step, not to the bottom of a grid. ``best`` is the sent rate of the
     highest probe that passed (0 when none did)."""
-    low, high = LOW_RATE, HIGH_RATE
+    low, high = BRACKETS[kind]
     best = 0.0
     steps = []
     for _ in range(probes):
@@ -216,7 +217,9 @@ def ingest(
         result[f"{name}_zero_loss_rates"] = [round(r) for r in rates]
         result[f"{name}_steps"] = runs[0]["steps"]
         kind, count = configs[name]
-        confirm = probe(stores, kind, count, runs[0]["best"] or LOW_RATE, seconds, catch_up=True)
+        confirm = probe(
+            stores, kind, count, runs[0]["best"] or BRACKETS[kind][0], seconds, catch_up=True
+        )
         result[f"{name}_confirm"] = confirm
         result[f"index_catch_up_seconds_{name}"] = confirm["index_catch_up_seconds"]
     sqlite = result.get("sqlite_zero_loss_rate")
