@@ -149,7 +149,8 @@ def probe(
             "sent_rate": round(sum(float(s.rate.value) for s in senders)),
             "sent": count * collectors,
             "stored": stored,
-            "kernel_drops": count * collectors - received,
+            # still in the socket buffer when the wait ran out, or dropped by the kernel
+            "unreceived": count * collectors - received,
             "drain_seconds": round(drain, 2),
         }
         step["passed"] = stored == count * collectors and drain <= limit
