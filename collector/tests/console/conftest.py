@@ -2,12 +2,16 @@
 
 The browser is started once per session (it takes about a second); each test gets a fresh
 context (no shared storage) and a page that fails the test on any uncaught JavaScript error.
+Run with ``CONSOLE_HASHCHANGE_DELAY_MS=N`` to perturb every test the way a fast user on a busy
+machine does: each ``hashchange`` handler runs N ms late, so a second click can come before the
+first one is applied (a test can set its own delay through the ``hashchange_delay_ms`` fixture).
 Screenshots go to ``test-output/console/<test name>/`` at the repository root (gitignored; a
 ``tmp_path`` would be pruned by later pytest runs before anyone looks); their paths are printed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +32,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+HASHCHANGE_DELAY_ENV = "CONSOLE_HASHCHANGE_DELAY_MS"
+# Wraps window.addEventListener so every "hashchange" listener runs the given ms after the event.
+DELAY_HASHCHANGE_SCRIPT = """
+(() => {
+  const delay = %d;
+  const add = window.addEventListener;
+  window.addEventListener = function (type, listener, options) {
+    if (type !== "hashchange") return add.call(this, type, listener, options);
+    const late = (event) => setTimeout(() => {
+      if (typeof listener === "function") listener.call(window, event);
+      else listener.handleEvent(event);
+    }, delay);
+    return add.call(this, type, late, options);
+  };
+})();
+"""
+
+
+@pytest.fixture
+def hashchange_delay_ms() -> int:
+    """How late the console's hashchange handlers run (0: not delayed); see the module doc."""
+    return int(os.environ.get(HASHCHANGE_DELAY_ENV) or 0)
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +128,18 @@ def shop(collector: Collector) -> Iterator[Shop]:
 
 
 def make_console(
-    browser: Browser, collector: Collector, request: pytest.FixtureRequest, width: int, height: int
+    browser: Browser,
+    collector: Collector,
+    request: pytest.FixtureRequest,
+    width: int,
+    height: int,
+    hashchange_delay_ms: int,
 ) -> Iterator[ConsolePage]:
     out_dir = OUTPUT_ROOT / request.node.name
     out_dir.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": height})
+    if hashchange_delay_ms:
+        context.add_init_script(DELAY_HASHCHANGE_SCRIPT % hashchange_delay_ms)
     console = ConsolePage(context.new_page(), collector.endpoint_url, out_dir)
     try:
         yield console
@@ -115,15 +150,21 @@ def make_console(
 
 @pytest.fixture
 def console(
-    browser: Browser, collector: Collector, request: pytest.FixtureRequest
+    browser: Browser,
+    collector: Collector,
+    request: pytest.FixtureRequest,
+    hashchange_delay_ms: int,
 ) -> Iterator[ConsolePage]:
     """The console at 1280x800."""
-    yield from make_console(browser, collector, request, 1280, 800)
+    yield from make_console(browser, collector, request, 1280, 800, hashchange_delay_ms)
 
 
 @pytest.fixture
 def narrow_console(
-    browser: Browser, collector: Collector, request: pytest.FixtureRequest
+    browser: Browser,
+    collector: Collector,
+    request: pytest.FixtureRequest,
+    hashchange_delay_ms: int,
 ) -> Iterator[ConsolePage]:
     """The console in a phone-sized window."""
-    yield from make_console(browser, collector, request, 400, 800)
+    yield from make_console(browser, collector, request, 400, 800, hashchange_delay_ms)

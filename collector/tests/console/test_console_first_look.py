@@ -56,9 +56,12 @@ def _demo_like_trace(collector: Collector) -> str:
 
 @pytest.fixture(params=[1440, 1920], ids=["1440px", "1920px"])
 def wide_console(
-    browser: Browser, collector: Collector, request: pytest.FixtureRequest
+    browser: Browser,
+    collector: Collector,
+    request: pytest.FixtureRequest,
+    hashchange_delay_ms: int,
 ) -> Iterator[ConsolePage]:
-    yield from make_console(browser, collector, request, request.param, 900)
+    yield from make_console(browser, collector, request, request.param, 900, hashchange_delay_ms)
 
 
 def test_timeline_shows_ordinary_names_whole_and_cuts_only_a_really_long_one(

@@ -82,20 +82,26 @@ const ctx = {
   groupName() {
     return state.params.get("groupName") || null;
   },
-  /** A link to another view, carrying the current time range. */
+  /** A link to another view, carrying the time range and group of the current URL. */
   href(name, params) {
-    const query = rangeParams(state.params);
+    const query = rangeParams(parseHash().params);
     for (const [k, v] of Object.entries(params || {})) if (v !== null && v !== undefined && v !== "") query.set(k, v);
     return buildHash(name, query);
   },
-  /** Change parameters of the current view (null removes one); goes through history. */
+  /**
+   * Change parameters of the current view (null removes one); goes through history. Built on
+   * the URL, not on the view last applied: the URL changes at once but is applied only when the
+   * hashchange handler runs, and a quick second change must neither drop the first nor land on
+   * the view being left. Returns the new parameters.
+   */
   setParams(changes) {
-    const query = new URLSearchParams(state.params);
+    const { name, params } = parseHash();
     for (const [k, v] of Object.entries(changes)) {
-      if (v === null || v === undefined || v === "") query.delete(k);
-      else query.set(k, v);
+      if (v === null || v === undefined || v === "") params.delete(k);
+      else params.set(k, v);
     }
-    location.hash = buildHash(state.name, query);
+    location.hash = buildHash(name, params);
+    return params;
   },
   mark(name, ms) {
     marks[name] = { ms, at: performance.now() };
@@ -137,7 +143,19 @@ function toLocalInput(epochSeconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// The range (range|start|end) the picker shows: set by the user's own pick at once, so the late
+// hashchange of an earlier pick (or of a group change) does not reset it, e.g. re-hide the custom
+// range form the user has opened meanwhile. The picker follows the URL when its range differs.
+let pickerRange = null;
+
+function rangeKey(params) {
+  return ["range", "start", "end"].map((k) => params.get(k) || "").join("|");
+}
+
 function syncRangePicker() {
+  const key = rangeKey(state.params);
+  if (key === pickerRange) return;
+  pickerRange = key;
   const select = document.getElementById("range");
   const range = state.params.get("range") || DEFAULT_RANGE;
   select.value = RANGES.some((r) => r.id === range) ? range : DEFAULT_RANGE;
@@ -160,9 +178,11 @@ function setupRangePicker() {
       document.getElementById("range-start").value = toLocalInput(window.start);
       document.getElementById("range-end").value = toLocalInput(window.end);
       document.getElementById("range-start").focus();
+      pickerRange = rangeKey(parseHash().params);
       return;
     }
-    ctx.setParams({ range: select.value === DEFAULT_RANGE ? null : select.value, start: null, end: null });
+    document.getElementById("custom-range").hidden = true;
+    pickerRange = rangeKey(ctx.setParams({ range: select.value === DEFAULT_RANGE ? null : select.value, start: null, end: null }));
   });
   document.getElementById("custom-range").addEventListener("submit", (event) => {
     event.preventDefault();

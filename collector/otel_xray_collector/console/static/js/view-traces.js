@@ -25,7 +25,7 @@ export class TracesView {
 
   mount(root, params) {
     this.params = params;
-    this.filter = new FilterBar({ id: "traces-filter", value: params.get("filter") || "", onSubmit: (value) => this.ctx.setParams({ filter: value || null, group: this.grouping, selected: null }) });
+    this.filter = new FilterBar({ id: "traces-filter", value: params.get("filter") || "", onSubmit: (value) => this.ctx.setParams({ filter: value || null, selected: null }) });
     this.groupSelect = el("select", { id: "group-by", "data-testid": "group-by", onchange: () => this.ctx.setParams({ group: this.groupSelect.value, selected: null }) });
     this.status = el("p", { class: "view-status", role: "status", "aria-live": "polite" }, "Loading traces…");
     this.groupsBody = el("tbody");
